@@ -1,0 +1,129 @@
+"""Exception hierarchy.
+
+Bad *rows* never raise: they become rejects. These exceptions are for broken specs,
+unreachable sources or targets, and a run whose ledger does not balance. Each carries the
+place it happened as attributes (fed to ``run.json`` and the CLI) and a message that starts
+with that place.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)", re.I)
+
+
+def mask_secrets(text: str) -> str:
+    """Replace the password of every ``scheme://user:password@host`` URL in *text*.
+
+    >>> mask_secrets("postgresql+psycopg://ann:s3cr3t@db:5432/crm")
+    'postgresql+psycopg://ann:***@db:5432/crm'
+    """
+    return _URL_PASSWORD.sub(r"\g<head>***\g<tail>", text)
+
+
+class CrmMigrateError(Exception):
+    """Base of every error crmmigrate raises on purpose."""
+
+    exit_code = 2
+
+    def attrs(self) -> dict[str, object]:
+        """Structured attributes for ``run.json``."""
+        return {"type": type(self).__name__, "message": mask_secrets(str(self))}
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    """One problem in a mapping or settings file."""
+
+    file: str
+    line: int | None  # 1-based
+    key_path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where} {self.key_path}: {self.message}" if self.key_path else f"{where}: {self.message}"
+
+
+class MappingSpecError(CrmMigrateError):
+    """Every problem found in one or more mapping files, reported together."""
+
+    def __init__(self, problems: list[SpecProblem]):
+        self.problems = list(problems)
+        lines = [str(p) for p in self.problems]
+        head = f"{len(lines)} problem(s) in mapping files:" if len(lines) > 1 else ""
+        super().__init__("\n".join([head, *lines]) if head else lines[0])
+
+    def attrs(self) -> dict[str, object]:
+        return {**super().attrs(), "problems": [p.__dict__ for p in self.problems]}
+
+
+class SettingsError(CrmMigrateError):
+    """The project settings or run parameters are wrong."""
+
+
+class SourceError(CrmMigrateError):
+    """A legacy source cannot be opened at all (not a bad row: those are rejects)."""
+
+    def __init__(self, source: str, message: str):
+        self.source = source
+        super().__init__(f"In source `{source}`: {mask_secrets(message)}")
+
+
+class TargetError(CrmMigrateError):
+    """The target CRM cannot be reached or is not what the mapping expects."""
+
+    def __init__(self, target: str, message: str):
+        self.target = mask_secrets(target)
+        super().__init__(f"Target {self.target}: {mask_secrets(message)}")
+
+
+class StageInputError(CrmMigrateError):
+    """A stage was asked to run before the stage it reads from produced its output."""
+
+
+@dataclass
+class Imbalance:
+    """One (source, entity) whose ledger does not account for every record read."""
+
+    source: str
+    entity: str
+    records_in: int
+    ledger_rows: int
+    missing_keys: list[str] = field(default_factory=list)
+
+
+class LedgerImbalance(CrmMigrateError):
+    """Records were lost or the CRM disagrees with the ledger: the run fails."""
+
+    exit_code = 1
+
+    def __init__(self, imbalances: list[Imbalance], verification: list[str]):
+        self.imbalances = imbalances
+        self.verification = verification
+        parts = [
+            f"In source `{i.source}` ({i.entity}): {i.records_in} records in, {i.ledger_rows} ledger rows"
+            + (f"; missing keys {', '.join(i.missing_keys[:5])}" if i.missing_keys else "")
+            for i in imbalances
+        ]
+        super().__init__("; ".join(parts + verification) or "ledger does not balance")
+
+    def attrs(self) -> dict[str, object]:
+        return {
+            **super().attrs(),
+            "imbalances": [i.__dict__ for i in self.imbalances],
+            "verification": self.verification,
+        }
+
+
+class StageFailed(CrmMigrateError):
+    """A stage's notebook raised; names the stage and the executed notebook."""
+
+    exit_code = 4
+
+    def __init__(self, stage: str, notebook: str, cause: str):
+        self.stage = stage
+        self.notebook = notebook
+        super().__init__(f"Stage `{stage}` failed (executed notebook: {notebook}): {mask_secrets(cause)}")

@@ -1,0 +1,182 @@
+"""The run folder: the only way stages talk to each other.
+
+Each stage owns one sub-folder (``extract/``, ``map/``, …). A stage writes into a hidden
+staging folder and swaps it in when it succeeds, so re-running a stage replaces its output
+whole or not at all; later stages are then marked stale in ``run.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from crmmigrate.errors import CrmMigrateError, StageInputError, mask_secrets
+
+Stage = Literal["extract", "map", "match", "merge", "load", "reconcile"]
+STAGES: tuple[str, ...] = get_args(Stage)
+StageStatus = Literal["running", "succeeded", "failed", "stale"]
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class StageResult:
+    stage: str
+    counts: dict[str, Any] = field(default_factory=dict)
+    duration_s: float = 0.0
+
+
+class RunDir:
+    """A run folder on disk. Cheap to create; reads ``run.json`` on demand."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path).resolve()
+
+    @property
+    def run_json(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def run_id(self) -> str:
+        return self.read_meta().get("run_id") or self.path.name
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.path / stage
+
+    def require(self, stage: str) -> Path:
+        """The output folder of *stage*, which a later stage is about to read."""
+        folder = self.stage_dir(stage)
+        if not folder.is_dir():
+            raise StageInputError(
+                f"In run folder {self.path}: stage `{stage}` has no output yet; run it first"
+            )
+        return folder
+
+    # -- run.json -------------------------------------------------------------------
+    def read_meta(self) -> dict[str, Any]:
+        if not self.run_json.exists():
+            return {}
+        return json.loads(self.run_json.read_text(encoding="utf-8"))
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        text = mask_secrets(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        tmp = self.run_json.with_suffix(".json.tmp")
+        tmp.write_text(text + "\n", encoding="utf-8")
+        os.replace(tmp, self.run_json)
+
+    def update_meta(self, **values: Any) -> dict[str, Any]:
+        meta = self.read_meta()
+        meta.update(values)
+        self.write_meta(meta)
+        return meta
+
+    def init(self, parameters: dict[str, Any], versions: dict[str, str]) -> None:
+        """Start run.json for a new run, or record a re-run of an existing folder."""
+        meta = self.read_meta()
+        meta.setdefault("run_id", self.path.name)
+        meta.setdefault("started_at", utc_now())
+        meta.setdefault("stages", {})
+        meta.update(parameters=parameters, versions=versions, status="running", finished_at=None)
+        meta.setdefault("attempts", []).append({"at": utc_now(), "parameters": parameters})
+        self.write_meta(meta)
+
+    def set_stage(self, stage: str, **entry: Any) -> None:
+        meta = self.read_meta()
+        stages = meta.setdefault("stages", {})
+        stages[stage] = {**stages.get(stage, {}), **entry}
+        self.write_meta(meta)
+
+    # -- stage output -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def stage(self, stage: str) -> Iterator[tuple[Path, StageResult]]:
+        """Write a stage's output into staging; swap it in on success, record it in run.json."""
+        staging = self.path / f".{stage}.staging"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        result = StageResult(stage)
+        started = time.perf_counter()
+        self.set_stage(stage, status="running", started_at=utc_now(), error=None)
+        try:
+            yield staging, result
+        except BaseException as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            error = exc.attrs() if isinstance(exc, CrmMigrateError) else {
+                "type": type(exc).__name__, "message": mask_secrets(str(exc))}
+            self.set_stage(stage, status="failed", finished_at=utc_now(), error=error,
+                           duration_s=round(time.perf_counter() - started, 3))
+            raise
+        self._swap_in(staging, self.stage_dir(stage))
+        result.duration_s = round(time.perf_counter() - started, 3)
+        self.set_stage(stage, status="succeeded", finished_at=utc_now(),
+                       duration_s=result.duration_s, counts=result.counts)
+        self._mark_later_stale(stage)
+
+    @staticmethod
+    def _swap_in(staging: Path, final: Path) -> None:
+        old = final.with_name(f".{final.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            os.replace(final, old)
+        os.replace(staging, final)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def _mark_later_stale(self, stage: str) -> None:
+        meta = self.read_meta()
+        stages = meta.get("stages", {})
+        changed = False
+        for later in STAGES[STAGES.index(stage) + 1:]:
+            if stages.get(later, {}).get("status") == "succeeded":
+                stages[later]["status"] = "stale"
+                changed = True
+        if changed:
+            self.write_meta(meta)
+
+
+def write_table(path: Path, frame: pd.DataFrame, schema: pa.Schema) -> int:
+    """Write *frame* through *schema* (columns in schema order, missing columns null)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = {}
+    for f in schema:
+        values = frame[f.name] if f.name in frame.columns else pd.Series([None] * len(frame), dtype=object)
+        columns[f.name] = pa.array(_nullable(values), type=f.type, from_pandas=True)
+    table = pa.Table.from_pydict(columns, schema=schema) if len(schema) else pa.table({})
+    pq.write_table(table, path, compression="zstd")
+    return table.num_rows
+
+
+def _nullable(values: pd.Series) -> list[Any] | pd.Series:
+    if values.dtype == object:
+        return values.where(values.notna(), None)
+    return values
+
+
+def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a run-folder table; dates, decimals and timestamps keep their Python types."""
+    table = pq.read_table(path, columns=columns)
+    return table.to_pandas(types_mapper=None, date_as_object=True)
+
+
+def read_tables(folder: Path, pattern: str = "*.parquet") -> pd.DataFrame:
+    parts = [read_table(p) for p in sorted(folder.glob(pattern))]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

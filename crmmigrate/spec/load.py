@@ -1,0 +1,163 @@
+"""Load a project folder: its settings and every mapping file, checked all at once.
+
+Problems from every file are collected into one ``MappingSpecError`` so a consultant fixes
+them in one pass; each names the file, the 1-based line and the key path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from crmmigrate.crm.models import entity_fields, entity_links
+from crmmigrate.errors import MappingSpecError, SpecProblem
+from crmmigrate.spec.model import ENTITY_NAMES, MappingSpec, ProjectSpec
+from crmmigrate.spec.yamlsource import YamlDoc, load_yaml
+from crmmigrate.transforms import get_transform, suggest, transform_names
+
+SETTINGS_FILE = "crmmigrate.yml"
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Project:
+    root: Path
+    spec: ProjectSpec
+    mappings: dict[str, MappingSpec] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # system → file as shown in errors
+
+    def path(self, relative: str) -> Path:
+        """A path from a spec, resolved against the project folder."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.path(self.spec.runs)
+
+    def sources(self) -> list[tuple[MappingSpec, str]]:
+        """Every (mapping, table name) pair, in a stable order."""
+        return [(m, t) for m in self.mappings.values() for t in m.sources]
+
+
+def _parse(doc: YamlDoc, model: type[M]) -> M | None:
+    if doc.problems or doc.data is None:
+        return None
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+            doc.problems.append(doc.problem(loc, _message(err)))
+        return None
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic puts the discriminator value / validator name in `loc`; they are not keys.
+    return isinstance(part, str) and (part in ("csv", "sql", "json", "xlsx") or "[" in part or part.startswith("function-"))
+
+
+def _message(err: dict[str, Any]) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "missing":
+        return "required key is missing"
+    if err["type"] == "literal_error":
+        return f"{err['msg'].lower()} (got {err['input']!r})"
+    return err["msg"].removeprefix("Value error, ")
+
+
+def load_mapping(path: Path, display_name: str | None = None) -> tuple[MappingSpec | None, YamlDoc]:
+    """Parse and check one mapping file; problems are left on the returned doc."""
+    doc = load_yaml(path, display_name)
+    spec = _parse(doc, MappingSpec)
+    if spec is not None:
+        check_mapping(spec, doc)
+    return spec, doc
+
+
+def check_mapping(spec: MappingSpec, doc: YamlDoc) -> None:
+    """Checks a schema cannot express: names that must exist elsewhere."""
+    context = {"default_region": spec.default_region}
+    for i, em in enumerate(spec.entities):
+        base: tuple[str | int, ...] = ("entities", i)
+        if em.from_ not in spec.sources:
+            doc.problems.append(doc.problem((*base, "from"),
+                                            f"unknown source '{em.from_}'{suggest(em.from_, sorted(spec.sources))}"))
+        known = entity_fields(em.entity)
+        for name, fs in em.fields.items():
+            where = (*base, "fields", name)
+            if name not in known:
+                doc.problems.append(doc.problem(where, f"'{em.entity}' has no field '{name}'{suggest(name, list(known))}"))
+            for t_i, call in enumerate(fs.transform):
+                t_where = (*where, "transform", t_i)
+                if call.name not in transform_names():
+                    doc.problems.append(doc.problem(t_where, f"unknown transform '{call.name}'{suggest(call.name, transform_names())}"))
+                elif problem := get_transform(call.name).bind_problem(call.args, context):
+                    doc.problems.append(doc.problem(t_where, problem))
+        for name, field_def in known.items():
+            if field_def.required and name not in em.fields:
+                doc.problems.append(doc.problem((*base, "fields"), f"required field '{name}' of '{em.entity}' is not mapped"))
+        allowed_links = entity_links(em.entity)
+        for parent, link in em.links.items():
+            where = (*base, "links", parent)
+            if parent not in allowed_links:
+                doc.problems.append(doc.problem(where, f"'{em.entity}' has no parent '{parent}'"
+                                                       f"{suggest(parent, list(allowed_links) or ['(none)'])}"))
+            elif link.source != "self" and link.source not in spec.sources:
+                doc.problems.append(doc.problem((*where, "source"),
+                                                f"unknown source '{link.source}'{suggest(link.source, sorted(spec.sources) + ['self'])}"))
+            elif link.source != "self" and not link.column:
+                doc.problems.append(doc.problem(where, "a link to another source needs `column`"))
+            elif not any(e.entity == parent and e.from_ == (em.from_ if link.source == "self" else link.source)
+                         for e in spec.entities):
+                doc.problems.append(doc.problem(where, f"no '{parent}' is mapped from that source in this file"))
+
+
+def load_project(root: str | Path) -> Project:
+    """Load ``crmmigrate.yml`` and every ``*.yml`` under its mappings folder.
+
+    Raises ``MappingSpecError`` listing every problem in every file.
+    """
+    root = Path(root).resolve()
+    settings_path = root / SETTINGS_FILE
+    problems: list[SpecProblem] = []
+    if not settings_path.exists():
+        raise MappingSpecError([SpecProblem(str(settings_path), None, "", "project settings file not found; "
+                                            "a project folder holds crmmigrate.yml and mappings/")])
+    doc = load_yaml(settings_path, SETTINGS_FILE)
+    spec = _parse(doc, ProjectSpec)
+    problems += doc.problems
+    if spec is None:
+        raise MappingSpecError(problems)
+    project = Project(root, spec)
+    folder = project.path(spec.mappings)
+    files = sorted(folder.glob("*.yml")) + sorted(folder.glob("*.yaml"))
+    if not files:
+        problems.append(SpecProblem(str(folder), None, "", "no mapping files (*.yml) found"))
+    for path in files:
+        shown = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+        mapping, mdoc = load_mapping(path, shown)
+        problems += mdoc.problems
+        if mapping is None:
+            continue
+        if mapping.system in project.mappings:
+            problems.append(mdoc.problem(("system",), f"system '{mapping.system}' is also defined in "
+                                                      f"{project.files[mapping.system]}"))
+            continue
+        project.mappings[mapping.system] = mapping
+        project.files[mapping.system] = shown
+    for entity, match in spec.match.items():
+        for r_i, rule in enumerate(match.rules):
+            for f in rule:
+                entity_name, _, field_name = f.rpartition(".")
+                target = entity_name or entity
+                if target not in ENTITY_NAMES or field_name not in entity_fields(target):
+                    problems.append(doc.problem(("match", entity, "rules", r_i),
+                                                f"unknown field '{f}'{suggest(f, list(entity_fields(entity)))}"))
+    if problems:
+        raise MappingSpecError(problems)
+    return project

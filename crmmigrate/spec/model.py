@@ -1,0 +1,188 @@
+"""The typed mapping spec. YAML files and Python objects are two ways to write it.
+
+A mapping file describes one legacy system: where its tables are (``sources``), and how
+each table becomes canonical CRM entities (``entities``). Every model is frozen and
+forbids unknown keys, so a typo is an error that names its line, not a silently ignored key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SPEC_VERSION = 1
+EntityName = Literal[
+    "account", "contact", "address", "order", "order_line",
+    "invoice", "shipment", "support_case", "marketing_consent",
+]
+ENTITY_NAMES: tuple[str, ...] = get_args(EntityName)
+SourceFormat = Literal["csv", "sql", "json", "xlsx"]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class LastModified(Spec):
+    """Which column says when a record last changed, and how to read it."""
+
+    column: str
+    formats: tuple[str, ...] = Field(
+        ("iso",), description="strptime formats tried in order; `iso` and `epoch` (seconds) are built in"
+    )
+
+
+class SourceBase(Spec):
+    path: str = Field(description="file path, relative to the project folder")
+    key: tuple[str, ...] | Literal["row_number"] = Field(
+        description="column(s) that identify a record, or `row_number` for sources with no id"
+    )
+    last_modified: LastModified | None = None
+
+
+class CsvSource(SourceBase):
+    format: Literal["csv"]
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    quotechar: str = '"'
+
+
+class SqlSource(SourceBase):
+    """A table or query in an SQLite file (other SQLAlchemy URLs: later)."""
+
+    format: Literal["sql"]
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of_table_or_query(self) -> SqlSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of `table` or `query`")
+        return self
+
+
+class JsonSource(SourceBase):
+    """A JSON array of objects; nested objects become dotted columns (`requester.email`)."""
+
+    format: Literal["json"]
+
+
+class XlsxSource(SourceBase):
+    format: Literal["xlsx"]
+    sheet: str
+    header_row: int = Field(1, ge=1)
+
+
+SourceSpec = Annotated[CsvSource | SqlSource | JsonSource | XlsxSource, Field(discriminator="format")]
+
+
+class TransformCall(Spec):
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_short_forms(cls, value: Any) -> Any:
+        # `trim` or `{split_name: {part: given}}` in YAML.
+        if isinstance(value, str):
+            return {"name": value}
+        if isinstance(value, dict) and len(value) == 1 and "name" not in value:
+            (name, args), = value.items()
+            return {"name": name, "args": args or {}}
+        return value
+
+
+class FieldSpec(Spec):
+    """How one canonical field is filled from a source record."""
+
+    column: str | None = Field(None, description="source column to read")
+    columns: tuple[str, ...] | None = Field(None, description="source columns joined with `sep`")
+    sep: str = " "
+    constant: str | int | float | bool | None = Field(None, description="a fixed value")
+    transform: tuple[TransformCall, ...] = Field((), description="registered transforms, applied in order")
+    map: dict[str, str | bool | None] | None = Field(
+        None, description="value map (picklist); a value not in it is rejected as `unmapped_value`"
+    )
+    formats: tuple[str, ...] | None = Field(None, description="strptime formats for dates and times")
+    cents: bool = Field(False, description="decimal field stored as integer cents")
+    required: bool | None = Field(None, description="defaults to the CRM field being NOT NULL")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _column_shorthand(cls, value: Any) -> Any:
+        return {"column": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_input(self) -> FieldSpec:
+        given = [k for k in ("column", "columns", "constant") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of `column`, `columns` or `constant` (got {given or 'none'})")
+        return self
+
+
+class LinkSpec(Spec):
+    """A parent record: `self` (the same source record) or a key column into another source."""
+
+    source: str
+    column: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _self_shorthand(cls, value: Any) -> Any:
+        return {"source": "self"} if value == "self" else value
+
+
+class EntityMapping(Spec):
+    entity: EntityName
+    from_: str = Field(alias="from", description="name of a table under `sources`")
+    fields: dict[str, FieldSpec]
+    links: dict[str, LinkSpec] = Field(default_factory=dict)
+
+
+class MappingSpec(Spec):
+    """One legacy system: its tables and how they become CRM entities."""
+
+    spec_version: Literal[1]
+    kind: Literal["mapping"]
+    system: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    department: str
+    timezone: str = Field("UTC", description="IANA zone of naive timestamps in this system")
+    default_region: str = Field("DE", description="ISO country for phone numbers without a country code")
+    sources: dict[str, SourceSpec]
+    entities: tuple[EntityMapping, ...]
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not name.replace("_", "").isalnum():
+                raise ValueError(f"source name {name!r} must be letters, digits and `_`")
+        return value
+
+    def source_id(self, table: str) -> str:
+        """Run-folder id of one table: `<system>.<table>`."""
+        return f"{self.system}.{table}"
+
+
+class MatchSpec(Spec):
+    """Deterministic match rules: two records match when every field of one rule is equal
+    (after normalisation) and not missing. `address.postcode` reads a field of the address
+    mapped from the same source record."""
+
+    rules: tuple[tuple[str, ...], ...]
+
+
+class ProjectSpec(Spec):
+    """`crmmigrate.yml` at the root of a project folder."""
+
+    spec_version: Literal[1]
+    kind: Literal["project"]
+    name: str
+    mappings: str = Field("mappings", description="folder of mapping files, relative to the project")
+    runs: str = Field("runs", description="folder where run folders are created")
+    target: str = Field("sqlite:///crm/crm.sqlite", description="SQLAlchemy URL without a password")
+    target_env: str | None = Field(None, description="environment variable holding the target URL")
+    priority: tuple[str, ...] = Field((), description="departments, most trusted first (survivorship tie-break)")
+    match: dict[EntityName, MatchSpec] = Field(default_factory=dict)
+    chunk_rows: int = Field(50_000, ge=1, description="rows per chunk when streaming a source")

@@ -1,0 +1,183 @@
+"""The registry of named field transforms: the mapping files' only way to call Python.
+
+A transform takes a pandas Series of text (``None`` = missing) and returns the new Series,
+or ``(series, bad)`` where the boolean mask ``bad`` marks values it refuses; those records
+are rejected with the transform's reason code. Transforms are vectorised; they never see
+a whole record and never do I/O. Register your own with ``@register_transform("name")``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from difflib import get_close_matches
+
+import pandas as pd
+import phonenumbers
+
+from crmmigrate.spec.reasons import ReasonCode
+
+TransformFn = Callable[..., "pd.Series | tuple[pd.Series, pd.Series]"]
+
+
+@dataclass(frozen=True)
+class Transform:
+    name: str
+    fn: TransformFn
+    reason: ReasonCode
+
+    def bind_problem(self, args: dict, context: dict) -> str | None:
+        """Why *args* cannot call this transform, or None."""
+        params = inspect.signature(self.fn).parameters
+        accepted = {k: v for k, v in context.items() if k in params}
+        try:
+            inspect.signature(self.fn).bind(pd.Series(dtype=object), **args, **accepted)
+        except TypeError as exc:
+            return f"bad arguments for transform '{self.name}': {exc}"
+        return None
+
+    def __call__(self, values: pd.Series, args: dict, context: dict) -> tuple[pd.Series, pd.Series]:
+        params = inspect.signature(self.fn).parameters
+        out = self.fn(values, **args, **{k: v for k, v in context.items() if k in params})
+        if isinstance(out, tuple):
+            return out
+        return out, pd.Series(False, index=values.index)
+
+
+_REGISTRY: dict[str, Transform] = {}
+
+
+def register_transform(name: str, reason: ReasonCode = ReasonCode.TRANSFORM_ERROR):
+    """Register *fn* under *name* for use as ``transform: [name]`` in mapping files."""
+
+    def decorate(fn: TransformFn) -> TransformFn:
+        _REGISTRY[name] = Transform(name, fn, reason)
+        return fn
+
+    return decorate
+
+
+def get_transform(name: str) -> Transform:
+    return _REGISTRY[name]
+
+
+def transform_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def suggest(name: str, choices: list[str]) -> str:
+    close = get_close_matches(name, choices, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"{hint}; allowed: {', '.join(choices)}"
+
+
+def _text(values: pd.Series, fn: Callable[[str], str]) -> pd.Series:
+    return values.map(lambda v: None if v is None else fn(v), na_action="ignore")
+
+
+def _blank_to_none(values: pd.Series) -> pd.Series:
+    return values.where(values.str.len() > 0, None) if len(values) else values
+
+
+@register_transform("trim")
+def trim(values: pd.Series) -> pd.Series:
+    """Strip surrounding whitespace; an all-blank value becomes missing."""
+    return _blank_to_none(values.str.strip())
+
+
+@register_transform("collapse_spaces")
+def collapse_spaces(values: pd.Series) -> pd.Series:
+    return _blank_to_none(values.str.replace(r"\s+", " ", regex=True).str.strip())
+
+
+@register_transform("lower")
+def lower(values: pd.Series) -> pd.Series:
+    return values.str.lower()
+
+
+@register_transform("upper")
+def upper(values: pd.Series) -> pd.Series:
+    return values.str.upper()
+
+
+@register_transform("title")
+def title(values: pd.Series) -> pd.Series:
+    """Title-case words, keeping hyphenated parts capitalised (`MÜLLER-LÜDENSCHEIDT`)."""
+    return values.str.lower().str.title()
+
+
+@register_transform("nfc")
+def nfc(values: pd.Series) -> pd.Series:
+    return _text(values, lambda v: unicodedata.normalize("NFC", v))
+
+
+@register_transform("zfill")
+def zfill(values: pd.Series, width: int) -> pd.Series:
+    """Left-pad digits with zeros (postcodes that a spreadsheet stored as numbers)."""
+    return values.where(~values.str.fullmatch(r"\d+", na=False), values.str.zfill(width))
+
+
+_EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\".]{2,}$")
+
+
+@register_transform("email", reason=ReasonCode.INVALID_EMAIL)
+def email(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Trim and lower-case; a value that is not an address is refused."""
+    cleaned = _blank_to_none(values.str.strip().str.lower())
+    bad = cleaned.notna() & ~cleaned.str.match(_EMAIL, na=False)
+    return cleaned, bad
+
+
+@register_transform("split_name")
+def split_name(values: pd.Series, part: str, order: str = "given_first") -> pd.Series:
+    """Take the given name or surname out of a full name.
+
+    ``order: surname_comma`` reads ``SURNAME, Given``; ``given_first`` reads
+    ``Given Middle Surname`` (the last word is the surname).
+    """
+    if part not in ("given", "surname") or order not in ("given_first", "surname_comma"):
+        raise ValueError("split_name: part is given|surname, order is given_first|surname_comma")
+    text = values.str.strip()
+    if order == "surname_comma":
+        pieces = text.str.split(",", n=1, expand=True).reindex(columns=[0, 1])
+        surname, given = pieces[0], pieces[1]
+    else:
+        pieces = text.str.rsplit(" ", n=1, expand=True).reindex(columns=[0, 1])
+        one_word = pieces[1].isna()
+        surname = pieces[1].where(~one_word, pieces[0])
+        given = pieces[0].where(~one_word, None)
+    chosen = given if part == "given" else surname
+    return _blank_to_none(chosen.astype(object).where(chosen.notna(), None).str.strip())
+
+
+_PHONE_JUNK = re.compile(r"[\s()./-]")
+
+
+@register_transform("phone", reason=ReasonCode.INVALID_PHONE)
+def phone(values: pd.Series, default_region: str = "DE") -> tuple[pd.Series, pd.Series]:
+    """Normalise to E.164. Common shapes are handled vectorised; the rest by `phonenumbers`."""
+    country = str(phonenumbers.country_code_for_region(default_region))
+    compact = _blank_to_none(values.str.strip()).str.replace(_PHONE_JUNK, "", regex=True)
+    national = compact.str.match(r"^0[1-9]\d{4,13}$", na=False)
+    plus = compact.str.match(r"^\+[1-9]\d{6,14}$", na=False)
+    dbl0 = compact.str.match(r"^00[1-9]\d{6,14}$", na=False)
+    out = pd.Series(None, index=values.index, dtype=object)
+    out[plus] = compact[plus]
+    out[dbl0] = "+" + compact[dbl0].str[2:]
+    out[national] = "+" + country + compact[national].str[1:]
+    rest = compact.notna() & ~(plus | dbl0 | national)
+    bad = pd.Series(False, index=values.index)
+    for idx, raw in compact[rest].items():
+        try:
+            parsed = phonenumbers.parse(raw, default_region)
+        except phonenumbers.NumberParseException:
+            bad[idx] = True
+            continue
+        if phonenumbers.is_possible_number(parsed):
+            out[idx] = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        else:
+            bad[idx] = True
+    return out, bad
