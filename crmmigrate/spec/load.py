@@ -161,3 +161,38 @@ def load_project(root: str | Path) -> Project:
     if problems:
         raise MappingSpecError(problems)
     return project
+
+
+def check_columns(project: Project, headers: dict[str, list[str]]) -> list[SpecProblem]:
+    """Every source column a mapping reads must exist in that source's real header.
+
+    *headers* maps a source id (`system.table`) to its column names.
+    """
+    problems: list[SpecProblem] = []
+    for system, mapping in project.mappings.items():
+        doc = load_yaml(project.root / project.files[system], project.files[system])
+        for table, source in mapping.sources.items():
+            header = headers.get(mapping.source_id(table))
+            if header is None:
+                continue
+            wanted: list[tuple[tuple[str | int, ...], str]] = []
+            if source.key != "row_number":
+                wanted += [(("sources", table, "key"), k) for k in source.key]
+            if source.last_modified:
+                wanted.append((("sources", table, "last_modified", "column"), source.last_modified.column))
+            for i, em in enumerate(mapping.entities):
+                if em.from_ != table:
+                    continue
+                for name, fs in em.fields.items():
+                    cols = [fs.column] if fs.column else list(fs.columns or ())
+                    wanted += [(("entities", i, "fields", name), c) for c in cols]
+                wanted += [(("entities", i, "when_present"), c) for c in em.when_present]
+            for i, em in enumerate(mapping.entities):
+                for parent, link in em.links.items():
+                    if em.from_ == table and link.column:  # the key column lives in the child's source
+                        wanted.append((("entities", i, "links", parent, "column"), link.column))
+            for path, column in wanted:
+                if column not in header:
+                    problems.append(doc.problem(path, f"column '{column}' is not in source "
+                                                      f"'{mapping.source_id(table)}'{suggest(column, header)}"))
+    return problems

@@ -138,6 +138,9 @@ class EntityMapping(Spec):
     from_: str = Field(alias="from", description="name of a table under `sources`")
     fields: dict[str, FieldSpec]
     links: dict[str, LinkSpec] = Field(default_factory=dict)
+    when_present: tuple[str, ...] = Field(
+        (), description="map a record only when one of these columns has a value; others are skipped (with a ledger row)"
+    )
 
 
 class MappingSpec(Spec):

@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Literal, get_args
 
 Category = Literal["data", "coercion", "spec", "load"]
-Outcome = Literal["created", "updated", "unchanged", "merged", "rejected", "deferred"]
+Outcome = Literal["created", "updated", "unchanged", "merged", "rejected", "deferred", "skipped"]
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 
 
@@ -32,6 +32,7 @@ class ReasonCode(StrEnum):
     # map/merge: relations between records
     MISSING_PARENT = "missing_parent"
     DUPLICATE_KEY = "duplicate_key"
+    NOT_APPLICABLE = "not_applicable"  # the mapping's `when_present` says this record has no such entity
     # load: the target refused the row
     LOAD_ERROR = "load_error"
 
@@ -56,5 +57,6 @@ _CATEGORY: dict[ReasonCode, Category] = {
     ReasonCode.TRANSFORM_ERROR: "spec",
     ReasonCode.MISSING_PARENT: "data",
     ReasonCode.DUPLICATE_KEY: "data",
+    ReasonCode.NOT_APPLICABLE: "spec",
     ReasonCode.LOAD_ERROR: "load",
 }
