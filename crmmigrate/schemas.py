@@ -10,8 +10,6 @@ import datetime as dt
 from decimal import Decimal
 
 import pyarrow as pa
-from sqlalchemy import Numeric
-
 from crmmigrate.crm.models import ENTITIES
 
 UTC_TS = pa.timestamp("us", tz="UTC")
@@ -59,7 +57,6 @@ def arrow_type(column) -> pa.DataType:
     """Arrow type of a CRM model column."""
     python_type = column.type.python_type
     if python_type is Decimal:
-        assert isinstance(column.type, Numeric)
         return pa.decimal128(column.type.precision, column.type.scale)
     return {
         str: pa.string(), int: pa.int64(), bool: pa.bool_(),

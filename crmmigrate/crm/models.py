@@ -14,7 +14,36 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+class Money(TypeDecorator[Decimal]):
+    """NUMERIC on servers; exact decimal text on SQLite, which has no decimal type and would
+    otherwise round money through a float."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int, scale: int):
+        super().__init__(precision, scale, asdecimal=True)
+        self.precision, self.scale = precision, scale
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[object]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(self.precision + 2))
+        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> object:
+        return str(value) if value is not None and dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: object, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+    @property
+    def python_type(self) -> type:
+        return Decimal
 
 F = {"field": True}
 
@@ -74,7 +103,7 @@ class Order(Base):
     contact_id: Mapped[str] = mapped_column(ForeignKey("contact.id"), info=link("contact"))
     order_number: Mapped[str] = mapped_column(String(40), info=F)
     ordered_on: Mapped[dt.date] = mapped_column(Date, info=F)
-    total: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), info=F)
+    total: Mapped[Decimal | None] = mapped_column(Money(14, 2), info=F)
     currency: Mapped[str | None] = mapped_column(String(3), info=F)
     last_modified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -87,7 +116,7 @@ class OrderLine(Base):
     sku: Mapped[str | None] = mapped_column(String(60), info=F)
     description: Mapped[str | None] = mapped_column(Text, info=F)
     quantity: Mapped[int] = mapped_column(Integer, info=F)
-    unit_price: Mapped[Decimal] = mapped_column(Numeric(14, 2), info=F)
+    unit_price: Mapped[Decimal] = mapped_column(Money(14, 2), info=F)
     last_modified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -97,8 +126,8 @@ class Invoice(Base):
     contact_id: Mapped[str] = mapped_column(ForeignKey("contact.id"), info=link("contact"))
     invoice_number: Mapped[str] = mapped_column(String(40), info=F)
     issued_on: Mapped[dt.date] = mapped_column(Date, info=F)
-    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), info=F)
-    tax_rate: Mapped[Decimal | None] = mapped_column(Numeric(5, 2), info=F)
+    amount: Mapped[Decimal] = mapped_column(Money(14, 2), info=F)
+    tax_rate: Mapped[Decimal | None] = mapped_column(Money(5, 2), info=F)
     currency: Mapped[str] = mapped_column(String(3), info=F)
     status: Mapped[str] = mapped_column(String(20), info=F)
     last_modified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

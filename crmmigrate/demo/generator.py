@@ -12,7 +12,7 @@ import random
 import sqlite3
 import zipfile
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,12 +20,13 @@ from openpyxl import Workbook
 from openpyxl.writer.excel import ExcelWriter
 
 from crmmigrate.demo import names
-from crmmigrate.demo.model import DEPARTMENTS, END, START, Appearance, Person, appear, format_phone, make_persons
+from crmmigrate.demo.model import (
+    DEPARTMENTS, END, START, Appearance, Person, appear, format_phone, make_persons,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 LONDON = ZoneInfo("Europe/London")
-REFERENCE_DATE = date(2026, 6, 30)
-FIXED_STAMP = datetime(2026, 6, 30, 0, 0, 0)
+FIXED_STAMP = datetime(2026, 6, 30, 0, 0, 0)  # the demo's reference date; also END in model.py
 DAY = 86_400
 
 SALES_HEADER = ["CONTACT_ID", "NAME", "EMAIL", "PHONE", "COMPANY", "OWNER", "STREET", "CITY", "ZIP",

@@ -1,0 +1,167 @@
+"""Load: golden records → the new CRM, upserted through the crosswalk.
+
+Each golden record's CRM id is the id its members already have in the crosswalk, or (new
+to the CRM) its cluster id. Rows are compared with what the CRM holds first, so a second
+run over the same data creates nothing and updates nothing. Writes ``load/outcomes.parquet``
+(every record's outcome), ``load/errors.parquet`` and ``load/target_counts.parquet``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+
+from crmmigrate.crm.models import ENTITIES, LOAD_ORDER, Base, Crosswalk, CrmUser, entity_fields
+from crmmigrate.load.upsert import comparable, enforce_foreign_keys, fetch_existing, insert_for, plain, upsert
+from crmmigrate.rundir import RunDir, StageResult, read_table, write_table
+from crmmigrate.schemas import LOAD_ERRORS, OUTCOMES, link_fields
+from crmmigrate.spec.load import Project
+from crmmigrate.spec.reasons import ReasonCode
+from crmmigrate.target import Target
+
+__all__ = ["run_load"]
+
+TARGET_COUNTS = pa.schema([("entity", pa.string()), ("before", pa.int64()), ("after", pa.int64()),
+                           ("created", pa.int64()), ("updated", pa.int64()), ("unchanged", pa.int64())])
+USER_NAMESPACE = uuid.UUID("0b6f7c1e-51a4-4b1d-a2f5-8c0f3d9e6a21")
+
+
+def count_rows(engine: sa.Engine, entity: str) -> int:
+    with engine.connect() as con:
+        return int(con.execute(sa.select(sa.func.count()).select_from(ENTITIES[entity].__table__)).scalar_one())
+
+
+def _crosswalk(engine: sa.Engine) -> pd.DataFrame:
+    with engine.connect() as con:
+        return pd.read_sql(sa.select(Crosswalk.__table__), con)
+
+
+def _owner_ids(engine: sa.Engine, names: pd.Series) -> dict[str, str]:
+    ids = {n: str(uuid.uuid5(USER_NAMESPACE, n)) for n in names.dropna().unique()}
+    upsert(engine, CrmUser.__table__, [{"id": i, "name": n} for n, i in ids.items()], do_nothing=True)
+    return ids
+
+
+class EntityLoad:
+    """Loads one entity's golden records and works out every member record's outcome."""
+
+    def __init__(self, engine: sa.Engine, entity: str, golden: pd.DataFrame, members: pd.DataFrame,
+                 crosswalk: pd.DataFrame, parent_ids: dict[str, dict[str, str]]):
+        self.engine, self.entity, self.golden, self.members = engine, entity, golden, members
+        self.table = ENTITIES[entity].__table__
+        known = crosswalk[crosswalk["entity"] == entity].set_index(["source", "source_key"])["crm_id"]
+        index = pd.MultiIndex.from_frame(members[["_source", "_source_key"]])
+        self.members = members.assign(_known=known.reindex(index).to_numpy())
+        first_known = self.members.dropna(subset=["_known"]).sort_values("_known").drop_duplicates("cluster_id")
+        crm_ids = golden["cluster_id"].map(first_known.set_index("cluster_id")["_known"])
+        self.golden = golden.assign(_crm_id=crm_ids.fillna(golden["cluster_id"]))
+        self.parent_ids = parent_ids
+
+    def rows(self) -> list[dict[str, Any]]:
+        fields = list(entity_fields(self.entity))
+        frame = self.golden
+        out = pd.DataFrame({"id": frame["_crm_id"]})
+        for name in fields:
+            out[name] = frame[name]
+        for parent in link_fields(self.entity):
+            out[f"{parent}_id"] = frame[f"_link_{parent}"].map(self.parent_ids.get(parent, {}))
+        if "owner_id" in self.table.columns:
+            out["owner_id"] = frame["owner_name"].map(_owner_ids(self.engine, frame["owner_name"]))
+        out["last_modified_at"] = frame["_last_modified"]
+        return [{k: plain(v) for k, v in row.items()} for row in out.to_dict("records")]
+
+    def load(self, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+        rows = self.rows()
+        existing = fetch_existing(self.engine, self.table, [r["id"] for r in rows])
+        status: dict[str, str] = {}
+        changed = []
+        for row in rows:
+            old = existing.get(row["id"])
+            if old is None:
+                status[row["id"]] = "created"
+            elif any(comparable(old.get(k)) != comparable(v) for k, v in row.items()):
+                status[row["id"]] = "updated"
+            else:
+                status[row["id"]] = "unchanged"
+                continue
+            changed.append(row)
+        refused = dict((row["id"], msg) for row, msg in upsert(self.engine, self.table, changed))
+        errors = pd.DataFrame({"entity": self.entity, "crm_id": list(refused), "message": list(refused.values()),
+                               "cluster_id": self.golden.set_index("_crm_id").loc[list(refused), "cluster_id"]
+                               if refused else []})
+        outcomes = self._outcomes(status, refused)
+        ok = outcomes[outcomes["outcome"] != "rejected"]
+        self._write_crosswalk(ok, run_id)
+        tally = {k: sum(1 for i, s in status.items() if s == k and i not in refused)
+                 for k in ("created", "updated", "unchanged")}
+        return outcomes, errors, tally
+
+    def _outcomes(self, status: dict[str, str], refused: dict[str, str]) -> pd.DataFrame:
+        g = self.golden.set_index("cluster_id")
+        m = self.members.copy()
+        m["crm_id"] = m["cluster_id"].map(g["_crm_id"])
+        is_anchor = (m["_source"] == m["cluster_id"].map(g["_anchor_source"])) & (
+            m["_source_key"] == m["cluster_id"].map(g["_anchor_key"]))
+        m["outcome"] = "merged"
+        m.loc[m["_known"] == m["crm_id"], "outcome"] = "unchanged"
+        m.loc[is_anchor, "outcome"] = m.loc[is_anchor, "crm_id"].map(status)
+        failed = m["crm_id"].isin(list(refused))
+        m.loc[failed, "outcome"] = "rejected"
+        m["reason_code"] = None
+        m["message"] = None
+        m.loc[failed, "reason_code"] = str(ReasonCode.LOAD_ERROR)
+        m.loc[failed, "message"] = m.loc[failed, "crm_id"].map(refused)
+        m.loc[failed, "crm_id"] = None
+        return m.assign(entity=self.entity)[[f.name for f in OUTCOMES]]
+
+    def _write_crosswalk(self, outcomes: pd.DataFrame, run_id: str) -> None:
+        rows = [{"entity": self.entity, "source": s, "source_key": k, "crm_id": c, "first_run_id": run_id,
+                 "last_run_id": run_id} for s, k, c in zip(outcomes["_source"], outcomes["_source_key"], outcomes["crm_id"])]
+        table = Crosswalk.__table__
+        with self.engine.begin() as con:
+            stmt = insert_for(con)(table)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["entity", "source", "source_key"],
+                set_={"crm_id": stmt.excluded.crm_id, "last_run_id": stmt.excluded.last_run_id})
+            for start in range(0, len(rows), 1000):
+                con.execute(stmt, rows[start:start + 1000])
+
+    def id_map(self, outcomes: pd.DataFrame) -> dict[str, str]:
+        """Cluster id → CRM id, for the rows that are in the CRM now."""
+        loaded = outcomes.dropna(subset=["crm_id"]).drop_duplicates("cluster_id")
+        return dict(zip(loaded["cluster_id"], loaded["crm_id"]))
+
+
+def run_load(run: RunDir, project: Project, target: Target) -> StageResult:
+    merge_dir = run.require("merge")
+    clusters = read_table(run.require("match") / "clusters.parquet")
+    engine = target.engine()
+    enforce_foreign_keys(engine)
+    try:
+        Base.metadata.create_all(engine)
+        with run.stage("load") as (out, result):
+            crosswalk = _crosswalk(engine)
+            parent_ids: dict[str, dict[str, str]] = {}
+            all_outcomes, all_errors, counts = [], [], []
+            for entity in LOAD_ORDER:
+                golden = read_table(merge_dir / f"{entity}.parquet")
+                members = clusters[(clusters["entity"] == entity) & clusters["cluster_id"].isin(golden["cluster_id"])]
+                before = count_rows(engine, entity)
+                loader = EntityLoad(engine, entity, golden, members, crosswalk, parent_ids)
+                outcomes, errors, tally = loader.load(run.run_id)
+                parent_ids[entity] = loader.id_map(outcomes)
+                all_outcomes.append(outcomes)
+                all_errors.append(errors)
+                counts.append({"entity": entity, "before": before, "after": count_rows(engine, entity), **tally})
+                result.counts[entity] = {**tally, "errors": len(errors)}
+            write_table(out / "outcomes.parquet", pd.concat(all_outcomes, ignore_index=True), OUTCOMES)
+            write_table(out / "errors.parquet", pd.concat(all_errors, ignore_index=True), LOAD_ERRORS)
+            write_table(out / "target_counts.parquet", pd.DataFrame(counts), TARGET_COUNTS)
+            result.counts["target"] = target.display
+    finally:
+        engine.dispose()
+    return result

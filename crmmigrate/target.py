@@ -1,0 +1,66 @@
+"""The target CRM's connection: resolved from settings, a URL or an environment variable.
+
+A URL that carries a password is only ever read from the environment; everything that is
+written (run.json, logs, notebooks) sees the masked form.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+from crmmigrate.errors import SettingsError, TargetError
+from crmmigrate.spec.load import Project
+
+
+@dataclass(frozen=True)
+class Target:
+    url: URL
+
+    @property
+    def display(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    def engine(self) -> Engine:
+        return sa.create_engine(self.url)
+
+
+def resolve_target(project: Project, url: str | None = None, env: str | None = None) -> Target:
+    """The target from (in order) the env var *env*, *url*, the settings' `target_env`, the settings' `target`."""
+    env = env or (None if url else project.spec.target_env)
+    if env:
+        text = os.environ.get(env)
+        if not text:
+            raise SettingsError(f"Target: environment variable {env} is not set (it should hold the CRM's URL)")
+    else:
+        text = url or project.spec.target
+    try:
+        parsed = make_url(text)
+    except sa.exc.ArgumentError:
+        raise SettingsError(f"Target: not an SQLAlchemy URL: {text if not env else '(from ' + env + ')'}") from None
+    if parsed.password and not env:
+        raise SettingsError("Target: the URL carries a password; put it in an environment variable and pass "
+                            "--target-env NAME (or set `target_env` in crmmigrate.yml)")
+    if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database)
+        if not path.is_absolute():
+            parsed = parsed.set(database=str(project.root / path))
+    return Target(parsed)
+
+
+def check_target(target: Target) -> None:
+    """Connect once, so a wrong URL fails before any row moves."""
+    if target.url.drivername.startswith("sqlite") and target.url.database not in (None, ":memory:"):
+        Path(target.url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = target.engine()
+    try:
+        with engine.connect() as con:
+            con.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        raise TargetError(target.display, f"cannot connect: {type(exc.orig or exc).__name__}: {exc.orig or exc}") from None
+    finally:
+        engine.dispose()
