@@ -16,7 +16,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from crmmigrate.crm.models import ENTITIES, LOAD_ORDER, Base, Crosswalk, CrmUser, entity_fields
-from crmmigrate.load.upsert import comparable, enforce_foreign_keys, fetch_existing, insert_for, plain, upsert
+from crmmigrate.crm.dbio import comparable, count_rows, enforce_foreign_keys, fetch_existing, insert_for, plain, upsert
 from crmmigrate.rundir import RunDir, StageResult, read_table, write_table
 from crmmigrate.schemas import LOAD_ERRORS, OUTCOMES, link_fields
 from crmmigrate.spec.load import Project
@@ -28,11 +28,6 @@ __all__ = ["run_load"]
 TARGET_COUNTS = pa.schema([("entity", pa.string()), ("before", pa.int64()), ("after", pa.int64()),
                            ("created", pa.int64()), ("updated", pa.int64()), ("unchanged", pa.int64())])
 USER_NAMESPACE = uuid.UUID("0b6f7c1e-51a4-4b1d-a2f5-8c0f3d9e6a21")
-
-
-def count_rows(engine: sa.Engine, entity: str) -> int:
-    with engine.connect() as con:
-        return int(con.execute(sa.select(sa.func.count()).select_from(ENTITIES[entity].__table__)).scalar_one())
 
 
 def _crosswalk(engine: sa.Engine) -> pd.DataFrame:
@@ -150,13 +145,13 @@ def run_load(run: RunDir, project: Project, target: Target) -> StageResult:
             for entity in LOAD_ORDER:
                 golden = read_table(merge_dir / f"{entity}.parquet")
                 members = clusters[(clusters["entity"] == entity) & clusters["cluster_id"].isin(golden["cluster_id"])]
-                before = count_rows(engine, entity)
+                before = count_rows(engine, ENTITIES[entity].__table__)
                 loader = EntityLoad(engine, entity, golden, members, crosswalk, parent_ids)
                 outcomes, errors, tally = loader.load(run.run_id)
                 parent_ids[entity] = loader.id_map(outcomes)
                 all_outcomes.append(outcomes)
                 all_errors.append(errors)
-                counts.append({"entity": entity, "before": before, "after": count_rows(engine, entity), **tally})
+                counts.append({"entity": entity, "before": before, "after": count_rows(engine, ENTITIES[entity].__table__), **tally})
                 result.counts[entity] = {**tally, "errors": len(errors)}
             write_table(out / "outcomes.parquet", pd.concat(all_outcomes, ignore_index=True), OUTCOMES)
             write_table(out / "errors.parquet", pd.concat(all_errors, ignore_index=True), LOAD_ERRORS)

@@ -35,6 +35,9 @@ class _Failures:
 
     by_row: dict[object, list[dict[str, str | None]]] = field(default_factory=dict)
 
+    def rows_failing(self, field_name: str) -> list[object]:
+        return [i for i, fs in self.by_row.items() if any(f["field"] == field_name for f in fs)]
+
     def add(self, bad: pd.Series, inputs: pd.Series, field_name: str, rule: str, reason: ReasonCode,
             message: str) -> None:
         for idx in bad[bad].index:
@@ -94,7 +97,8 @@ def map_field(frame: pd.DataFrame, entity: str, name: str, fs: FieldSpec, mappin
     values = _coerce(values, raw, entity, name, target.python_type, fs, mapping, failures)
     required = fs.required if fs.required is not None else target.required
     if required:
-        missing = values.isna()
+        # A value refused above is already a failure of this field: only report true absences.
+        missing = values.isna() & ~frame.index.isin(failures.rows_failing(name))
         failures.add(missing, raw, name, "required", ReasonCode.MISSING_REQUIRED, "a value is required")
     return values
 

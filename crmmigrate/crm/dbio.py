@@ -1,4 +1,5 @@
-"""Batched upserts keyed by primary key, in the target's own dialect.
+"""Reading and writing the CRM: batched upserts keyed by primary key in the target's own
+dialect, read-back queries, and value normalisation shared by load and reconcile.
 
 One ``INSERT … ON CONFLICT DO UPDATE`` per batch (executemany), never row-by-row ORM merges.
 A batch the target refuses is retried row by row so one bad row cannot sink its batch.
@@ -104,3 +105,8 @@ def fetch_existing(engine: Engine, table: sa.Table, ids: Iterable[str]) -> dict[
             for row in con.execute(sa.select(table).where(table.c.id.in_(chunk))).mappings():
                 found[row["id"]] = dict(row)
     return found
+
+
+def count_rows(engine: Engine, table: sa.Table) -> int:
+    with engine.connect() as con:
+        return int(con.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())

@@ -1,0 +1,76 @@
+"""The ledger: one row per (source record, entity) with the one outcome it ended in.
+
+Built from what each stage wrote (extract rejects, map rejects and skips, merge deferrals,
+load outcomes), never from the extract itself, so a record that fell through a crack is
+missing from the ledger and the balance check catches it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from crmmigrate.errors import Imbalance
+from crmmigrate.rundir import RunDir, read_table, read_tables
+from crmmigrate.spec.load import Project
+
+
+def source_entities(project: Project) -> pd.DataFrame:
+    """Every (source, department, entity) a mapping declares."""
+    rows = [{"_source": m.source_id(em.from_), "_department": m.department, "entity": em.entity}
+            for m in project.mappings.values() for em in m.entities]
+    return pd.DataFrame(rows, columns=["_source", "_department", "entity"])
+
+
+def build_ledger(run: RunDir, project: Project) -> pd.DataFrame:
+    pairs = source_entities(project)
+    department = dict(zip(pairs["_source"], pairs["_department"]))
+    parts = []
+    extract_rejects = read_tables(run.require("extract") / "rejects")
+    if not extract_rejects.empty:
+        expanded = extract_rejects.merge(pairs[["_source", "entity"]], on="_source")
+        parts.append(pd.DataFrame({
+            "_source": expanded["_source"], "entity": expanded["entity"],
+            "_source_key": "line:" + expanded["_row_number"].astype(str),
+            "outcome": "rejected", "reason_code": expanded["reason_code"], "message": expanded["message"],
+        }))
+    map_dir = run.require("map")
+    rejects = read_tables(map_dir / "rejects", "*/*.parquet")
+    if not rejects.empty:
+        parts.append(rejects[["_source", "entity", "_source_key", "reason_code", "message"]].assign(outcome="rejected"))
+    for frame, outcome in ((read_tables(map_dir / "skipped", "*/*.parquet"), "skipped"),
+                           (read_table(run.require("merge") / "deferred.parquet"), "deferred")):
+        if not frame.empty:
+            parts.append(frame[["_source", "entity", "_source_key", "reason_code", "message"]].assign(outcome=outcome))
+    outcomes = read_table(run.require("load") / "outcomes.parquet")
+    parts.append(outcomes[["_source", "entity", "_source_key", "outcome", "crm_id", "reason_code", "message"]])
+    ledger = pd.concat([p for p in parts if not p.empty], ignore_index=True)
+    ledger["_department"] = ledger["_source"].map(department)
+    ledger["run_id"] = run.run_id
+    return ledger.sort_values(["_source", "entity", "_source_key"], kind="mergesort").reset_index(drop=True)
+
+
+@dataclass
+class Balance:
+    table: pd.DataFrame  # one row per (source, entity): records_in, one column per outcome, ledger_rows, balanced
+    imbalances: list[Imbalance]
+
+
+def balance(run: RunDir, project: Project, ledger: pd.DataFrame) -> Balance:
+    sources = read_table(run.require("extract") / "sources.parquet")
+    pairs = source_entities(project).merge(
+        sources[["source", "records_in"]].rename(columns={"source": "_source"}), on="_source", how="left")
+    counts = ledger.groupby(["_source", "entity", "outcome"]).size().unstack(fill_value=0)
+    table = pairs.merge(counts.reset_index(), on=["_source", "entity"], how="left").fillna(0)
+    outcome_columns = [c for c in counts.columns]
+    table["ledger_rows"] = table[outcome_columns].sum(axis=1).astype(int) if outcome_columns else 0
+    table["records_in"] = table["records_in"].astype(int)
+    table["balanced"] = table["records_in"] == table["ledger_rows"]
+    imbalances = []
+    for row in table[~table["balanced"]].itertuples():
+        extracted = read_table(run.stage_dir("extract") / f"{row._1}.parquet", columns=["_source_key"])
+        seen = set(ledger.loc[(ledger["_source"] == row._1) & (ledger["entity"] == row.entity), "_source_key"])
+        missing = sorted(set(extracted["_source_key"]) - seen)
+        imbalances.append(Imbalance(row._1, row.entity, int(row.records_in), int(row.ledger_rows), missing[:20]))
+    return Balance(table, imbalances)
