@@ -1,0 +1,108 @@
+"""`crmmigrate`: a thin layer over the Python API with exit codes that mean something.
+
+0 success and balanced · 1 ledger imbalance or verification failure · 2 usage, mapping or
+connection error (one line, no traceback unless --debug) · 4 a stage crashed · 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from crmmigrate import __version__
+from crmmigrate.errors import CrmMigrateError, mask_secrets
+
+EXIT_OK, EXIT_IMBALANCE, EXIT_USAGE, EXIT_STAGE, EXIT_INTERRUPTED = 0, 1, 2, 4, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too; keep its one-line form
+        self.print_usage(sys.stderr)
+        raise SystemExit(f"crmmigrate: error: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="crmmigrate", description="Move customer data from departmental legacy systems "
+                                                     "into one CRM, and prove nothing was lost.")
+    parser.add_argument("--version", action="version", version=f"crmmigrate {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run the pipeline (or some stages) through the stage notebooks")
+    run.add_argument("--project", default=".", help="project folder holding crmmigrate.yml (default: .)")
+    run.add_argument("--run-dir", help="run folder (default: a new one under the project's runs folder)")
+    run.add_argument("--stages", help="comma-separated stages to (re-)run, e.g. merge,load,reconcile")
+    run.add_argument("--target", help="SQLAlchemy URL of the CRM, without a password")
+    run.add_argument("--target-env", help="environment variable holding the CRM URL (for URLs with a password)")
+
+    validate = sub.add_parser("validate", help="check mappings, source headers and the target; move no row")
+    validate.add_argument("--project", default=".")
+    validate.add_argument("--target")
+    validate.add_argument("--target-env")
+
+    demo = sub.add_parser("demo-data", help="write the demo's five legacy department systems")
+    demo.add_argument("--out", default="data/demo", help="folder to write (default: data/demo)")
+    demo.add_argument("--people", type=int, default=500, help="true persons behind the records (default: 500)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed; same seed, same files (default: 7)")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from crmmigrate.pipeline import execute, preflight, summary
+
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
+    plan = preflight(args.project, args.run_dir, stages, args.target, args.target_env)
+    print(f"crmmigrate: run folder {plan.run.path}", file=sys.stderr)
+    meta = execute(plan)
+    print(summary(meta))
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from crmmigrate.pipeline import preflight
+
+    plan = preflight(args.project, None, None, args.target, args.target_env)
+    n = sum(len(m.entities) for m in plan.project.mappings.values())
+    print(f"OK: {len(plan.project.mappings)} mapping files, {len(plan.project.sources())} sources, "
+          f"{n} entity mappings; target {plan.target.display} reachable")
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from crmmigrate.demo import generate
+
+    truth = generate(Path(args.out), args.people, args.seed)
+    total = sum(truth["counts"].values())
+    print(f"Wrote {total:,} records in {len(truth['counts'])} sources for {args.people} people to {args.out}")
+    return EXIT_OK
+
+
+COMMANDS = {"run": _run, "validate": _validate, "demo-data": _demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+            return EXIT_USAGE
+        return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("papermill").setLevel(logging.WARNING)  # its per-notebook INFO lines drown ours
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("crmmigrate: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except CrmMigrateError as exc:
+        if args.debug:
+            raise
+        print(f"crmmigrate: {mask_secrets(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""The one entry point a stage notebook calls after its parameters cell.
+
+``start()`` turns the notebook's parameters into a loaded project, a run folder and (for
+the stages that need it) the target, and refuses parameters the notebook does not declare:
+papermill only warns about those, and a misspelt parameter silently ignored is how a run
+goes to the wrong place.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from crmmigrate.errors import SettingsError
+from crmmigrate.rundir import STAGES, RunDir, StageResult, new_run_id
+from crmmigrate.spec.load import Project, load_project
+from crmmigrate.target import Target, resolve_target
+
+LOG = logging.getLogger("crmmigrate")
+
+
+@dataclass
+class Session:
+    stage: str
+    project: Project
+    run: RunDir
+    target_url: str = ""
+    target_env: str = ""
+
+    @property
+    def target(self) -> Target:
+        return resolve_target(self.project, self.target_url or None, self.target_env or None)
+
+    def show(self, result: StageResult) -> pd.DataFrame:
+        """The stage's counts as a table (what the notebook displays)."""
+        rows = [{"count": k, "value": v} for k, v in _flatten(result.counts).items()]
+        return pd.DataFrame(rows)
+
+    def table(self, relative: str) -> pd.DataFrame:
+        """A run-folder table, for a look in the notebook."""
+        return pd.read_parquet(self.run.path / relative)
+
+
+def _flatten(counts: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in counts.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def latest_run(project: Project) -> Path | None:
+    runs = sorted(p for p in project.runs_dir.glob("*") if (p / "run.json").exists()) if project.runs_dir.exists() else []
+    return runs[-1] if runs else None
+
+
+def injected_names() -> set[str]:
+    """Names papermill injected into this kernel (its cell starts with '# Parameters')."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return set()
+    shell = get_ipython()
+    if shell is None:
+        return set()
+    names: set[str] = set()
+    for source in shell.user_ns.get("In", []):
+        if source.startswith("# Parameters"):
+            for node in ast.parse(source).body:
+                if isinstance(node, ast.Assign):
+                    names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
+KNOWN = ("project", "run_dir", "target", "target_env")
+
+
+def start(stage: str, **params: str) -> Session:
+    """Open the project and run folder for *stage*, given the notebook's declared parameters.
+
+    Fails on a parameter papermill injected that the notebook does not declare. An empty
+    ``run_dir`` means a new run folder for `extract`, and the latest run for the stages
+    after it, so a consultant can re-run one stage from JupyterLab.
+    """
+    if stage not in STAGES:
+        raise SettingsError(f"Notebook: unknown stage '{stage}'; stages: {', '.join(STAGES)}")
+    stray = (set(params) - set(KNOWN)) | (injected_names() - set(params))
+    if stray:
+        raise SettingsError(f"Notebook `{stage}`: unknown parameter(s) {', '.join(sorted(stray))}; "
+                            f"it takes {', '.join(params)}")
+    project, run_dir = params.get("project", "."), params.get("run_dir", "")
+    target, target_env = params.get("target", ""), params.get("target_env", "")
+    loaded = load_project(project)
+    if run_dir:
+        folder = Path(run_dir)
+    elif stage == "extract":
+        folder = loaded.runs_dir / new_run_id()
+    else:
+        found = latest_run(loaded)
+        if found is None:
+            raise SettingsError(f"Notebook `{stage}`: no run folder under {loaded.runs_dir}; run 10-extract first")
+        folder = found
+    run = RunDir(folder)
+    _log_to(run)
+    LOG.info("stage %s: run folder %s", stage, run.path)
+    return Session(stage, loaded, run, target, target_env)
+
+
+def _log_to(run: RunDir) -> None:
+    run.path.mkdir(parents=True, exist_ok=True)
+    log_file = str(run.path / "run.log")
+    if not any(getattr(h, "baseFilename", None) == log_file for h in LOG.handlers):
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        LOG.addHandler(handler)
+    LOG.setLevel(logging.INFO)
+
+
+def read_all(folder: Path) -> pd.DataFrame:
+    """Every parquet table under *folder* (e.g. all rejects of all entities), stacked."""
+    parts = [pd.read_parquet(p) for p in sorted(Path(folder).rglob("*.parquet"))]
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
