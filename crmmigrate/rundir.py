@@ -80,7 +80,7 @@ class RunDir:
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        text = mask_secrets(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        text = mask_secrets(json.dumps(meta, indent=2, default=str))
         tmp = self.run_json.with_suffix(".json.tmp")
         tmp.write_text(text + "\n", encoding="utf-8")
         os.replace(tmp, self.run_json)

@@ -26,7 +26,10 @@ class Target:
         return self.url.render_as_string(hide_password=True)
 
     def engine(self) -> Engine:
-        return sa.create_engine(self.url)
+        url = self.url
+        if url.drivername.startswith("sqlite"):  # SQLite has no users; its driver refuses credentials
+            url = URL.create(url.drivername, database=url.database, query=url.query)
+        return sa.create_engine(url)
 
 
 def resolve_target(project: Project, url: str | None = None, env: str | None = None) -> Target:

@@ -176,7 +176,8 @@ def phone(values: pd.Series, default_region: str = "DE") -> tuple[pd.Series, pd.
         except phonenumbers.NumberParseException:
             bad[idx] = True
             continue
-        if phonenumbers.is_possible_number(parsed):
+        # IS_POSSIBLE_LOCAL_ONLY (`12` → `+4912`) lacks an area code: no correct E.164 exists.
+        if phonenumbers.is_possible_number_with_reason(parsed) == phonenumbers.ValidationResult.IS_POSSIBLE:
             out[idx] = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
         else:
             bad[idx] = True

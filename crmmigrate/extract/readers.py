@@ -80,6 +80,7 @@ class CsvReader(Reader):
     def __init__(self, path: Path, spec: CsvSource):
         self.path, self.spec = path, spec
         self.quote = spec.quotechar.encode("ascii")
+        self.delimiter = spec.delimiter.encode("ascii")
         first = next(self._physical(), None)
         if first is None:
             self.header = []
@@ -96,12 +97,36 @@ class CsvReader(Reader):
                 if not buf:
                     start = line_no
                 buf += line
-                open_quotes ^= bool(line.count(self.quote) % 2)
+                open_quotes = self._ends_quoted(line, open_quotes)
                 if not open_quotes:
                     yield start, buf
                     buf = b""
             if buf:
                 yield start, buf
+
+    def _ends_quoted(self, line: bytes, quoted: bool) -> bool:
+        """Whether *line* ends inside a quoted field, by the csv module's rules: a quote opens a
+        field only at its start (`5" screen` is text), and `""` inside one is an escaped quote."""
+        if self.quote not in line:
+            return quoted
+        field_start, after_quote = not quoted, False
+        for byte in line.rstrip(b"\r\n"):
+            char = bytes((byte,))
+            if quoted:
+                if char == self.quote:
+                    quoted, after_quote = False, True
+                continue
+            if after_quote and char == self.quote:  # `""`: still inside the quoted field
+                quoted, after_quote = True, False
+                continue
+            after_quote = False
+            if char == self.delimiter:
+                field_start = True
+            elif field_start and char == self.quote:
+                quoted, field_start = True, False
+            else:
+                field_start = False
+        return quoted
 
     def _parse(self, text: str) -> list[str] | None:
         rows = list(csv.reader(io.StringIO(text.rstrip("\r\n")), delimiter=self.spec.delimiter,

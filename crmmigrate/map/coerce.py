@@ -16,13 +16,16 @@ import pandas as pd
 from crmmigrate.spec.reasons import ReasonCode
 
 TRUE = {"true", "t", "yes", "y", "1", "ja", "j", "x"}
-FALSE = {"false", "f", "no", "n", "0", "nein", ""}
+FALSE = {"false", "f", "no", "n", "0", "nein"}
 
 
 def _per_value(values: pd.Series, parse: Callable[[str], object]) -> tuple[pd.Series, pd.Series]:
+    """Blank text is missing (as the CSV reader already reads it), not an invalid value nor `False`."""
     out = pd.Series(None, index=values.index, dtype=object)
     bad = pd.Series(False, index=values.index)
     for idx, raw in values.dropna().items():
+        if not raw.strip():
+            continue
         try:
             out[idx] = parse(raw.strip())
         except (ValueError, ArithmeticError, TypeError):

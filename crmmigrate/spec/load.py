@@ -16,7 +16,9 @@ from crmmigrate.crm.models import entity_fields, entity_links
 from crmmigrate.errors import MappingSpecError, SpecProblem
 from crmmigrate.spec.model import ENTITY_NAMES, MappingSpec, ProjectSpec
 from crmmigrate.spec.yamlsource import YamlDoc, load_yaml
-from crmmigrate.transforms import get_transform, suggest, transform_names
+# A module import, not names: `crmmigrate.transforms` imports `crmmigrate.spec.reasons`, which runs
+# this package's __init__; importing names here would fail when transforms is imported first.
+from crmmigrate import transforms as _transforms
 
 SETTINGS_FILE = "crmmigrate.yml"
 M = TypeVar("M", bound=BaseModel)
@@ -86,17 +88,17 @@ def check_mapping(spec: MappingSpec, doc: YamlDoc) -> None:
         base: tuple[str | int, ...] = ("entities", i)
         if em.from_ not in spec.sources:
             doc.problems.append(doc.problem((*base, "from"),
-                                            f"unknown source '{em.from_}'{suggest(em.from_, sorted(spec.sources))}"))
+                                            f"unknown source '{em.from_}'{_transforms.suggest(em.from_, sorted(spec.sources))}"))
         known = entity_fields(em.entity)
         for name, fs in em.fields.items():
             where = (*base, "fields", name)
             if name not in known:
-                doc.problems.append(doc.problem(where, f"'{em.entity}' has no field '{name}'{suggest(name, list(known))}"))
+                doc.problems.append(doc.problem(where, f"'{em.entity}' has no field '{name}'{_transforms.suggest(name, list(known))}"))
             for t_i, call in enumerate(fs.transform):
                 t_where = (*where, "transform", t_i)
-                if call.name not in transform_names():
-                    doc.problems.append(doc.problem(t_where, f"unknown transform '{call.name}'{suggest(call.name, transform_names())}"))
-                elif problem := get_transform(call.name).bind_problem(call.args, context):
+                if call.name not in _transforms.transform_names():
+                    doc.problems.append(doc.problem(t_where, f"unknown transform '{call.name}'{_transforms.suggest(call.name, _transforms.transform_names())}"))
+                elif problem := _transforms.get_transform(call.name).bind_problem(call.args, context):
                     doc.problems.append(doc.problem(t_where, problem))
         for name, field_def in known.items():
             if field_def.required and name not in em.fields:
@@ -106,10 +108,10 @@ def check_mapping(spec: MappingSpec, doc: YamlDoc) -> None:
             where = (*base, "links", parent)
             if parent not in allowed_links:
                 doc.problems.append(doc.problem(where, f"'{em.entity}' has no parent '{parent}'"
-                                                       f"{suggest(parent, list(allowed_links) or ['(none)'])}"))
+                                                       f"{_transforms.suggest(parent, list(allowed_links) or ['(none)'])}"))
             elif link.source != "self" and link.source not in spec.sources:
                 doc.problems.append(doc.problem((*where, "source"),
-                                                f"unknown source '{link.source}'{suggest(link.source, sorted(spec.sources) + ['self'])}"))
+                                                f"unknown source '{link.source}'{_transforms.suggest(link.source, sorted(spec.sources) + ['self'])}"))
             elif link.source != "self" and not link.column:
                 doc.problems.append(doc.problem(where, "a link to another source needs `column`"))
             elif not any(e.entity == parent and e.from_ == (em.from_ if link.source == "self" else link.source)
@@ -157,7 +159,7 @@ def load_project(root: str | Path) -> Project:
                 target = entity_name or entity
                 if target not in ENTITY_NAMES or field_name not in entity_fields(target):
                     problems.append(doc.problem(("match", entity, "rules", r_i),
-                                                f"unknown field '{f}'{suggest(f, list(entity_fields(entity)))}"))
+                                                f"unknown field '{f}'{_transforms.suggest(f, list(entity_fields(entity)))}"))
     if problems:
         raise MappingSpecError(problems)
     return project
@@ -194,5 +196,5 @@ def check_columns(project: Project, headers: dict[str, list[str]]) -> list[SpecP
             for path, column in wanted:
                 if column not in header:
                     problems.append(doc.problem(path, f"column '{column}' is not in source "
-                                                      f"'{mapping.source_id(table)}'{suggest(column, header)}"))
+                                                      f"'{mapping.source_id(table)}'{_transforms.suggest(column, header)}"))
     return problems
