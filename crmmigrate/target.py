@@ -56,14 +56,18 @@ def resolve_target(project: Project, url: str | None = None, env: str | None = N
 
 
 def check_target(target: Target) -> None:
-    """Connect once, so a wrong URL fails before any row moves."""
-    if target.url.drivername.startswith("sqlite") and target.url.database not in (None, ":memory:"):
-        Path(target.url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = target.engine()
+    """Connect once, so a wrong URL, a missing driver or an unwritable path fails before any row moves."""
+    try:
+        if target.url.drivername.startswith("sqlite") and target.url.database not in (None, ":memory:"):
+            Path(target.url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = target.engine()
+    except (OSError, ImportError, sa.exc.ArgumentError) as exc:
+        raise TargetError(target.display, f"cannot use this target: {exc}") from None
     try:
         with engine.connect() as con:
             con.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
-        raise TargetError(target.display, f"cannot connect: {type(exc.orig or exc).__name__}: {exc.orig or exc}") from None
+        cause = getattr(exc, "orig", None) or exc
+        raise TargetError(target.display, f"cannot connect: {type(cause).__name__}: {cause}") from None
     finally:
         engine.dispose()

@@ -1,0 +1,122 @@
+"""CLI: usage, mapping and connection errors exit 2 with one clear line, before any kernel starts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import papermill
+import pytest
+
+from conftest import REPO
+from crmmigrate.cli import build_parser, main
+
+
+def err_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return [line for line in capsys.readouterr().err.splitlines() if "INFO" not in line]
+
+
+def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert "demo-data" in capsys.readouterr().out
+    assert main(["run", "--help"]) == 0
+    assert "--target-env" in capsys.readouterr().out
+
+
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["frobnicate"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_every_subcommand_has_a_handler() -> None:
+    from crmmigrate.cli import COMMANDS
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert set(sub.choices) == set(COMMANDS)
+
+
+def test_broken_mapping_exits_2_naming_file_line_and_key(demo_project: tuple[Path, dict],
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    project, _ = demo_project
+    path = project / "mappings" / "sales.yml"
+    text = path.read_text().replace("transform: [email]", "transform: [emial]")
+    path.write_text(text)
+    line = next(i for i, t in enumerate(text.splitlines(), start=1) if "emial" in t)
+    assert main(["run", "--project", str(project)]) == 2
+    lines = err_lines(capsys)
+    assert lines == [f"crmmigrate: mappings/sales.yml:{line} entities[1].fields.email.transform[0]: "
+                     f"unknown transform 'emial' (did you mean 'email'?); allowed: " + lines[0].split("allowed: ")[1]]
+    assert not (project / "runs").exists()  # nothing started
+
+
+def test_column_missing_from_the_real_source_exits_2(demo_project: tuple[Path, dict],
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    project, _ = demo_project
+    path = project / "mappings" / "billing.yml"
+    path.write_text(path.read_text().replace("column: TAX_ID", "column: TAXID"))
+    assert main(["validate", "--project", str(project)]) == 2
+    assert "column 'TAXID' is not in source 'billing.customers' (did you mean 'TAX_ID'?)" in capsys.readouterr().err
+
+
+def test_password_on_the_command_line_is_refused(demo_project: tuple[Path, dict],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    project, _ = demo_project
+    assert main(["run", "--project", str(project), "--target", "postgresql+psycopg://ann:hunter2@db/crm"]) == 2
+    err = capsys.readouterr().err
+    assert "environment variable" in err and "hunter2" not in err
+
+
+def test_unreachable_target_exits_2_without_the_password(demo_project: tuple[Path, dict],
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    project, _ = demo_project
+    monkeypatch.setenv("CRM_URL", "postgresql+nosuchdriver://ann:hunter2@127.0.0.1:1/crm")
+    assert main(["validate", "--project", str(project), "--target-env", "CRM_URL"]) == 2
+    err = capsys.readouterr().err
+    assert "Target postgresql+nosuchdriver://ann:***@127.0.0.1:1/crm" in err and "hunter2" not in err
+    monkeypatch.setenv("CRM_URL", "sqlite:////proc/no-such-dir/crm.sqlite")
+    assert main(["validate", "--project", str(project), "--target-env", "CRM_URL"]) == 2
+    assert "cannot use this target" in capsys.readouterr().err
+    monkeypatch.delenv("CRM_URL")
+    assert main(["validate", "--project", str(project), "--target-env", "CRM_URL"]) == 2
+    assert "CRM_URL is not set" in capsys.readouterr().err
+
+
+def test_unknown_stage_and_missing_earlier_output_exit_2(demo_project: tuple[Path, dict],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    project, _ = demo_project
+    assert main(["run", "--project", str(project), "--stages", "mapp"]) == 2
+    assert "unknown stage(s) mapp" in capsys.readouterr().err
+    assert main(["run", "--project", str(project), "--stages", "merge", "--run-dir", str(project / "runs" / "x")]) == 2
+    assert "no output of extract, map, match" in capsys.readouterr().err
+
+
+def test_missing_project_settings_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--project", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "crmmigrate.yml: project settings file not found" in err
+
+
+def test_validate_reports_ok(demo_project: tuple[Path, dict], capsys: pytest.CaptureFixture[str]) -> None:
+    project, _ = demo_project
+    assert main(["validate", "--project", str(project)]) == 0
+    assert capsys.readouterr().out.startswith("OK: 5 mapping files, 8 sources")
+
+
+def test_demo_data_command_is_deterministic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo-data", "--out", str(tmp_path / "a"), "--people", "40", "--seed", "3"]) == 0
+    assert main(["demo-data", "--out", str(tmp_path / "b"), "--people", "40", "--seed", "3"]) == 0
+    for name in ("sales/contacts.csv", "support/tickets.json", "truth.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert "for 40 people" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_notebook_refuses_an_undeclared_parameter(demo_project: tuple[Path, dict], tmp_path: Path) -> None:
+    project, _ = demo_project
+    with pytest.raises(papermill.PapermillExecutionError, match="unknown parameter.*bogus"):
+        papermill.execute_notebook(str(REPO / "notebooks" / "10-extract.ipynb"), str(tmp_path / "out.ipynb"),
+                                   parameters={"project": str(project), "bogus": "1"}, kernel_name="python3",
+                                   progress_bar=False)
+    executed = json.loads((tmp_path / "out.ipynb").read_text())
+    assert executed["metadata"]["papermill"]["exception"]
