@@ -101,9 +101,15 @@ class EntityLoad:
         m["crm_id"] = m["cluster_id"].map(g["_crm_id"])
         is_anchor = (m["_source"] == m["cluster_id"].map(g["_anchor_source"])) & (
             m["_source_key"] == m["cluster_id"].map(g["_anchor_key"]))
+        # A record the crosswalk already knew reports what happened to its CRM row (anchor) or
+        # nothing new (others); a record new to the crosswalk either created the row or was
+        # folded into one: merged.
+        row_status = m["crm_id"].map(status)
+        known = m["_known"] == m["crm_id"]
         m["outcome"] = "merged"
-        m.loc[m["_known"] == m["crm_id"], "outcome"] = "unchanged"
-        m.loc[is_anchor, "outcome"] = m.loc[is_anchor, "crm_id"].map(status)
+        m.loc[known, "outcome"] = "unchanged"
+        m.loc[known & is_anchor, "outcome"] = row_status[known & is_anchor]
+        m.loc[~known & is_anchor & (row_status == "created"), "outcome"] = "created"
         failed = m["crm_id"].isin(list(refused))
         m.loc[failed, "outcome"] = "rejected"
         m["reason_code"] = None

@@ -1,0 +1,62 @@
+"""The run folder: atomic stage output, stale marking, failures recorded, secrets masked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from crmmigrate.errors import mask_secrets
+from crmmigrate.rundir import RunDir, read_table, write_table
+
+
+def test_a_stage_swaps_in_its_output_and_marks_later_stages_stale(tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "r")
+    for stage in ("extract", "map"):
+        with run.stage(stage) as (out, result):
+            (out / "x.txt").write_text(stage)
+            result.counts = {"rows": 1}
+    with run.stage("extract") as (out, _):
+        (out / "y.txt").write_text("again")
+    assert sorted(p.name for p in (run.path / "extract").iterdir()) == ["y.txt"]
+    stages = run.read_meta()["stages"]
+    assert stages["extract"]["status"] == "succeeded" and stages["map"]["status"] == "stale"
+    assert stages["map"]["counts"] == {"rows": 1}
+
+
+def test_a_failing_stage_keeps_the_previous_output_and_records_the_error(tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "r")
+    with run.stage("extract") as (out, _):
+        (out / "good.txt").write_text("ok")
+    with pytest.raises(RuntimeError):
+        with run.stage("extract") as (out, _):
+            (out / "half.txt").write_text("partial")
+            raise RuntimeError("cannot reach postgresql://ann:pw123@db/x")
+    assert [p.name for p in (run.path / "extract").iterdir()] == ["good.txt"]
+    entry = run.read_meta()["stages"]["extract"]
+    assert entry["status"] == "failed" and "pw123" not in entry["error"]["message"]
+    assert not list(run.path.glob(".*staging"))
+
+
+def test_run_json_never_holds_a_password(tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "r")
+    run.init({"target": "postgresql+psycopg://ann:s3cret@db:5432/crm"}, {"python": "3.11"})
+    text = (run.path / "run.json").read_text()
+    assert "s3cret" not in text and "ann:***@db" in text
+    assert json.loads(text)["status"] == "running"
+
+
+def test_mask_secrets_leaves_urls_without_passwords_alone() -> None:
+    assert mask_secrets("sqlite:////tmp/crm.sqlite") == "sqlite:////tmp/crm.sqlite"
+    assert mask_secrets("a postgresql://u:p@h/d and mysql://v:q@h2/e") == "a postgresql://u:***@h/d and mysql://v:***@h2/e"
+
+
+def test_write_table_keeps_declared_types_for_all_null_columns(tmp_path: Path) -> None:
+    schema = pa.schema([("key", pa.string()), ("when", pa.timestamp("us", tz="UTC")), ("n", pa.int64())])
+    write_table(tmp_path / "t.parquet", pd.DataFrame({"key": ["a", None]}), schema)
+    back = pa.parquet.read_schema(tmp_path / "t.parquet")
+    assert back.equals(schema)
+    assert read_table(tmp_path / "t.parquet")["key"].tolist() == ["a", None]
