@@ -29,6 +29,8 @@ class Target:
         url = self.url
         if url.drivername.startswith("sqlite"):  # SQLite has no users; its driver refuses credentials
             url = URL.create(url.drivername, database=url.database, query=url.query)
+            if url.database not in (None, "", ":memory:"):
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         return sa.create_engine(url)
 
 
@@ -58,8 +60,6 @@ def resolve_target(project: Project, url: str | None = None, env: str | None = N
 def check_target(target: Target) -> None:
     """Connect once, so a wrong URL, a missing driver or an unwritable path fails before any row moves."""
     try:
-        if target.url.drivername.startswith("sqlite") and target.url.database not in (None, ":memory:"):
-            Path(target.url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = target.engine()
     except (OSError, ImportError, sa.exc.ArgumentError) as exc:
         raise TargetError(target.display, f"cannot use this target: {exc}") from None
