@@ -28,7 +28,7 @@ test: install
 	$(BIN)/python -m pytest
 
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 clean:
 	rm -rf runs data crm/*.sqlite

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -30,13 +31,13 @@ SOURCES = pa.schema([
     ("format", pa.string()), ("path", pa.string()), ("records_in", pa.int64()),
     ("extracted", pa.int64()), ("rejected", pa.int64()), ("snapshot", pa.string()),
 ])
-_NULL = "\x00"
 
 
 def row_hash(values: list[str | None]) -> str:
-    """SHA-256 of the raw values in header order; a null is marked, not equal to ''."""
-    joined = "\x1f".join(_NULL if v is None else v for v in values)
-    return hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()
+    """SHA-256 of the raw values in header order; a null is not equal to '', and no value's
+    text can imitate a column boundary (a JSON array, not a separator-joined string)."""
+    encoded = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def source_header(project: Project, mapping: MappingSpec, table: str) -> list[str]:

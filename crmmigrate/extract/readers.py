@@ -259,7 +259,9 @@ class XlsxReader(Reader):
             raise SourceError(str(path), f"no sheet named '{spec.sheet}'; sheets: {', '.join(self.book.sheetnames)}")
         self.sheet = self.book[spec.sheet]
         self.header_row = spec.header_row
-        head = next(self.sheet.iter_rows(min_row=self.header_row, max_row=self.header_row, values_only=True), ())
+        head = list(next(self.sheet.iter_rows(min_row=self.header_row, max_row=self.header_row, values_only=True), ()))
+        while head and head[-1] in (None, ""):  # rows are padded to the sheet's width: not header cells
+            head.pop()
         self.header = unique_header([as_text(v) or f"column_{i + 1}" for i, v in enumerate(head)])
 
     def _rows(self) -> Iterator[tuple[int, tuple[Any, ...]]]:

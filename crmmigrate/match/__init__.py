@@ -18,11 +18,6 @@ from crmmigrate.spec.load import Project
 __all__ = ["cluster_uuid", "fold", "match_records", "run_match"]
 
 
-def department_rank(project: Project, departments: pd.Series) -> pd.Series:
-    order = {d: i for i, d in enumerate(project.spec.priority)}
-    return departments.map(lambda d: order.get(d, len(order)))
-
-
 def _with_related(run: RunDir, entity: str, records: pd.DataFrame, rules: tuple[tuple[str, ...], ...]) -> pd.DataFrame:
     """Add `other.field` columns read from records mapped from the same source record."""
     for other in {f.split(".")[0] for rule in rules for f in rule if "." in f}:
@@ -48,7 +43,7 @@ def run_match(run: RunDir, project: Project) -> StageResult:
             if records.empty:
                 continue
             spec = project.spec.match.get(entity)  # type: ignore[call-overload]
-            rank = department_rank(project, records["_department"])
+            rank = project.department_rank(records["_department"])
             if spec is None:
                 clusters = pd.DataFrame({"entity": entity, "_source": records["_source"],
                                          "_source_key": records["_source_key"]})

@@ -10,7 +10,6 @@ from __future__ import annotations
 import pandas as pd
 
 from crmmigrate.crm.models import ENTITIES, entity_fields
-from crmmigrate.match import department_rank
 from crmmigrate.merge.survivorship import survive
 from crmmigrate.rundir import RunDir, StageResult, read_table, read_tables, write_table
 from crmmigrate.schemas import CONFLICTS, DEFERRED, golden_schema, link_fields
@@ -60,7 +59,7 @@ def run_merge(run: RunDir, project: Project) -> StageResult:
                                     how="left", validate="many_to_one")
             records, held = resolve_links(records, entity, parent_clusters)
             deferred.append(held)
-            records["_rank"] = department_rank(project, records["_department"])
+            records["_rank"] = project.department_rank(records["_department"])
             links = [f"_link_{p}" for p in link_fields(entity)]
             golden, found = survive(records, list(entity_fields(entity)), links)
             if not found.empty:

@@ -42,7 +42,7 @@ def survive(records: pd.DataFrame, fields: list[str], links: list[str]) -> tuple
         if name in links:
             continue
         distinct = present.assign(_text=present[name].map(_as_text)).groupby("cluster_id")["_text"].nunique()
-        tie = _tied_on_time(present, first)
+        tie = _tied_on_time(present, first, name)
         rules = pd.Series(MOST_RECENT, index=first.index)
         rules[distinct.reindex(first.index) == 1] = ONLY
         rules[tie & (distinct.reindex(first.index) > 1)] = PRIORITY
@@ -58,11 +58,12 @@ def survive(records: pd.DataFrame, fields: list[str], links: list[str]) -> tuple
     return golden.reset_index(drop=True), conflict_frame
 
 
-def _tied_on_time(present: pd.DataFrame, first: pd.DataFrame) -> pd.Series:
-    """Clusters where another value has the winner's exact last-modified time."""
+def _tied_on_time(present: pd.DataFrame, first: pd.DataFrame, name: str) -> pd.Series:
+    """Clusters where a *different* value has the winner's exact last-modified time."""
     winner_time = present["cluster_id"].map(first["_last_modified"])
     same = present[(present["_last_modified"] == winner_time) | (present["_last_modified"].isna() & winner_time.isna())]
-    return same.groupby("cluster_id").size().reindex(first.index, fill_value=0) > 1
+    values = same.assign(_text=same[name].map(_as_text)).groupby("cluster_id")["_text"].nunique()
+    return values.reindex(first.index, fill_value=0) > 1
 
 
 def _conflicts(rows: pd.DataFrame, first: pd.DataFrame, name: str) -> pd.DataFrame:

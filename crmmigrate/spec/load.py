@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -19,6 +19,9 @@ from crmmigrate.spec.yamlsource import YamlDoc, load_yaml
 # A module import, not names: `crmmigrate.transforms` imports `crmmigrate.spec.reasons`, which runs
 # this package's __init__; importing names here would fail when transforms is imported first.
 from crmmigrate import transforms as _transforms
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SETTINGS_FILE = "crmmigrate.yml"
 M = TypeVar("M", bound=BaseModel)
@@ -39,6 +42,11 @@ class Project:
     @property
     def runs_dir(self) -> Path:
         return self.path(self.spec.runs)
+
+    def department_rank(self, departments: "pd.Series") -> "pd.Series":
+        """Survivorship priority of each department: its place in `priority:`, unlisted last."""
+        order = {d: i for i, d in enumerate(self.spec.priority)}
+        return departments.map(lambda d: order.get(d, len(order)))
 
     def sources(self) -> list[tuple[MappingSpec, str]]:
         """Every (mapping, table name) pair, in a stable order."""
