@@ -84,9 +84,10 @@ def to_decimal(values: pd.Series, scale: int, cents: bool) -> tuple[pd.Series, p
             if value != value.to_integral_value():
                 raise ValueError(text)
             value = value.scaleb(-2)
-        if value.as_tuple().exponent < -scale:  # type: ignore[operator]
+        exact = value.quantize(quantum)
+        if exact != value:  # `12.340` fits two places; `12.345` would need rounding
             raise ValueError(f"more than {scale} decimal places")
-        return value.quantize(quantum)
+        return exact
 
     return _per_value(values, parse)
 

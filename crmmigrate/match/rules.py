@@ -13,6 +13,9 @@ import pandas as pd
 # derived from the cluster's anchor record and stay the same on every run.
 NAMESPACE = uuid.UUID("6f1c2a51-8a0e-4c1b-9d83-2f6b1e3c7a10")
 _NOT_LETTER = re.compile(r"[^0-9a-z]+")
+# Letters NFKD cannot split into base + accent; without this `Søren` would fold to `sren`.
+_UNSPLITTABLE = str.maketrans({"ß": "ss", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "æ": "ae",
+                               "œ": "oe", "ı": "i", "ħ": "h", "ŧ": "t"})
 
 
 def cluster_uuid(entity: str, source: str, key: str) -> str:
@@ -20,10 +23,10 @@ def cluster_uuid(entity: str, source: str, key: str) -> str:
 
 
 def fold(value: object) -> str | None:
-    """Case, accents, punctuation and spacing removed: `Jürgen-Ö.` → `jurgeno`; ß → ss."""
+    """Case, accents, punctuation and spacing removed: `Jürgen-Ö.` → `jurgeno`; ß → ss, ø → o."""
     if value is None or value != value:
         return None
-    text = unicodedata.normalize("NFKD", str(value).casefold().replace("ß", "ss"))
+    text = unicodedata.normalize("NFKD", str(value).casefold().translate(_UNSPLITTABLE))
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = _NOT_LETTER.sub("", text)
     return text or None

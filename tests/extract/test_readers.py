@@ -1,0 +1,273 @@
+"""Readers on small literal files: every physical record comes out exactly once, as values or as a
+reject with its line; `count_records()` (a second, independent route) agrees; iterating twice
+gives the same records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from crmmigrate.errors import SourceError
+from crmmigrate.extract.readers import RawRecord, Reader, as_text, open_reader, unique_header
+from crmmigrate.spec.model import CsvSource, JsonSource, SqlSource, XlsxSource
+from crmmigrate.spec.reasons import ReasonCode
+
+
+def read(reader: Reader) -> list[RawRecord]:
+    """All records, checked against the reader's invariants first."""
+    first = list(reader.records())
+    assert reader.count_records() == len(first), "records in != extracted + rejected"
+    assert list(reader.records()) == first, "a second iteration differs"
+    return first
+
+
+def rows(records: list[RawRecord]) -> list[tuple[int, list[str | None] | None, str | None]]:
+    return [(r.row_number, r.values, None if r.reason is None else str(r.reason)) for r in records]
+
+
+def csv_reader(tmp_path: Path, data: bytes, **spec: object) -> Reader:
+    path = tmp_path / "in.csv"
+    path.write_bytes(data)
+    return open_reader(path, CsvSource(format="csv", path="in.csv", key=("ID",), **spec), 2)
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n"])
+def test_csv_line_endings(tmp_path: Path, eol: bytes) -> None:
+    reader = csv_reader(tmp_path, eol.join([b"ID,NAME", b"1,Ann", b"2,Bob", b""]))
+    assert reader.header == ["ID", "NAME"]
+    assert rows(read(reader)) == [(2, ["1", "Ann"], None), (3, ["2", "Bob"], None)]
+
+
+def test_csv_last_line_without_newline(tmp_path: Path) -> None:
+    assert rows(read(csv_reader(tmp_path, b"ID,NAME\n1,Ann\n2,Bob"))) == [(2, ["1", "Ann"], None), (3, ["2", "Bob"], None)]
+
+
+def test_csv_quoted_embedded_newline_keeps_its_first_line_number(tmp_path: Path) -> None:
+    data = b'ID,NOTE\r\n1,"two\r\nlines"\r\n2,"say ""hi"""\r\n3,"a ""quote""\nacross, lines"\r\n4,end\r\n'
+    assert rows(read(csv_reader(tmp_path, data))) == [
+        (2, ["1", "two\r\nlines"], None),
+        (4, ["2", 'say "hi"'], None),
+        (5, ["3", 'a "quote"\nacross, lines'], None),
+        (7, ["4", "end"], None),
+    ]
+
+
+def test_csv_stray_quote_inside_a_field_is_text(tmp_path: Path) -> None:
+    # A quote that does not start a field is literal (as in Python's csv module); it must not
+    # swallow the following records into one reject.
+    data = b'ID,ITEM\n1,5" screen\n2,Bob\n3,Carl\n'
+    assert rows(read(csv_reader(tmp_path, data))) == [
+        (2, ["1", '5" screen'], None), (3, ["2", "Bob"], None), (4, ["3", "Carl"], None)]
+
+
+def test_csv_ragged_rows_are_malformed_with_their_line(tmp_path: Path) -> None:
+    records = read(csv_reader(tmp_path, b"ID,NAME\n1,Ann\n2\n3,Carl,extra\n4,Dora\n"))
+    assert rows(records) == [
+        (2, ["1", "Ann"], None), (3, None, "malformed_row"), (4, None, "malformed_row"), (5, ["4", "Dora"], None)]
+    assert records[1].message == "record has 1 fields, the header has 2"
+    assert records[2].message == "record has 3 fields, the header has 2"
+    assert records[2].raw == "3,Carl,extra\n"
+
+
+def test_csv_blank_line_and_unterminated_quote(tmp_path: Path) -> None:
+    records = read(csv_reader(tmp_path, b'ID,NAME\n1,Ann\n\n2,"Bob\n'))
+    assert rows(records) == [(2, ["1", "Ann"], None), (3, None, "malformed_row"), (4, None, "malformed_row")]
+    assert records[1].message == "blank line"
+
+
+def test_csv_empty_field_is_missing(tmp_path: Path) -> None:
+    assert rows(read(csv_reader(tmp_path, b'ID,NAME,CITY\n1,,""\n'))) == [(2, ["1", None, None], None)]
+
+
+def test_csv_undecodable_bytes_reject_only_their_record(tmp_path: Path) -> None:
+    records = read(csv_reader(tmp_path, b"ID,NAME\n1,J\xfcrgen\n2,Bob\n"))
+    assert rows(records) == [(2, None, "undecodable"), (3, ["2", "Bob"], None)]
+    assert records[0].message == "not valid utf-8 at byte 3"
+    assert records[0].raw == "1,J\\xfcrgen\n"
+
+
+def test_csv_cp1252_and_semicolons(tmp_path: Path) -> None:
+    data = "ID;NAME;NOTE\n1;Müller, Jürgen;€ 5\n".encode("cp1252")
+    reader = csv_reader(tmp_path, data, encoding="cp1252", delimiter=";")
+    assert rows(read(reader)) == [(2, ["1", "Müller, Jürgen", "€ 5"], None)]
+
+
+def test_csv_utf8_bom_is_not_part_of_the_first_column(tmp_path: Path) -> None:
+    reader = csv_reader(tmp_path, "ID,NAME\n1,Ann\n".encode("utf-8-sig"))
+    assert reader.header == ["ID", "NAME"]
+    assert rows(read(reader)) == [(2, ["1", "Ann"], None)]
+
+
+def test_csv_duplicate_header_names(tmp_path: Path) -> None:
+    reader = csv_reader(tmp_path, b"ID, NAME ,NAME,NAME\n1,a,b,c\n")
+    assert reader.header == ["ID", "NAME", "NAME~2", "NAME~3"]
+    assert rows(read(reader)) == [(2, ["1", "a", "b", "c"], None)]
+
+
+def test_csv_header_only_and_empty_file(tmp_path: Path) -> None:
+    reader = csv_reader(tmp_path, b"ID,NAME\r\n")
+    assert reader.header == ["ID", "NAME"]
+    assert read(reader) == []
+    reader = csv_reader(tmp_path, b"")
+    assert reader.header == []
+    assert read(reader) == []
+
+
+def test_missing_file_is_a_source_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="file not found"):
+        open_reader(tmp_path / "nope.csv", CsvSource(format="csv", path="nope.csv", key=("ID",)), 10)
+
+
+# -- SQLite ------------------------------------------------------------------------------
+
+def sqlite_file(tmp_path: Path) -> Path:
+    path = tmp_path / "in.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE CUSTOMERS (ID INTEGER, NAME TEXT, AMOUNT REAL, PAID INTEGER, RAW BLOB)")
+    con.executemany("INSERT INTO CUSTOMERS VALUES (?, ?, ?, ?, ?)", [
+        (1, "Ann", 12.5, 1, b"\x01\xff"), (2, None, 3.0, 0, None), (3, "Jürgen", None, None, None)])
+    con.commit()
+    con.close()
+    return path
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 100])
+def test_sqlite_table(tmp_path: Path, chunk_rows: int) -> None:
+    reader = open_reader(sqlite_file(tmp_path), SqlSource(format="sql", path="x", key=("ID",), table="CUSTOMERS"), chunk_rows)
+    assert reader.header == ["ID", "NAME", "AMOUNT", "PAID", "RAW"]
+    records = read(reader)
+    assert rows(records) == [
+        (1, ["1", "Ann", "12.5", "1", "01ff"], None),
+        (2, ["2", None, "3", "0", None], None),
+        (3, ["3", "Jürgen", None, None, None], None),
+    ]
+    assert json.loads(records[2].raw) == [3, "Jürgen", None, None, None]
+
+
+def test_sqlite_query(tmp_path: Path) -> None:
+    spec = SqlSource(format="sql", path="x", key=("ID",), query="SELECT ID, NAME AS N FROM CUSTOMERS WHERE ID > 1")
+    reader = open_reader(sqlite_file(tmp_path), spec, 10)
+    assert reader.header == ["ID", "N"]
+    assert rows(read(reader)) == [(1, ["2", None], None), (2, ["3", "Jürgen"], None)]
+
+
+def test_sqlite_problems_are_source_errors(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="database file not found"):
+        open_reader(tmp_path / "nope.sqlite", SqlSource(format="sql", path="x", key=("ID",), table="T"), 10)
+    with pytest.raises(SourceError, match="no such table"):
+        open_reader(sqlite_file(tmp_path), SqlSource(format="sql", path="x", key=("ID",), table="NOPE"), 10)
+
+
+# -- JSON --------------------------------------------------------------------------------
+
+def test_json_nested_objects_become_dotted_columns(tmp_path: Path) -> None:
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps([
+        {"id": 1, "requester": {"name": "Ann", "email": "a@x.de"}, "tags": ["a", "b"], "vip": True},
+        "not an object",
+        {"id": 2, "requester": {"name": "Jürgen", "phone": None}, "score": 1.5},
+        [1, 2],
+    ], ensure_ascii=False), encoding="utf-8")
+    reader = open_reader(path, JsonSource(format="json", path="x", key=("id",)), 10)
+    assert reader.header == ["id", "requester.name", "requester.email", "tags", "vip", "requester.phone", "score"]
+    records = read(reader)
+    assert rows(records) == [
+        (1, ["1", "Ann", "a@x.de", '["a", "b"]', "true", None, None], None),
+        (2, None, "malformed_row"),
+        (3, ["2", "Jürgen", None, None, None, None, "1.5"], None),
+        (4, None, "malformed_row"),
+    ]
+    assert records[1].message == "array item is a str, not an object"
+    assert records[1].raw == '"not an object"'
+
+
+@pytest.mark.parametrize(("text", "message"), [("{\"a\": 1}", "not an array"), ("[1,", "not a readable JSON")])
+def test_json_that_is_not_an_array(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "in.json"
+    path.write_text(text)
+    with pytest.raises(SourceError, match=message):
+        open_reader(path, JsonSource(format="json", path="x", key=("id",)), 10)
+
+
+# -- XLSX --------------------------------------------------------------------------------
+
+def xlsx_file(tmp_path: Path) -> Path:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Subscribers"
+    sheet.append(["Title line, not the header"])
+    sheet.append(["Name", "Signed Up", "Postcode", "Seen", "Score", None])
+    sheet.append(["Ann", dt.date(2024, 1, 31), 1067, dt.datetime(2024, 2, 1, 9, 30), 2.5, None])
+    sheet.append([None, None, None, None, None, None])  # an empty row is not a record
+    sheet.append(["Bob", dt.datetime(2024, 3, 1), "01067", None, 3.0, None])
+    book.save(tmp_path / "in.xlsx")
+    return tmp_path / "in.xlsx"
+
+
+def test_xlsx_dates_and_numbers_as_text(tmp_path: Path) -> None:
+    reader = open_reader(xlsx_file(tmp_path), XlsxSource(format="xlsx", path="x", key="row_number",
+                                                         sheet="Subscribers", header_row=2), 10)
+    assert reader.header == ["Name", "Signed Up", "Postcode", "Seen", "Score"]
+    records = read(reader)
+    assert rows(records) == [
+        (3, ["Ann", "2024-01-31", "1067", "2024-02-01T09:30:00", "2.5"], None),
+        (5, ["Bob", "2024-03-01", "01067", None, "3"], None),
+    ]
+    reader.book.close()
+
+
+def test_xlsx_values_beyond_the_header_are_malformed(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "S"
+    sheet.append(["A", "B"])
+    sheet.append(["1", "2"])
+    sheet.append(["3", None])
+    sheet["D3"] = "stray"
+    book.save(tmp_path / "in.xlsx")
+    reader = open_reader(tmp_path / "in.xlsx", XlsxSource(format="xlsx", path="x", key="row_number", sheet="S"), 10)
+    # Rows come back padded to the sheet's width (4); the header is the named cells only.
+    assert reader.header == ["A", "B"]
+    records = read(reader)
+    assert rows(records) == [(2, ["1", "2"], None), (3, None, "malformed_row")]
+    assert records[1].message == "values beyond the header's 2 columns"
+    assert records[1].raw == '["3", null, null, "stray"]'
+    reader.book.close()
+
+
+def test_xlsx_unnamed_header_cell_between_named_ones(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "S"
+    sheet.append(["A", None, "C"])
+    sheet.append([1, 2, 3])
+    book.save(tmp_path / "in.xlsx")
+    reader = open_reader(tmp_path / "in.xlsx", XlsxSource(format="xlsx", path="x", key="row_number", sheet="S"), 10)
+    assert reader.header == ["A", "column_2", "C"]
+    assert rows(read(reader)) == [(2, ["1", "2", "3"], None)]
+    reader.book.close()
+
+
+def test_xlsx_unknown_sheet(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="no sheet named 'Nope'; sheets: Subscribers"):
+        open_reader(xlsx_file(tmp_path), XlsxSource(format="xlsx", path="x", key="row_number", sheet="Nope"), 10)
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("value", "text"), [
+    (None, None), (True, "true"), (False, "false"), (3.0, "3"), (2.5, "2.5"), (7, "7"), ("", ""),
+    (dt.datetime(2024, 1, 2), "2024-01-02"), (dt.datetime(2024, 1, 2, 3, 4), "2024-01-02T03:04:00"),
+    (dt.date(2024, 1, 2), "2024-01-02"), (b"\x00\xff", "00ff"), ({"b": 1, "a": "ü"}, '{"a": "ü", "b": 1}'),
+])
+def test_as_text(value: object, text: str | None) -> None:
+    assert as_text(value) == text
+
+
+def test_unique_header() -> None:
+    assert unique_header(["A", "B", "A", " A", "B"]) == ["A", "B", "A~2", "A~3", "B~2"]

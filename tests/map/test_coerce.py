@@ -1,0 +1,83 @@
+"""Coercers: text → typed values with a mask of refused values; never a silent null or default."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from crmmigrate.map import coerce
+
+UTC = dt.timezone.utc
+
+
+def s(*values: str | None) -> pd.Series:
+    return pd.Series(list(values), dtype=object)
+
+
+def result(pair: tuple[pd.Series, pd.Series]) -> tuple[list[object], list[bool]]:
+    values, bad = pair
+    return [None if v is None or v != v else v for v in values], [bool(b) for b in bad]
+
+
+def test_to_date() -> None:
+    assert result(coerce.to_date(s("31.01.2024", "2024-01-31", "31.02.2024", None), ("%d.%m.%Y", "iso"))) == (
+        [dt.date(2024, 1, 31), dt.date(2024, 1, 31), None, None], [False, False, True, False])
+    # `iso` reads the date part of a timestamp
+    assert result(coerce.to_date(s("2024-01-31T23:00:00"), ("iso",))) == ([dt.date(2024, 1, 31)], [False])
+
+
+def test_to_datetime_zones_and_epoch() -> None:
+    values = s("2024-01-15 12:00", "2024-07-01 12:00", "2024-07-01T12:00:00+02:00", "1700000000", "x")
+    got = result(coerce.to_datetime(values, ("%Y-%m-%d %H:%M", "iso", "epoch"), "Europe/Berlin"))
+    assert got == ([dt.datetime(2024, 1, 15, 11, tzinfo=UTC), dt.datetime(2024, 7, 1, 10, tzinfo=UTC),
+                    dt.datetime(2024, 7, 1, 10, tzinfo=UTC), dt.datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC), None],
+                   [False, False, False, False, True])
+    assert all(v.utcoffset() == dt.timedelta(0) for v in got[0] if v is not None)
+
+
+@pytest.mark.parametrize(("text", "scale", "cents", "expected"), [
+    ("12.5", 2, False, Decimal("12.50")),
+    (" 7 ", 2, False, Decimal("7.00")),
+    ("12.345", 2, False, None),
+    ("Infinity", 2, False, None),
+    ("1250", 2, True, Decimal("12.50")),
+    ("12.5", 2, True, None),
+    ("1,5", 2, False, None),
+])
+def test_to_decimal(text: str, scale: int, cents: bool, expected: Decimal | None) -> None:
+    values, bad = result(coerce.to_decimal(s(text), scale, cents))
+    assert values == [expected]
+    assert bad == [expected is None]
+
+
+def test_to_int() -> None:
+    assert result(coerce.to_int(s("7", " -3 ", "1.0", "x", None))) == ([7, -3, None, None, None],
+                                                                       [False, False, True, True, False])
+
+
+def test_to_bool() -> None:
+    values, bad = result(coerce.to_bool(s("Ja", "nein", "TRUE", "0", "x", "maybe", None)))
+    assert values == [True, False, True, False, True, None, None]
+    assert bad == [False, False, False, False, False, True, False]
+
+
+@pytest.mark.parametrize("convert", [
+    lambda v: coerce.to_bool(v), lambda v: coerce.to_int(v), lambda v: coerce.to_decimal(v, 2, False),
+    lambda v: coerce.to_date(v, ("iso",)), lambda v: coerce.to_datetime(v, ("iso",), "UTC"),
+], ids=["bool", "int", "decimal", "date", "datetime"])
+def test_blank_text_is_missing_not_refused_nor_false(convert) -> None:
+    # SQL and spreadsheet sources hand over '' where CSV already reads a missing value.
+    assert result(convert(s("", "  "))) == ([None, None], [False, False])
+
+
+def test_decimal_trailing_zeros_fit_but_extra_places_are_refused() -> None:
+    import pandas as pd
+    from decimal import Decimal
+
+    from crmmigrate.map.coerce import to_decimal
+
+    out, bad = to_decimal(pd.Series(["12.340", "12.345"], dtype=object), scale=2, cents=False)
+    assert out[0] == Decimal("12.34") and bad.tolist() == [False, True]

@@ -1,0 +1,234 @@
+"""`load_project` / `load_mapping` / `check_columns`: every problem at once, each with file, 1-based line,
+key path and a suggestion; the exact text is the contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+from crmmigrate.errors import MappingSpecError
+from crmmigrate.spec import MappingSpec, load_mapping, load_project
+from crmmigrate.spec.load import check_columns
+from crmmigrate.transforms import transform_names
+
+REPO = Path(__file__).resolve().parents[2]
+
+SETTINGS = """\
+spec_version: 1
+kind: project
+name: t
+"""
+
+# Line numbers below are 1-based and counted in this text.
+GOOD = """\
+spec_version: 1
+kind: mapping
+system: crm
+department: sales
+sources:
+  people:
+    format: csv
+    path: people.csv
+    key: [ID]
+    last_modified: {column: CHANGED, formats: ["%Y-%m-%d"]}
+entities:
+  - entity: contact
+    from: people
+    fields:
+      last_name: NAME
+      email: {column: EMAIL, transform: [email]}
+"""
+
+
+def project(tmp_path: Path, **mappings: str) -> Path:
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "crmmigrate.yml").write_text(SETTINGS)
+    (tmp_path / "mappings").mkdir()
+    for name, text in mappings.items():
+        (tmp_path / "mappings" / f"{name}.yml").write_text(dedent(text))
+    return tmp_path
+
+
+def problems(root: Path) -> list[str]:
+    with pytest.raises(MappingSpecError) as info:
+        load_project(root)
+    return [str(p) for p in info.value.problems]
+
+
+def allowed() -> str:
+    return ", ".join(transform_names())
+
+
+def test_a_good_project_loads(tmp_path: Path) -> None:
+    loaded = load_project(project(tmp_path, x=GOOD))
+    assert list(loaded.mappings) == ["crm"]
+    assert loaded.files == {"crm": "mappings/x.yml"}
+    assert loaded.sources() == [(loaded.mappings["crm"], "people")]
+    assert loaded.path("people.csv") == tmp_path / "people.csv"
+
+
+def test_unknown_transform_names_file_line_key_path_and_suggestion(tmp_path: Path) -> None:
+    text = GOOD.replace("transform: [email]", "transform: [lowr]")
+    assert problems(project(tmp_path, x=text)) == [
+        f"mappings/x.yml:16 entities[0].fields.email.transform[0]: unknown transform 'lowr' "
+        f"(did you mean 'lower'?); allowed: {allowed()}"
+    ]
+    assert "lower" in allowed()
+
+
+def test_transform_in_block_list_points_at_its_own_line(tmp_path: Path) -> None:
+    text = GOOD.replace("email: {column: EMAIL, transform: [email]}",
+                        "email:\n        column: EMAIL\n        transform:\n          - trim\n          - lowr\n")
+    found = problems(project(tmp_path, x=text))
+    assert len(found) == 1
+    assert found[0].startswith("mappings/x.yml:20 entities[0].fields.email.transform[1]: unknown transform 'lowr'")
+
+
+def test_bad_transform_arguments_are_a_problem(tmp_path: Path) -> None:
+    text = GOOD.replace("transform: [email]", "transform: [{zfill: {wdth: 5}}]")
+    assert problems(project(tmp_path, x=text)) == [
+        "mappings/x.yml:16 entities[0].fields.email.transform[0]: bad arguments for transform 'zfill': "
+        "missing a required argument: 'width'"
+    ]
+    text = GOOD.replace("transform: [email]", "transform: [{zfill: {width: 5, fill: x}}]")
+    assert problems(project(tmp_path / "b", x=text)) == [
+        "mappings/x.yml:16 entities[0].fields.email.transform[0]: bad arguments for transform 'zfill': "
+        "got an unexpected keyword argument 'fill'"
+    ]
+
+
+def test_unknown_key_is_reported_at_its_line(tmp_path: Path) -> None:
+    text = GOOD.replace("    from: people\n", "    from: people\n    colour: red\n")
+    assert problems(project(tmp_path, x=text)) == ["mappings/x.yml:14 entities[0].colour: unknown key"]
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    text = GOOD.replace("department: sales\n", "")
+    assert problems(project(tmp_path, x=text)) == ["mappings/x.yml:1 department: required key is missing"]
+
+
+def test_missing_key_in_a_source_points_at_the_source(tmp_path: Path) -> None:
+    text = GOOD.replace("    path: people.csv\n", "")
+    assert problems(project(tmp_path, x=text)) == ["mappings/x.yml:6 sources.people.path: required key is missing"]
+
+
+def test_duplicate_key_names_both_lines(tmp_path: Path) -> None:
+    text = GOOD + "      last_name: OTHER\n"
+    assert problems(project(tmp_path, x=text)) == [
+        "mappings/x.yml:17 entities[0].fields.last_name: duplicate key (first defined on line 15)"
+    ]
+
+
+def test_yaml_syntax_error_has_one_based_line(tmp_path: Path) -> None:
+    text = GOOD.replace("      last_name: NAME\n", "      last_name: [NAME\n")
+    (found,) = problems(project(tmp_path, x=text))
+    # PyYAML's problem_mark is zero-based; the report must not be.
+    assert found.startswith("mappings/x.yml:16: YAML syntax error:")
+
+
+def test_unknown_field_and_entity_source_and_link(tmp_path: Path) -> None:
+    text = GOOD.replace("      last_name: NAME\n", "      last_name: NAME\n      emial: E\n") + (
+        "  - entity: address\n"
+        "    from: peple\n"
+        "    links: {contact: self}\n"
+        "    fields:\n"
+        "      kind: {constant: home}\n"
+    )
+    found = problems(project(tmp_path, x=text))
+    assert found[0] == ("mappings/x.yml:16 entities[0].fields.emial: 'contact' has no field 'emial' "
+                        "(did you mean 'email'?); allowed: first_name, last_name, email, phone, tax_id, owner_name")
+    assert found[1] == "mappings/x.yml:19 entities[1].from: unknown source 'peple' (did you mean 'people'?); allowed: people"
+    assert found[2] == "mappings/x.yml:20 entities[1].links.contact: no 'contact' is mapped from that source in this file"
+    assert len(found) == 3
+
+
+def test_required_crm_field_not_mapped(tmp_path: Path) -> None:
+    text = GOOD.replace("      last_name: NAME\n", "")
+    assert problems(project(tmp_path, x=text)) == [
+        "mappings/x.yml:14 entities[0].fields: required field 'last_name' of 'contact' is not mapped"
+    ]
+
+
+def test_problems_in_several_files_are_reported_together(tmp_path: Path) -> None:
+    a = GOOD.replace("transform: [email]", "transform: [lowr]")
+    b = GOOD.replace("system: crm", "system: erp").replace("department: sales\n", "")
+    c = GOOD.replace("system: crm", "system: old").replace("    key: [ID]\n", "    key: [ID]\n    key: [X]\n")
+    with pytest.raises(MappingSpecError) as info:
+        load_project(project(tmp_path, a=a, b=b, c=c))
+    shown = str(info.value).splitlines()
+    assert shown[0] == "3 problem(s) in mapping files:"
+    assert [p.file for p in info.value.problems] == ["mappings/a.yml", "mappings/b.yml", "mappings/c.yml"]
+    assert [p.line for p in info.value.problems] == [16, 1, 10]
+    assert shown[3] == "mappings/c.yml:10 sources.people.key: duplicate key (first defined on line 9)"
+    assert info.value.attrs()["problems"][1] == {
+        "file": "mappings/b.yml", "line": 1, "key_path": "department", "message": "required key is missing"}
+
+
+def test_the_same_system_in_two_files(tmp_path: Path) -> None:
+    assert problems(project(tmp_path, a=GOOD, b=GOOD)) == [
+        "mappings/b.yml:3 system: system 'crm' is also defined in mappings/a.yml"
+    ]
+
+
+def test_match_rule_with_unknown_field(tmp_path: Path) -> None:
+    root = project(tmp_path, x=GOOD)
+    (root / "crmmigrate.yml").write_text(SETTINGS + "match:\n  contact:\n    rules:\n      - [email]\n      - [emial]\n")
+    assert problems(root) == [
+        "crmmigrate.yml:8 match.contact.rules[1]: unknown field 'emial' (did you mean 'email'?); "
+        "allowed: first_name, last_name, email, phone, tax_id, owner_name"
+    ]
+
+
+def test_missing_settings_and_no_mappings(tmp_path: Path) -> None:
+    with pytest.raises(MappingSpecError, match="project settings file not found"):
+        load_project(tmp_path)
+    (tmp_path / "crmmigrate.yml").write_text(SETTINGS)
+    (tmp_path / "mappings").mkdir()
+    (found,) = problems(tmp_path)
+    assert found.endswith("mappings: no mapping files (*.yml) found")
+
+
+def test_dates_in_yaml_stay_strings(tmp_path: Path) -> None:
+    path = tmp_path / "x.yml"
+    path.write_text(GOOD.replace("transform: [email]}", "transform: [email]}\n      tax_id: {constant: 2024-01-31}"))
+    spec, doc = load_mapping(path, "x.yml")
+    assert doc.problems == []
+    assert spec is not None
+    assert spec.entities[0].fields["tax_id"].constant == "2024-01-31"
+    assert spec.sources["people"].last_modified.formats == ("%Y-%m-%d",)
+
+
+def test_load_mapping_leaves_problems_on_the_doc(tmp_path: Path) -> None:
+    path = tmp_path / "x.yml"
+    path.write_text(GOOD.replace("kind: mapping", "kind: mapp"))
+    spec, doc = load_mapping(path, "x.yml")
+    assert spec is None
+    assert [str(p) for p in doc.problems] == ["x.yml:2 kind: input should be 'mapping' (got 'mapp')"]
+
+
+def test_check_columns_against_a_real_header(tmp_path: Path) -> None:
+    loaded = load_project(project(tmp_path, x=GOOD))
+    assert check_columns(loaded, {"crm.people": ["ID", "NAME", "EMAIL", "CHANGED"]}) == []
+    found = [str(p) for p in check_columns(loaded, {"crm.people": ["ID", "NAME", "E_MAIL", "CHANGED"]})]
+    assert found == ["mappings/x.yml:16 entities[0].fields.email: column 'EMAIL' is not in source 'crm.people' "
+                     "(did you mean 'E_MAIL'?); allowed: ID, NAME, E_MAIL, CHANGED"]
+    found = [str(p) for p in check_columns(loaded, {"crm.people": ["NAME", "EMAIL", "CHANGED"]})]
+    assert found == ["mappings/x.yml:9 sources.people.key: column 'ID' is not in source 'crm.people'; "
+                     "allowed: NAME, EMAIL, CHANGED"]
+    # A source whose header is not known is not checked.
+    assert check_columns(loaded, {}) == []
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "mappings").glob("*.yml")), ids=lambda p: p.name)
+def test_every_shipped_mapping_round_trips(path: Path) -> None:
+    spec, doc = load_mapping(path)
+    assert [str(p) for p in doc.problems] == []
+    assert spec is not None
+    assert MappingSpec.model_validate(spec.model_dump(by_alias=True)) == spec
+
+
+def test_the_demo_project_loads() -> None:
+    loaded = load_project(REPO)
+    assert set(loaded.mappings) == {"billing", "marketing", "sales", "shipping", "support"}

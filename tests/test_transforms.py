@@ -1,0 +1,161 @@
+"""Every registered transform on literal values, including missing, blank and non-ASCII text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from crmmigrate import transforms
+from crmmigrate.map.mapper import map_frame
+from crmmigrate.spec import load_mapping
+from crmmigrate.spec.reasons import ReasonCode
+from crmmigrate.transforms import get_transform, register_transform, transform_names
+
+BUILT_IN = ["collapse_spaces", "email", "lower", "nfc", "phone", "split_name", "title", "trim", "upper", "zfill"]
+
+
+def s(*values: object) -> pd.Series:
+    return pd.Series(list(values), dtype=object)
+
+
+def out(values: pd.Series) -> list[object]:
+    """Values as a list, every kind of missing shown as None."""
+    return [None if v is None or v != v else v for v in values]
+
+
+def call(name: str, values: pd.Series, **args: object) -> tuple[list[object], list[bool]]:
+    result, bad = get_transform(name)(values, args, {"default_region": "DE"})
+    assert list(result.index) == list(values.index)
+    return out(result), [bool(b) for b in bad]
+
+
+def test_the_built_in_transforms_are_registered() -> None:
+    assert [n for n in transform_names() if n in BUILT_IN] == BUILT_IN
+
+
+@pytest.mark.parametrize(("name", "args", "given", "expected"), [
+    ("trim", {}, [" a ", "   ", "", None, " Jürgen\t"], ["a", None, None, None, "Jürgen"]),
+    ("collapse_spaces", {}, [" a  b\t c ", "  ", None, "Ö  ö"], ["a b c", None, None, "Ö ö"]),
+    ("lower", {}, ["ÄB", "Straße", None, ""], ["äb", "straße", None, ""]),
+    ("upper", {}, ["straße", "äb", None], ["STRASSE", "ÄB", None]),
+    ("title", {}, ["MÜLLER-LÜDENSCHEIDT", "o'neil", "anna maria", None], ["Müller-Lüdenscheidt", "O'Neil", "Anna Maria", None]),
+    ("nfc", {}, ["u\u0308", "ü", None], ["ü", "ü", None]),
+    ("zfill", {"width": 5}, ["1067", "01067", "ab1", "", None], ["01067", "01067", "ab1", "", None]),
+])
+def test_text_transforms(name: str, args: dict, given: list, expected: list) -> None:
+    values, bad = call(name, s(*given), **args)
+    assert values == expected
+    assert bad == [False] * len(given)
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_every_transform_accepts_an_empty_and_an_all_missing_series(name: str) -> None:
+    args = {"width": 5} if name == "zfill" else {"part": "given"} if name == "split_name" else {}
+    assert call(name, s(), **args) == ([], [])
+    values, bad = call(name, s(None, None), **args)
+    assert values == [None, None]
+    assert bad == [False, False]
+
+
+@pytest.mark.parametrize("raw", ["030 1234567", "+49 30 1234567", "(030) 123-4567", "0049301234567",
+                                 "030/123 45 67", "030.1234567", " +4930 1234567 "])
+def test_phone_to_e164(raw: str) -> None:
+    assert call("phone", s(raw)) == (["+49301234567"], [False])
+
+
+def test_phone_foreign_and_other_regions() -> None:
+    values, bad = get_transform("phone")(s("+44 20 7946 0958", "020 7946 0958"), {}, {"default_region": "GB"})
+    assert out(values) == ["+442079460958", "+442079460958"]
+    assert not bad.any()
+
+
+@pytest.mark.parametrize("junk", ["abc", "0", "12", "++49", "call me", "0049"])
+def test_phone_refuses_junk(junk: str) -> None:
+    assert call("phone", s(junk)) == ([None], [True])
+
+
+def test_phone_missing_is_not_refused() -> None:
+    assert call("phone", s(None, "", "   ")) == ([None, None, None], [False, False, False])
+    assert get_transform("phone").reason is ReasonCode.INVALID_PHONE
+
+
+def test_email() -> None:
+    values, bad = call("email", s(" Ann.Lee@Example.DE ", "<script>alert(1)</script>", "<script>x</script>@x.de",
+                                  "a@b", "a b@c.de", "", None, "jürgen@müller.de"))
+    # Refused values come back as read (lower-cased); the mapper nulls them and rejects the record.
+    assert values == ["ann.lee@example.de", "<script>alert(1)</script>", "<script>x</script>@x.de", "a@b",
+                      "a b@c.de", None, None, "jürgen@müller.de"]
+    assert bad == [False, True, True, True, True, False, False, False]
+    assert get_transform("email").reason is ReasonCode.INVALID_EMAIL
+
+
+@pytest.mark.parametrize(("order", "raw", "given", "surname"), [
+    ("given_first", "Ann Marie Smith", "Ann Marie", "Smith"),
+    ("given_first", "  Jürgen Müller ", "Jürgen", "Müller"),
+    ("given_first", "Cher", None, "Cher"),
+    ("given_first", "   ", None, None),
+    ("given_first", None, None, None),
+    ("surname_comma", "MÜLLER, Jürgen", "Jürgen", "MÜLLER"),
+    ("surname_comma", "van der Berg,  Anna Maria", "Anna Maria", "van der Berg"),
+    ("surname_comma", "Müller", None, "Müller"),
+    ("surname_comma", "Lee, ", None, "Lee"),
+    ("surname_comma", None, None, None),
+])
+def test_split_name(order: str, raw: str | None, given: str | None, surname: str | None) -> None:
+    assert call("split_name", s(raw), part="given", order=order)[0] == [given]
+    assert call("split_name", s(raw), part="surname", order=order)[0] == [surname]
+
+
+def test_split_name_refuses_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="split_name"):
+        call("split_name", s("A B"), part="middle")
+
+
+def test_bind_problem() -> None:
+    zfill = get_transform("zfill")
+    assert zfill.bind_problem({"width": 5}, {"default_region": "DE"}) is None
+    assert zfill.bind_problem({}, {}) == "bad arguments for transform 'zfill': missing a required argument: 'width'"
+    # Context is passed only to functions that take it.
+    assert get_transform("phone").bind_problem({}, {"default_region": "DE"}) is None
+
+
+def test_suggest() -> None:
+    assert transforms.suggest("lowr", ["lower", "upper"]) == " (did you mean 'lower'?); allowed: lower, upper"
+    assert transforms.suggest("zzz", ["lower"]) == "; allowed: lower"
+
+
+@pytest.fixture
+def shout() -> Iterator[str]:
+    @register_transform("shout_test", reason=ReasonCode.TRANSFORM_ERROR)
+    def shout_fn(values: pd.Series, mark: str = "!") -> tuple[pd.Series, pd.Series]:
+        return values.str.upper() + mark, values.str.contains("x", na=False)
+
+    yield "shout_test"
+    transforms._REGISTRY.pop("shout_test", None)
+
+
+def test_a_registered_transform_is_usable_from_a_mapping(shout: str, tmp_path: Path) -> None:
+    path = tmp_path / "m.yml"
+    path.write_text(
+        "spec_version: 1\nkind: mapping\nsystem: t\ndepartment: d\n"
+        "sources:\n  p: {format: csv, path: p.csv, key: [ID]}\n"
+        "entities:\n  - entity: contact\n    from: p\n"
+        f"    fields:\n      last_name: {{column: N, transform: [{{{shout}: {{mark: '?'}}}}]}}\n"
+    )
+    spec, doc = load_mapping(path, "m.yml")
+    assert doc.problems == []
+    assert spec is not None
+    frame = pd.DataFrame({"N": ["ann", "xena"], "_source": "t.p", "_department": "d", "_source_key": ["1", "2"],
+                          "_row_number": [2, 3], "_row_hash": "h"}, dtype=object)
+    result = map_frame(frame, spec.entities[0], spec)
+    assert result.mapped["last_name"].tolist() == ["ANN?"]
+    assert result.rejects["failures"].tolist() == [[{
+        "field": "last_name", "rule": shout, "value": "xena", "reason_code": "transform_error",
+        "category": "spec", "message": "'xena' refused by shout_test"}]]
+    # Unregistered again, the same mapping is a spec error.
+    del transforms._REGISTRY[shout]
+    _, doc = load_mapping(path, "m.yml")
+    assert [p.message.split(";")[0] for p in doc.problems] == [f"unknown transform '{shout}'"]
