@@ -98,6 +98,21 @@ def preflight(project_dir: str | os.PathLike[str], run_dir: str | None = None, s
     return Plan(project, target, run, chosen, notebooks, parameters)
 
 
+def _kernel_manager(log_path: Path, opened: list[Any]) -> type:
+    """A kernel manager whose kernel writes its stderr into run.log instead of the terminal
+    (ipykernel's transport warnings would otherwise bury the summary a cron job mails)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class RunLogKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            stream = log_path.open("ab")
+            opened.append(stream)
+            kw["stderr"] = stream
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return RunLogKernelManager
+
+
 def execute(plan: Plan) -> dict[str, Any]:
     """Run the planned stages. Raises StageFailed (exit 4) or LedgerImbalance (exit 1)."""
     import papermill
@@ -108,6 +123,8 @@ def execute(plan: Plan) -> dict[str, Any]:
     handler = logging.FileHandler(run.path / "run.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     LOG.addHandler(handler)
+    streams: list[Any] = []
+    kernel_manager = _kernel_manager(run.path / "run.log", streams)
     try:
         for stage in plan.stages:
             executed = run.path / "notebooks" / plan.notebooks[stage].name
@@ -118,6 +135,7 @@ def execute(plan: Plan) -> dict[str, Any]:
                 papermill.execute_notebook(
                     str(plan.notebooks[stage]), str(executed), parameters=plan.parameters[stage],
                     kernel_name="python3", progress_bar=False, cwd=str(plan.notebooks[stage].parent),
+                    kernel_manager_class=kernel_manager,
                 )
             except papermill.PapermillExecutionError as exc:
                 meta = run.read_meta()
@@ -134,6 +152,8 @@ def execute(plan: Plan) -> dict[str, Any]:
     finally:
         LOG.removeHandler(handler)
         handler.close()
+        for stream in streams:
+            stream.close()
 
 
 def summary(meta: dict[str, Any]) -> str:

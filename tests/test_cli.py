@@ -120,3 +120,14 @@ def test_a_notebook_refuses_an_undeclared_parameter(demo_project: tuple[Path, di
                                    progress_bar=False)
     executed = json.loads((tmp_path / "out.ipynb").read_text())
     assert executed["metadata"]["papermill"]["exception"]
+
+
+def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from crmmigrate import cli
+
+    def interrupted(_args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "validate", interrupted)
+    assert main(["validate"]) == 130
+    assert "interrupted" in capsys.readouterr().err
