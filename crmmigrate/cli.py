@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="data/demo", help="folder to write (default: data/demo)")
     demo.add_argument("--people", type=int, default=500, help="true persons behind the records (default: 500)")
     demo.add_argument("--seed", type=int, default=7, help="random seed; same seed, same files (default: 7)")
+
+    purge = sub.add_parser("purge", help="delete source snapshots older than the retention period")
+    purge.add_argument("--project", default=".")
+    purge.add_argument("--older-than", type=int, metavar="DAYS",
+                       help="age in days (default: snapshot_retention_days in crmmigrate.yml)")
+    purge.add_argument("--dry-run", action="store_true", help="list what would be deleted")
     return parser
 
 
@@ -79,7 +85,19 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": _run, "validate": _validate, "demo-data": _demo}
+def _purge(args: argparse.Namespace) -> int:
+    from crmmigrate.retention import purge_snapshots
+    from crmmigrate.spec.load import load_project
+
+    purged = purge_snapshots(load_project(args.project), args.older_than, args.dry_run)
+    verb = "Would delete" if args.dry_run else "Deleted"
+    for p in purged:
+        print(f"{verb} {p.files} snapshot file(s), {p.bytes:,} bytes, in {p.run_dir}")
+    print(f"{verb} the snapshots of {len(purged)} run(s).")
+    return EXIT_OK
+
+
+COMMANDS = {"run": _run, "validate": _validate, "demo-data": _demo, "purge": _purge}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,20 @@ def as_text(value: Any) -> str | None:
     return str(value)
 
 
+SNIFFED = ",;\t|"
+
+
+def sniff_delimiter(path: Path) -> str:
+    """The separator of a delimited file, guessed from its header line: the candidate that
+    occurs most often outside quotes (`,` when there is no header or no candidate)."""
+    with path.open("rb") as fh:
+        head = fh.readline(1 << 20).decode("latin-1")
+    outside = re.sub(r'"[^"]*"', "", head)
+    counts = {c: outside.count(c) for c in SNIFFED}
+    best = max(counts, key=lambda c: counts[c])
+    return best if counts[best] else ","
+
+
 class CsvReader(Reader):
     """Splits the bytes into physical records (quote-aware), then decodes and parses each alone,
     so one bad record cannot take its neighbours with it."""
@@ -80,7 +95,8 @@ class CsvReader(Reader):
     def __init__(self, path: Path, spec: CsvSource):
         self.path, self.spec = path, spec
         self.quote = spec.quotechar.encode("ascii")
-        self.delimiter = spec.delimiter.encode("ascii")
+        self.sep = spec.delimiter or sniff_delimiter(path)
+        self.delimiter = self.sep.encode("ascii")
         first = next(self._physical(), None)
         if first is None:
             self.header = []
@@ -129,7 +145,7 @@ class CsvReader(Reader):
         return quoted
 
     def _parse(self, text: str) -> list[str] | None:
-        rows = list(csv.reader(io.StringIO(text.rstrip("\r\n")), delimiter=self.spec.delimiter,
+        rows = list(csv.reader(io.StringIO(text.rstrip("\r\n")), delimiter=self.sep,
                                quotechar=self.spec.quotechar, strict=True))
         return rows[0] if len(rows) == 1 else ([] if not rows else None)
 
@@ -164,7 +180,7 @@ class CsvReader(Reader):
     def count_records(self) -> int:
         # Python's csv module over the whole file, separate from the per-record path above.
         with self.path.open(encoding=self.spec.encoding, errors="replace", newline="") as fh:
-            rows = sum(1 for _ in csv.reader(fh, delimiter=self.spec.delimiter, quotechar=self.spec.quotechar))
+            rows = sum(1 for _ in csv.reader(fh, delimiter=self.sep, quotechar=self.spec.quotechar))
         return max(rows - 1, 0)
 
 

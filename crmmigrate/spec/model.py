@@ -33,25 +33,49 @@ class LastModified(Spec):
     )
 
 
+DuplicateKeys = Literal["reject", "keep_first"]
+DUPLICATE_KEY_POLICIES: tuple[str, ...] = get_args(DuplicateKeys)
+
+
 class SourceBase(Spec):
-    path: str = Field(description="file path, relative to the project folder")
     key: tuple[str, ...] | Literal["row_number"] = Field(
         description="column(s) that identify a record, or `row_number` for sources with no id"
     )
     last_modified: LastModified | None = None
+    ignore_columns: tuple[str, ...] = Field(
+        (), description="source columns deliberately not migrated (counted as covered by `crmmigrate validate`)"
+    )
+    duplicate_keys: DuplicateKeys = Field(
+        "reject",
+        description="records that repeat a key with *different* values: `reject` every repeat after the first "
+                    "(reason `duplicate_key`); `keep_first` loads the first and ledgers the repeats as merged into it. "
+                    "Identical repeats are always counted once: merged into the first, their row numbers kept.",
+    )
 
 
-class CsvSource(SourceBase):
+class FileSource(SourceBase):
+    path: str = Field(description="file path, relative to the project folder")
+
+
+class CsvSource(FileSource):
+    """Delimited text. Each physical record is decoded on its own, so one bad line costs one record."""
+
     format: Literal["csv"]
-    encoding: str = "utf-8"
-    delimiter: str = ","
+    encoding: str = Field("utf-8", description="encoding every record is tried in first (a UTF-8 BOM is accepted)")
+    fallback_encoding: str | None = Field(
+        None, description="single-byte encoding for records that are not valid in `encoding` (e.g. cp1252); "
+                          "each such record is counted in run.json and the report"
+    )
+    delimiter: str | None = Field(None, description="field separator; omitted: sniffed from the header line")
     quotechar: str = '"'
 
 
 class SqlSource(SourceBase):
-    """A table or query in an SQLite file (other SQLAlchemy URLs: later)."""
+    """A table or query in an SQLite file (`path`) or any SQLAlchemy database (`url_env`)."""
 
     format: Literal["sql"]
+    path: str | None = Field(None, description="SQLite file, relative to the project folder")
+    url_env: str | None = Field(None, description="environment variable holding the database URL (never the URL itself)")
     table: str | None = None
     query: str | None = None
 
@@ -59,16 +83,20 @@ class SqlSource(SourceBase):
     def _one_of_table_or_query(self) -> SqlSource:
         if (self.table is None) == (self.query is None):
             raise ValueError("give exactly one of `table` or `query`")
+        if (self.path is None) == (self.url_env is None):
+            raise ValueError("give exactly one of `path` (an SQLite file) or `url_env`")
         return self
 
 
-class JsonSource(SourceBase):
-    """A JSON array of objects; nested objects become dotted columns (`requester.email`)."""
+class JsonSource(FileSource):
+    """JSON: an array of objects, or JSON Lines; nested objects become dotted columns (`requester.email`)."""
 
     format: Literal["json"]
+    lines: bool = Field(False, description="JSON Lines: one object per line")
+    records: str = Field("", description="dotted path to the array of records inside the document; '' = the top level")
 
 
-class XlsxSource(SourceBase):
+class XlsxSource(FileSource):
     format: Literal["xlsx"]
     sheet: str
     header_row: int = Field(1, ge=1)
@@ -189,3 +217,6 @@ class ProjectSpec(Spec):
     priority: tuple[str, ...] = Field((), description="departments, most trusted first (survivorship tie-break)")
     match: dict[EntityName, MatchSpec] = Field(default_factory=dict)
     chunk_rows: int = Field(50_000, ge=1, description="rows per chunk when streaming a source")
+    snapshot_retention_days: int | None = Field(
+        None, ge=0, description="`crmmigrate purge` deletes source snapshots older than this (they hold personal data)"
+    )
