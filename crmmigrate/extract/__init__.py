@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from crmmigrate.extract.duplicates import REPEATS, find_repeats
 from crmmigrate.extract.readers import RawRecord, Reader, open_reader
 from crmmigrate.rundir import RunDir, StageResult, write_table
 from crmmigrate.schemas import EXTRACT_REJECTS, extract_schema
@@ -30,6 +31,7 @@ SOURCES = pa.schema([
     ("source", pa.string()), ("system", pa.string()), ("department", pa.string()), ("table", pa.string()),
     ("format", pa.string()), ("path", pa.string()), ("records_in", pa.int64()),
     ("extracted", pa.int64()), ("rejected", pa.int64()), ("snapshot", pa.string()),
+    ("fallback_decoded", pa.int64()), ("repeats_identical", pa.int64()), ("repeats_differing", pa.int64()),
 ])
 
 
@@ -133,12 +135,19 @@ def _snapshot(out: Path, source_id: str, path: Path, fmt: str) -> tuple[Path, gz
 def run_extract(run: RunDir, project: Project) -> StageResult:
     """Extract every source of every mapping in *project* into *run*."""
     with run.stage("extract") as (out, result):
-        stats = [extract_source(project, mapping, table, out) for mapping, table in project.sources()]
+        stats = []
+        for mapping, table in project.sources():
+            stat = extract_source(project, mapping, table, out)
+            repeats = find_repeats(out / f"{stat['source']}.parquet")
+            write_table(out / "repeats" / f"{stat['source']}.parquet", repeats, REPEATS)
+            stats.append({**stat, "repeats_identical": int(repeats["identical"].sum()),
+                          "repeats_differing": int((~repeats["identical"].astype(bool)).sum())})
         write_table(out / "sources.parquet", pd.DataFrame(stats), SOURCES)
         result.counts = {
             "records_in": sum(int(s["records_in"]) for s in stats),
             "extracted": sum(int(s["extracted"]) for s in stats),
             "rejected": sum(int(s["rejected"]) for s in stats),
+            "repeated_keys": sum(int(s["repeats_identical"]) + int(s["repeats_differing"]) for s in stats),
             "sources": {str(s["source"]): int(s["records_in"]) for s in stats},
         }
     return result

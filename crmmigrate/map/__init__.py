@@ -50,23 +50,37 @@ class _Writers:
             w.close()
 
 
+def _repeated_rows(run: RunDir, source_id: str) -> set[int]:
+    """Row numbers of repeats of an earlier key: mapped once, through their first occurrence."""
+    path = run.require("extract") / "repeats" / f"{source_id}.parquet"
+    if not path.exists():
+        return set()
+    return set(pq.read_table(path, columns=["_row_number"])["_row_number"].to_pylist())
+
+
 def map_source(run: RunDir, project: Project, mapping: MappingSpec, em: EntityMapping, out: Path) -> dict[str, int]:
     source_id = mapping.source_id(em.from_)
     parquet = pq.ParquetFile(run.require("extract") / f"{source_id}.parquet")
+    repeated = _repeated_rows(run, source_id)
     writers = _Writers(out, source_id, em.entity)
-    extracted = 0
+    extracted = repeats = 0
     try:
         for batch in parquet.iter_batches(batch_size=project.spec.chunk_rows):
             frame = batch.to_pandas()
             extracted += len(frame)
+            if repeated:
+                is_repeat = frame["_row_number"].isin(repeated)
+                repeats += int(is_repeat.sum())
+                frame = frame[~is_repeat]
             writers.write(map_frame(frame, em, mapping))
     finally:
         writers.close()
     counts = writers.counts
-    if extracted != counts["mapped"] + counts["rejects"] + counts["skipped"]:
+    if extracted != counts["mapped"] + counts["rejects"] + counts["skipped"] + repeats:
         raise CrmMigrateError(f"In mapping `{mapping.system}` ({em.entity} from {em.from_}): {extracted} rows in, "
-                              f"{counts['mapped']} mapped + {counts['rejects']} rejected + {counts['skipped']} skipped")
-    return {"extracted": extracted, **counts}
+                              f"{counts['mapped']} mapped + {counts['rejects']} rejected + {counts['skipped']} skipped"
+                              f" + {repeats} repeated keys")
+    return {"extracted": extracted, **counts, "repeats": repeats}
 
 
 def run_map(run: RunDir, project: Project) -> StageResult:

@@ -89,6 +89,7 @@ def run_reconcile(run: RunDir, project: Project, target: Target) -> StageResult:
                 "run_id": run.run_id, "project": project.spec.name, "target": target.display,
                 "generated_at": utc_now(), "balanced": balanced, "summary": summary,
                 "outcomes": list(OUTCOMES), "balance": table.to_dict("records"),
+                "sources": read_table(run.require("extract") / "sources.parquet").to_dict("records"),
                 "imbalances": checked.imbalances, "verification": verification, "problems": problems,
                 "rejects": reject_groups(ledger), "conflicts": by_field,
             })

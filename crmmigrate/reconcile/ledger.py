@@ -46,9 +46,44 @@ def build_ledger(run: RunDir, project: Project) -> pd.DataFrame:
     outcomes = read_table(run.require("load") / "outcomes.parquet")
     parts.append(outcomes[["_source", "entity", "_source_key", "outcome", "crm_id", "reason_code", "message"]])
     ledger = pd.concat([p for p in parts if not p.empty], ignore_index=True)
+    repeats = repeat_rows(run, project, ledger, pairs)
+    if not repeats.empty:
+        ledger = pd.concat([ledger, repeats], ignore_index=True)
     ledger["_department"] = ledger["_source"].map(department)
     ledger["run_id"] = run.run_id
     return ledger.sort_values(["_source", "entity", "_source_key"], kind="mergesort").reset_index(drop=True)
+
+
+LOADED = ("created", "updated", "merged")
+
+
+def repeat_rows(run: RunDir, project: Project, ledger: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Ledger rows for records that repeat an earlier key of their source.
+
+    Each repeat follows its first occurrence: merged into the same CRM record (or unchanged,
+    rejected, deferred, skipped with it). A repeat whose values differ is rejected as
+    `duplicate_key` unless its source says `duplicate_keys: keep_first`.
+    """
+    repeats = read_tables(run.require("extract") / "repeats")
+    if repeats.empty:
+        return pd.DataFrame()
+    policy = {m.source_id(t): spec.duplicate_keys for m in project.mappings.values() for t, spec in m.sources.items()}
+    rows = repeats.merge(pairs[["_source", "entity"]], on="_source")
+    first = ledger.set_index(["_source", "entity", "_source_key"])
+    index = pd.MultiIndex.from_frame(rows[["_source", "entity", "_source_key"]])
+    base = first.reindex(index)
+    outcome = base["outcome"].where(~base["outcome"].isin(LOADED), "merged").to_numpy()
+    differing = (~rows["identical"].astype(bool) & (rows["_source"].map(policy) == "reject")).to_numpy()
+    what = ["repeats row " + str(n) + (" with the same values" if same else " with different values")
+            for n, same in zip(rows["first_row_number"], rows["identical"])]
+    out = pd.DataFrame({
+        "_source": rows["_source"], "entity": rows["entity"],
+        "_source_key": rows["_source_key"] + " (row " + rows["_row_number"].astype(str) + ")",
+        "outcome": outcome, "crm_id": base["crm_id"].to_numpy(),
+        "reason_code": base["reason_code"].to_numpy(), "message": what,
+    })
+    out.loc[differing, ["outcome", "crm_id", "reason_code"]] = ["rejected", None, "duplicate_key"]
+    return out
 
 
 @dataclass

@@ -31,6 +31,6 @@ def render(path: Path, context: dict[str, Any]) -> None:
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined,
     )
-    env.filters["num"] = lambda n: f"{int(n):,}"
+    env.filters["num"] = lambda n: "" if n is None or n != n else f"{int(n):,}"
     env.filters["words"] = lambda name: str(name).replace("_", " ")
     path.write_text(env.get_template("report.html.j2").render(**context), encoding="utf-8")
