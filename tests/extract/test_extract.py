@@ -102,7 +102,7 @@ def test_extract_sql_source_with_row_number_key(project, tmp_path: Path) -> None
 def test_run_extract_balances_every_source(project, tmp_path: Path) -> None:
     run = RunDir(tmp_path / "runs" / "r1")
     result = run_extract(run, project)
-    assert result.counts == {"records_in": 9, "extracted": 5, "rejected": 4,
+    assert result.counts == {"records_in": 9, "extracted": 5, "rejected": 4, "repeated_keys": 0,
                              "sources": {"shop.people": 6, "shop.notes": 3}}
     sources = pd.read_parquet(run.path / "extract" / "sources.parquet")
     assert (sources["records_in"] == sources["extracted"] + sources["rejected"]).all()
