@@ -128,3 +128,26 @@ def read_all(folder: Path) -> pd.DataFrame:
     parts = [pd.read_parquet(p) for p in sorted(Path(folder).rglob("*.parquet"))]
     parts = [p for p in parts if len(p)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def open_run(project: str = "..", run_dir: str = "") -> Session:
+    """Open an existing run folder to look at (the latest one when *run_dir* is empty)."""
+    loaded = load_project(project)
+    folder = Path(run_dir) if run_dir else latest_run(loaded)
+    if folder is None or not (folder / "run.json").exists():
+        raise SettingsError(f"No run folder {'at ' + str(folder) if folder else 'under ' + str(loaded.runs_dir)}")
+    return Session("map", loaded, RunDir(folder))
+
+
+def rejects(run: RunDir, source: str = "", entity: str = "", reason: str = "") -> pd.DataFrame:
+    """Every rejected record of *run* (unreadable ones included), optionally filtered."""
+    mapped = read_all(run.path / "map" / "rejects")
+    unreadable = read_all(run.path / "extract" / "rejects")
+    if not unreadable.empty:
+        unreadable = unreadable.assign(entity="(unreadable)", _source_key="line:" + unreadable["_row_number"].astype(str))
+    frame = pd.concat([f for f in (unreadable, mapped) if not f.empty], ignore_index=True) if (
+        len(mapped) or len(unreadable)) else pd.DataFrame(columns=["_source", "entity", "reason_code", "_source_key"])
+    for column, wanted in (("_source", source), ("entity", entity), ("reason_code", reason)):
+        if wanted:
+            frame = frame[frame[column] == wanted]
+    return frame.reset_index(drop=True)

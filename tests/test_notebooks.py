@@ -19,7 +19,9 @@ from pytest_notebook.nb_regression import NBRegressionFixture
 from conftest import REPO, make_project
 from crmmigrate.notebook import KNOWN
 
-SOURCES = sorted((REPO / "notebooks").glob("*.ipynb"))
+STAGE_NOTEBOOKS = ["10-extract", "20-map", "30-match", "40-merge", "50-load", "60-reconcile"]
+SOURCES = [REPO / "notebooks" / f"{n}.ipynb" for n in STAGE_NOTEBOOKS]
+TOOLS = sorted(p for p in (REPO / "notebooks").glob("*.ipynb") if p.stem not in STAGE_NOTEBOOKS)
 GOLDEN_DIR = REPO / "tests" / "notebooks" / "golden"
 GOLDEN_PARAMETERS = {"10-extract": {"project": "..", "run_dir": "../runs/golden"}}
 REGEN = os.environ.get("CRMMIGRATE_REGEN_GOLDEN") == "1"
@@ -29,8 +31,53 @@ def code_cells(nb: nbformat.NotebookNode) -> list[str]:
     return [c.source for c in nb.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
 
 
-def test_there_is_one_notebook_per_stage() -> None:
-    assert [p.stem for p in SOURCES] == ["10-extract", "20-map", "30-match", "40-merge", "50-load", "60-reconcile"]
+def test_there_is_one_notebook_per_stage_plus_the_tools() -> None:
+    assert all(p.exists() for p in SOURCES)
+    assert [p.stem for p in TOOLS] == ["01-profile-source", "25-browse-rejects"]
+
+
+@pytest.mark.parametrize("path", TOOLS, ids=lambda p: p.stem)
+def test_tool_notebooks_are_stripped_and_documented(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    assert all(p["help"] for p in papermill.inspect_notebook(str(path)).values())
+
+
+def outputs(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    return "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+@pytest.mark.slow
+def test_profile_notebook_profiles_and_drafts_a_mapping(demo_project: tuple[Path, dict], tmp_path: Path) -> None:
+    project, _ = demo_project
+    out = tmp_path / "profile.ipynb"
+    papermill.execute_notebook(str(REPO / "notebooks" / "01-profile-source.ipynb"), str(out), kernel_name="python3",
+                               parameters={"path": str(project / "data/demo/shipping/orders.csv"), "encoding": "",
+                                           "delimiter": "", "system": "webshop"}, progress_bar=False)
+    text = outputs(out)
+    assert "customer_email" in text and "system: webshop" in text and "split_name" in text
+
+
+@pytest.mark.slow
+def test_browse_rejects_notebook_reruns_map_and_lists_rejects(demo_project: tuple[Path, dict], tmp_path: Path) -> None:
+    from crmmigrate.extract import run_extract
+    from crmmigrate.rundir import RunDir
+    from crmmigrate.spec import load_project
+
+    project, _ = demo_project
+    run = RunDir(project / "runs" / "r1")
+    run_extract(run, load_project(project))
+    out = tmp_path / "rejects.ipynb"
+    papermill.execute_notebook(str(REPO / "notebooks" / "25-browse-rejects.ipynb"), str(out), kernel_name="python3",
+                               parameters={"project": str(project), "rerun_map": True, "reason": "invalid_email"},
+                               progress_bar=False)
+    text = outputs(out)
+    assert "marketing.subscribers" in text and "invalid_email" in text and "invalid_date" not in text
+    assert (run.path / "map" / "rejects").exists()
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)

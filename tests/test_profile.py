@@ -1,0 +1,62 @@
+"""Profiling a new source and drafting its mapping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crmmigrate.errors import MappingSpecError
+from crmmigrate.extract import source_header
+from crmmigrate.profile import draft_mapping, profile_source
+from crmmigrate.spec.load import check_columns, load_project
+
+
+def test_profile_guesses_types_keys_and_hazards(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("id;Full Name;E-Mail;zip;joined;changed_at;note\r\n"
+                    "1;Ann Lee;ann@x.org;01067;01.02.2024;2024-02-01 10:00:00;=SUM(A1)\r\n"
+                    "2;Bo Berg;;80331;03.04.2024;2024-04-03 11:00:00;ok\r\n"
+                    "3;Cy Dahl;cy@y.org;10115;05.06.2024;2024-06-05 12:00:00;\r\n", encoding="utf-8")
+    profile = profile_source(path, delimiter=";")
+    cols = profile.columns.set_index("column")
+    assert cols.loc["id", ["guessed_type", "candidate_key"]].tolist() == ["integer", True]
+    assert cols.loc["joined", ["guessed_type", "format"]].tolist() == ["date", "%d.%m.%Y"]
+    assert cols.loc["E-Mail", "guessed_type"] == "email" and cols.loc["E-Mail", "null_rate"] == pytest.approx(0.333, abs=1e-3)
+    assert cols.loc["note", "samples"] == ["=SUM(A1)", "ok"]
+    assert any("formulas" in f and "'note'" in f for f in profile.findings)
+    assert any("leading zeros" in f and "'zip'" in f for f in profile.findings)
+
+
+def test_draft_mapping_validates_against_the_real_header(tmp_path: Path, demo_project: tuple[Path, dict]) -> None:
+    project, _ = demo_project
+    profile = profile_source(project / "data/demo/shipping/orders.csv")
+    text = draft_mapping(profile, "webshop", "e-commerce")
+    draft = tmp_path / "p"
+    (draft / "mappings").mkdir(parents=True)
+    (draft / "crmmigrate.yml").write_text("spec_version: 1\nkind: project\nname: draft\n")
+    (draft / "mappings" / "webshop.yml").write_text(text.replace(str(project / "data"), str(project / "data")))
+    loaded = load_project(draft)
+    mapping = loaded.mappings["webshop"]
+    assert mapping.sources["main"].key == ("order_id",)
+    assert mapping.sources["main"].last_modified.column == "updated_at"
+    fields = mapping.entities[0].fields
+    assert fields["email"].column == "customer_email" and fields["first_name"].transform[0].args["part"] == "given"
+    header = source_header(loaded, mapping, "main")
+    assert check_columns(loaded, {"webshop.main": header}) == []
+    assert set(mapping.sources["main"].ignore_columns) == set(header) - {"order_id", "updated_at", "customer_email",
+                                                                          "customer_name"}
+
+
+def test_a_required_field_without_a_candidate_is_left_for_the_consultant(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("code,amount\nA,1\nB,2\n")
+    text = draft_mapping(profile_source(path), "t")
+    project = tmp_path / "p"
+    (project / "mappings").mkdir(parents=True)
+    (project / "crmmigrate.yml").write_text("spec_version: 1\nkind: project\nname: t\n")
+    (project / "mappings" / "t.yml").write_text(text)
+    loaded = load_project(project)
+    problems = check_columns(loaded, {"t.main": ["code", "amount"]})
+    assert [p.message for p in problems] == ["column 'CHOOSE_A_COLUMN' is not in source 't.main'; allowed: code, amount"]
+    assert str(MappingSpecError(problems)).startswith("mappings/t.yml:")
