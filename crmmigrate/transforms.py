@@ -158,7 +158,20 @@ _PHONE_JUNK = re.compile(r"[\s()./-]")
 
 @register_transform("phone", reason=ReasonCode.INVALID_PHONE)
 def phone(values: pd.Series, default_region: str = "DE") -> tuple[pd.Series, pd.Series]:
-    """Normalise to E.164. Common shapes are handled vectorised; the rest by `phonenumbers`."""
+    """Normalise to E.164. Common shapes are handled vectorised; the rest by `phonenumbers`.
+
+    Parameters
+    ----------
+    values
+        Phone numbers as typed (None = missing; blank = missing).
+    default_region
+        ISO country for numbers written without a country code.
+
+    Returns
+    -------
+    (values, bad)
+        E.164 text, and the mask of values that are not a possible phone number.
+    """
     country = str(phonenumbers.country_code_for_region(default_region))
     compact = _blank_to_none(values.str.strip()).str.replace(_PHONE_JUNK, "", regex=True)
     national = compact.str.match(r"^0[1-9]\d{4,13}$", na=False)
@@ -168,17 +181,32 @@ def phone(values: pd.Series, default_region: str = "DE") -> tuple[pd.Series, pd.
     out[plus] = compact[plus]
     out[dbl0] = "+" + compact[dbl0].str[2:]
     out[national] = "+" + country + compact[national].str[1:]
-    rest = compact.notna() & ~(plus | dbl0 | national)
+    done = plus | dbl0 | national
+    if country == "1":
+        # North American numbering: `phonenumbers` reads 10 digits with an area code 2-9 as the
+        # national number, and a leading 1 before them as the country code (checked against it
+        # for every NANP region in tests/test_transforms.py).
+        ten = compact.str.match(r"^[2-9]\d{9}$", na=False)
+        eleven = compact.str.match(r"^1[2-9]\d{9}$", na=False)
+        out[ten] = "+1" + compact[ten]
+        out[eleven] = "+" + compact[eleven]
+        done |= ten | eleven
+    rest = compact.notna() & ~done
     bad = pd.Series(False, index=values.index)
-    for idx, raw in compact[rest].items():
-        try:
-            parsed = phonenumbers.parse(raw, default_region)
-        except phonenumbers.NumberParseException:
-            bad[idx] = True
-            continue
-        # IS_POSSIBLE_LOCAL_ONLY (`12` → `+4912`) lacks an area code: no correct E.164 exists.
-        if phonenumbers.is_possible_number_with_reason(parsed) == phonenumbers.ValidationResult.IS_POSSIBLE:
-            out[idx] = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-        else:
-            bad[idx] = True
+    if rest.any():
+        parsed = [_phone_by_library(raw, default_region) for raw in compact[rest]]
+        out[rest] = parsed
+        bad[rest] = [p is None for p in parsed]
     return out, bad
+
+
+def _phone_by_library(raw: str, default_region: str) -> str | None:
+    """E.164 by `phonenumbers`, or None when *raw* is not a possible number."""
+    try:
+        parsed = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    # IS_POSSIBLE_LOCAL_ONLY (`12` → `+4912`) lacks an area code: no correct E.164 exists.
+    if phonenumbers.is_possible_number_with_reason(parsed) == phonenumbers.ValidationResult.IS_POSSIBLE:
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return None

@@ -36,3 +36,35 @@ def demo_project(demo_template: tuple[Path, dict], tmp_path: Path) -> tuple[Path
     target = tmp_path / "project"
     shutil.copytree(source, target)
     return target, json.loads(json.dumps(truth))
+
+
+# -- PostgreSQL (a throwaway server started by .ci/run, or by hand: see NOTES) ---------------
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """The URL of a throwaway PostgreSQL database, from ``CRMMIGRATE_TEST_PG_URL``.
+
+    Skips where no server was started, but fails under ``CI=true``: CI must never pass by
+    silently skipping the tests that prove PostgreSQL works.
+    """
+    import os
+
+    url = os.environ.get("CRMMIGRATE_TEST_PG_URL", "")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but CRMMIGRATE_TEST_PG_URL is not set: .ci/run must start PostgreSQL")
+        pytest.skip("CRMMIGRATE_TEST_PG_URL is not set (.ci/run starts a server and sets it)")
+    return url
+
+
+@pytest.fixture
+def pg_engine(pg_url: str):
+    """An engine on the test database, disposed after the test (an open psycopg connection
+    left behind fails the whole session under ``filterwarnings = error``)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

@@ -159,3 +159,21 @@ def test_a_registered_transform_is_usable_from_a_mapping(shout: str, tmp_path: P
     del transforms._REGISTRY[shout]
     _, doc = load_mapping(path, "m.yml")
     assert [p.message.split(";")[0] for p in doc.problems] == [f"unknown transform '{shout}'"]
+
+
+@pytest.mark.parametrize("region", ["US", "CA", "JM", "PR"])
+def test_phone_north_american_shapes_agree_with_phonenumbers(region: str) -> None:
+    # The vectorised NANP shapes must give exactly what the library gives.
+    import random
+
+    from crmmigrate.transforms import _phone_by_library
+
+    rng = random.Random(region)
+    raws = []
+    for _ in range(50):
+        d = str(rng.randint(2, 9)) + "".join(rng.choice("0123456789") for _ in range(9))
+        raws += [d, "1" + d, f"({d[:3]}) {d[3:6]}-{d[6:]}", f"1-{d[:3]}-{d[3:6]}-{d[6:]}", f"{d[:3]}.{d[3:6]}.{d[6:]}"]
+    values, bad = get_transform("phone")(s(*raws), {}, {"default_region": region})
+    compact = [raw.replace("(", "").replace(")", "").replace(" ", "").replace("-", "").replace(".", "") for raw in raws]
+    assert out(values) == [_phone_by_library(c, region) for c in compact]
+    assert not bad.any()

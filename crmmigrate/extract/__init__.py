@@ -38,16 +38,25 @@ SOURCES = pa.schema([
 def row_hash(values: list[str | None]) -> str:
     """SHA-256 of the raw values in header order; a null is not equal to '', and no value's
     text can imitate a column boundary (a JSON array, not a separator-joined string)."""
-    encoded = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    encoded = _HASH_JSON.encode(values)
     return hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# One encoder for every row: json.dumps with arguments builds a new encoder per call.
+_HASH_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def source_header(project: Project, mapping: MappingSpec, table: str) -> list[str]:
     """The real column names of one source (for checking a mapping before any row moves)."""
     spec = mapping.sources[table]
-    reader = open_reader(project.path(spec.path), spec, project.spec.chunk_rows)
+    reader = open_reader(_source_path(project, spec.path), spec, project.spec.chunk_rows)
     _close(reader)
     return reader.header
+
+
+def _source_path(project: Project, relative: str | None) -> Path | None:
+    """The source file, or None for a database read through `url_env` (no file)."""
+    return None if relative is None else project.path(relative)
 
 
 def _close(reader: Reader) -> None:
@@ -69,32 +78,41 @@ def _key(values: dict[str, str | None], key: tuple[str, ...] | str, row_number: 
 def extract_source(project: Project, mapping: MappingSpec, table: str, out: Path) -> dict[str, object]:
     spec = mapping.sources[table]
     source_id = mapping.source_id(table)
-    path = project.path(spec.path)
+    path = _source_path(project, spec.path)
     reader = open_reader(path, spec, project.spec.chunk_rows)
     try:
         records_in = reader.count_records()
         schema = extract_schema(reader.header)
-        rows: list[dict[str, object]] = []
+        rows: list[tuple[object, ...]] = []
         rejects: list[dict[str, object]] = []
         extracted = 0
         snapshot_path, snapshot = _snapshot(out, source_id, path, spec.format)
+        key_at = _key_columns(reader.header, spec.key)
         with pq.ParquetWriter(out / f"{source_id}.parquet", schema, compression="zstd") as writer:
             for rec in reader.records():
                 if snapshot is not None:
                     snapshot.write(rec.raw.encode("utf-8") + b"\n")
-                outcome = _lineage(rec, reader.header, spec.key, source_id, mapping.department)
-                (rejects if "reason_code" in outcome else rows).append(outcome)
+                source_key = None if rec.values is None else _fast_key(rec, key_at)
+                if source_key is None:  # a reject, or a key _fast_key cannot tell: the full route
+                    outcome = _lineage(rec, reader.header, spec.key, source_id, mapping.department)
+                    if "reason_code" in outcome:
+                        rejects.append(outcome)
+                        continue
+                    source_key = str(outcome["_source_key"])
+                rows.append((*rec.values, source_id, mapping.department, source_key,  # type: ignore[misc]
+                             rec.row_number, row_hash(rec.values)))  # type: ignore[arg-type]
                 if len(rows) >= project.spec.chunk_rows:
-                    extracted += _flush(writer, rows, schema)
-            extracted += _flush(writer, rows, schema)
+                    extracted += _flush_rows(writer, rows, schema)
+            extracted += _flush_rows(writer, rows, schema)
         if snapshot is not None:
             snapshot.close()
     finally:
         _close(reader)
     write_table(out / "rejects" / f"{source_id}.parquet", pd.DataFrame(rejects), EXTRACT_REJECTS)
     return {"source": source_id, "system": mapping.system, "department": mapping.department, "table": table,
-            "format": spec.format, "path": spec.path, "records_in": records_in, "extracted": extracted,
-            "rejected": len(rejects), "snapshot": snapshot_path.name}
+            "format": spec.format, "path": spec.path or reader.location, "records_in": records_in, "extracted": extracted,
+            "rejected": len(rejects), "snapshot": snapshot_path.name,
+            "fallback_decoded": int(getattr(reader, "fallback_records", 0))}
 
 
 def _lineage(rec: RawRecord, header: list[str], key: tuple[str, ...] | str, source: str,
@@ -110,6 +128,41 @@ def _lineage(rec: RawRecord, header: list[str], key: tuple[str, ...] | str, sour
     return {**values, **base, "_source_key": source_key, "_row_hash": row_hash(rec.values)}
 
 
+def _key_columns(header: list[str], key: tuple[str, ...] | str) -> list[int] | None:
+    """Positions of the key columns in the header (None: `row_number`, or a column not in it)."""
+    if key == "row_number" or any(k not in header for k in key):
+        return None
+    return [header.index(k) for k in key]
+
+
+def _fast_key(rec: RawRecord, key_at: list[int] | None) -> str | None:
+    """The source key of a well-formed record from its key positions, the same as `_key`; None
+    when the key is missing or cannot be read by position (then `_lineage` decides)."""
+    if key_at is None:
+        return None
+    parts = []
+    for i in key_at:
+        part = rec.values[i]  # type: ignore[index]
+        if part is None:
+            return None
+        part = part.strip()
+        if not part:
+            return None
+        parts.append(part)
+    return parts[0] if len(parts) == 1 else "|".join(parts)
+
+
+def _flush_rows(writer: pq.ParquetWriter, rows: list[tuple[object, ...]], schema: pa.Schema) -> int:
+    """Write rows given as tuples in *schema* order, column by column (not one dict per row)."""
+    if not rows:
+        return 0
+    n = len(rows)
+    columns = [pa.array(col, type=f.type) for col, f in zip(zip(*rows), schema)]
+    writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+    rows.clear()
+    return n
+
+
 def _flush(writer: pq.ParquetWriter, rows: list[dict[str, object]], schema: pa.Schema) -> int:
     if not rows:
         return 0
@@ -119,13 +172,14 @@ def _flush(writer: pq.ParquetWriter, rows: list[dict[str, object]], schema: pa.S
     return n
 
 
-def _snapshot(out: Path, source_id: str, path: Path, fmt: str) -> tuple[Path, gzip.GzipFile | None]:
+def _snapshot(out: Path, source_id: str, path: Path | None, fmt: str) -> tuple[Path, gzip.GzipFile | None]:
     """A compressed copy of exactly what was read: the file's bytes, or a table's rows as read."""
     folder = out / "snapshots"
     folder.mkdir(parents=True, exist_ok=True)
     if fmt == "sql":  # one JSON array per row, written while the rows stream past
         target = folder / f"{source_id}.jsonl.gz"
         return target, gzip.open(target, "wb")
+    assert path is not None  # only a database source has no file
     target = folder / f"{source_id}{path.suffix}.gz"
     with path.open("rb") as src, gzip.open(target, "wb") as dst:
         shutil.copyfileobj(src, dst)

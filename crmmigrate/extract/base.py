@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ class RawRecord:
 
 class Reader:
     header: list[str]
+    #: Where the records come from, fit for run.json and messages: a path or a masked URL.
+    location: str = ""
 
     def records(self) -> Iterator[RawRecord]:
         raise NotImplementedError
@@ -42,19 +45,76 @@ def unique_header(names: list[str]) -> list[str]:
 
 
 def as_text(value: Any) -> str | None:
-    """A native value as the text a person would have typed."""
+    """A native value as the text a person would have typed.
+
+    Parameters
+    ----------
+    value
+        A value from a driver or parser: text, number, date, bytes, a JSON object or array.
+
+    Returns
+    -------
+    str or None
+        ``None`` for a missing value. Whole floats lose their ``.0`` (a spreadsheet's
+        ``800.0`` was typed as ``800``); decimals keep their exact digits (``12.50``) and never
+        use an exponent; naive datetimes at midnight are dates; aware datetimes are ISO text in
+        UTC, so the same instant reads the same whatever the server's session time zone.
+    """
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, decimal.Decimal):
+        # Positional digits, except for an absurd exponent (`1e999999999` in a JSON file
+        # would otherwise become a gigabyte of zeros).
+        return format(value, "f") if not value.is_finite() or -100 <= value.adjusted() <= 100 else str(value)
     if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            return value.astimezone(dt.timezone.utc).isoformat()
         return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, (bytes, bytearray)):
-        return value.hex()
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, (dict, list, tuple)):
+        return json_text(value, sort_keys=True)
     return str(value)
+
+
+def json_text(value: Any, sort_keys: bool = False) -> str:
+    """*value* as JSON text; decimals are written as the exact numbers they hold.
+
+    ``json.dumps`` cannot write a ``Decimal`` as a number (only as a string or a rounded
+    float), and the JSON reader keeps numbers as decimals so that ``0.1`` or a 20-digit
+    account number survive. Raises ``RecursionError`` for absurdly deep nesting: callers
+    turn that into a reject.
+    """
+    if isinstance(value, dict):
+        items = sorted(value.items()) if sort_keys else value.items()
+        return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {json_text(v, sort_keys)}"
+                               for k, v in items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(json_text(v, sort_keys) for v in value) + "]"
+    if isinstance(value, decimal.Decimal):
+        return str(value) if value.is_finite() else json.dumps(str(value))
+    return json.dumps(value, ensure_ascii=False, default=as_text)
+
+
+def checked(record: RawRecord) -> RawRecord:
+    """*record*, or an `undecodable` reject when its text cannot be written as UTF-8.
+
+    A lone surrogate (``"\\ud800"`` in a JSON string, an ``_xD800_`` escape in a sheet) is a
+    valid Python string but not valid UTF-8: the run folder's parquet files and the snapshot
+    could not store it, and the whole extract would crash on that one record.
+    """
+    try:
+        record.raw.encode("utf-8")
+        # The values too: a JSON escape (`"\\ud800"`) is plain ASCII in the raw text.
+        "\x00".join(v for v in record.values or () if v).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        escaped = record.raw.encode("utf-8", "backslashreplace").decode("utf-8")
+        return RawRecord(record.row_number, None, escaped, ReasonCode.UNDECODABLE,
+                         f"text holds {exc.object[exc.start:exc.end]!a}, which is not encodable as UTF-8")
+    return record

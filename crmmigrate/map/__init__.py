@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -41,7 +42,11 @@ class _Writers:
         for name, frame in (("mapped", result.mapped), ("rejects", result.rejects), ("skipped", result.skipped)):
             schema = self.files[name][1]
             if len(frame):
-                table = pa.Table.from_pandas(frame.reindex(columns=schema.names), schema=schema, preserve_index=False)
+                # Unmapped optional fields must arrive as nulls of no type: reindex would fill them
+                # with float NaN, which Arrow refuses to cast to a date.
+                missing = {c: pd.Series(None, index=frame.index, dtype=object) for c in schema.names if c not in frame}
+                frame = frame.assign(**missing)[schema.names]
+                table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
                 self.writers[name].write_table(table)
                 self.counts[name] += len(frame)
 

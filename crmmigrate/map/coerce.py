@@ -7,10 +7,13 @@ null; a decimal with more places than the column holds is refused rather than ro
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from crmmigrate.spec.reasons import ReasonCode
@@ -20,20 +23,36 @@ FALSE = {"false", "f", "no", "n", "0", "nein"}
 
 
 def _per_value(values: pd.Series, parse: Callable[[str], object]) -> tuple[pd.Series, pd.Series]:
-    """Blank text is missing (as the CSV reader already reads it), not an invalid value nor `False`."""
-    out = pd.Series(None, index=values.index, dtype=object)
-    bad = pd.Series(False, index=values.index)
-    for idx, raw in values.dropna().items():
-        if not raw.strip():
+    """Blank text is missing (as the CSV reader already reads it), not an invalid value nor `False`.
+
+    Each distinct text is parsed once per chunk (`pd.factorize`), then spread back to its rows:
+    a legacy column repeats its values (codes, dates, flags), and *parse* is plain Python.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    parsed = np.empty(len(uniques) + 1, dtype=object)  # the last slot is for missing (-1)
+    refused = np.zeros(len(uniques) + 1, dtype=bool)
+    for pos, raw in enumerate(uniques):
+        text = raw.strip()
+        if not text:
             continue
         try:
-            out[idx] = parse(raw.strip())
+            parsed[pos] = parse(text)
         except (ValueError, ArithmeticError, TypeError):
-            bad[idx] = True
-    return out, bad
+            refused[pos] = True
+    return (pd.Series(parsed[codes], index=values.index, dtype=object),
+            pd.Series(refused[codes], index=values.index))
 
 
-def _datetime_parser(formats: tuple[str, ...], zone: ZoneInfo) -> Callable[[str], dt.datetime]:
+# Parsed text is remembered across chunks: a source's dates repeat (birth dates, order days),
+# and strptime costs microseconds per call. Bounded, so memory stays independent of the input.
+_PARSED_TEXTS = 1 << 17
+
+
+@functools.lru_cache(maxsize=32)
+def _datetime_parser(formats: tuple[str, ...], timezone: str) -> Callable[[str], dt.datetime]:
+    zone = ZoneInfo(timezone)
+
+    @functools.lru_cache(maxsize=_PARSED_TEXTS)
     def parse(text: str) -> dt.datetime:
         for fmt in formats:
             try:
@@ -54,14 +73,43 @@ def _datetime_parser(formats: tuple[str, ...], zone: ZoneInfo) -> Callable[[str]
 
 
 def to_datetime(values: pd.Series, formats: tuple[str, ...], timezone: str) -> tuple[pd.Series, pd.Series]:
-    """Naive values are read in the source's *timezone*; every result is UTC."""
-    out, bad = _per_value(values, _datetime_parser(formats, ZoneInfo(timezone)))
-    return out, bad
+    """Naive values are read in the source's *timezone*; every result is UTC.
+
+    Parameters
+    ----------
+    values
+        Text (None = missing; blank = missing).
+    formats
+        strptime formats, ``iso`` or ``epoch`` (seconds), tried in order.
+    timezone
+        IANA zone of naive values.
+
+    Returns
+    -------
+    (values, bad)
+        Aware UTC datetimes (None where missing or refused) and the mask of refused values.
+    """
+    return _per_value(values, _datetime_parser(tuple(formats), timezone))
 
 
-def to_date(values: pd.Series, formats: tuple[str, ...]) -> tuple[pd.Series, pd.Series]:
+def _required_literals(fmt: str) -> str:
+    """Characters every text that *fmt* reads must contain: its punctuation outside directives.
+    (strptime matches letters case-insensitively and any whitespace run for a space.)"""
+    if fmt in ("iso", "epoch"):
+        return ""
+    literal = re.sub(r"%.", "", fmt)
+    return "".join(sorted({c for c in literal if not c.isalpha() and not c.isspace()}))
+
+
+@functools.lru_cache(maxsize=32)
+def _date_parser(formats: tuple[str, ...]) -> Callable[[str], dt.date]:
+    needs = [(fmt, _required_literals(fmt)) for fmt in formats]
+
+    @functools.lru_cache(maxsize=_PARSED_TEXTS)
     def parse(text: str) -> dt.date:
-        for fmt in formats:
+        for fmt, literals in needs:
+            if any(c not in text for c in literals):
+                continue  # strptime would refuse it: skip the cost of trying
             try:
                 if fmt == "iso":
                     return dt.date.fromisoformat(text[:10]) if len(text) >= 10 else dt.date.fromisoformat(text)
@@ -70,7 +118,18 @@ def to_date(values: pd.Series, formats: tuple[str, ...]) -> tuple[pd.Series, pd.
                 continue
         raise ValueError(text)
 
-    return _per_value(values, parse)
+    return parse
+
+
+def to_date(values: pd.Series, formats: tuple[str, ...]) -> tuple[pd.Series, pd.Series]:
+    """Dates in the first of *formats* (strptime formats or ``iso``) that reads the whole text.
+
+    Returns
+    -------
+    (values, bad)
+        ``datetime.date`` values (None where missing or refused) and the mask of refused values.
+    """
+    return _per_value(values, _date_parser(tuple(formats)))
 
 
 def to_decimal(values: pd.Series, scale: int, cents: bool) -> tuple[pd.Series, pd.Series]:

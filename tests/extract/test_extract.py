@@ -69,7 +69,7 @@ def test_extract_csv_source(project, tmp_path: Path) -> None:
     stats = extract_source(project, mapping, "people", out)
     assert stats == {"source": "shop.people", "system": "shop", "department": "sales", "table": "people",
                      "format": "csv", "path": "people.csv", "records_in": 6, "extracted": 2, "rejected": 4,
-                     "snapshot": "shop.people.csv.gz"}
+                     "snapshot": "shop.people.csv.gz", "fallback_decoded": 0}
     rows = pd.read_parquet(out / "shop.people.parquet")
     assert rows.to_dict("records") == [
         {"ID": "1", "REGION": " north ", "NAME": "Ann", "_source": "shop.people", "_department": "sales",

@@ -81,3 +81,13 @@ def test_decimal_trailing_zeros_fit_but_extra_places_are_refused() -> None:
 
     out, bad = to_decimal(pd.Series(["12.340", "12.345"], dtype=object), scale=2, cents=False)
     assert out[0] == Decimal("12.34") and bad.tolist() == [False, True]
+
+
+def test_dates_in_several_formats_pick_the_first_that_reads() -> None:
+    formats = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y%m%d", "%d %b %Y", "iso")
+    values = s("1970-03-05", "05/03/1970", "12/31/1970", "5.3.1970", "19700305", "05 mar 1970", "5  Mar 1970",
+               "1970-3-5", "31/02/1970", "1970-03-05T10:00", "", None)
+    assert result(coerce.to_date(values, formats)) == (
+        [dt.date(1970, 3, 5), dt.date(1970, 3, 5), dt.date(1970, 12, 31), dt.date(1970, 3, 5), dt.date(1970, 3, 5),
+         dt.date(1970, 3, 5), dt.date(1970, 3, 5), dt.date(1970, 3, 5), None, dt.date(1970, 3, 5), None, None],
+        [False] * 8 + [True] + [False] * 3)
