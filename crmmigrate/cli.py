@@ -41,11 +41,26 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--project", default=".")
     validate.add_argument("--target")
     validate.add_argument("--target-env")
+    validate.add_argument("--sample-rows", type=int, default=100_000, metavar="N",
+                          help="records of each source scanned for picklist values the maps miss (default: 100000)")
 
     demo = sub.add_parser("demo-data", help="write the demo's five legacy department systems")
     demo.add_argument("--out", default="data/demo", help="folder to write (default: data/demo)")
     demo.add_argument("--people", type=int, default=500, help="true persons behind the records (default: 500)")
     demo.add_argument("--seed", type=int, default=7, help="random seed; same seed, same files (default: 7)")
+
+    preview = sub.add_parser("preview", help="map the first records of one mapping's sources in memory; write nothing")
+    preview.add_argument("--project", default=".")
+    preview.add_argument("--mapping", required=True, help="system name (e.g. sales) or path of a mapping file")
+    preview.add_argument("--entity", help="only this entity (default: all the mapping's entities)")
+    preview.add_argument("-n", type=int, default=500, help="records read from each source (default: 500)")
+    preview.add_argument("--show", type=int, default=10, metavar="K", help="mapped rows and rejects shown (default: 10)")
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of mapping or project files, or the reference")
+    schema.add_argument("--kind", choices=["mapping", "project"], default="mapping",
+                        help="which file's schema to print (default: mapping)")
+    schema.add_argument("--reference", action="store_true", help="print the mapping reference (markdown) instead")
+    schema.add_argument("--write", metavar="DIR", help="write both schemas and the reference into DIR (e.g. docs)")
 
     purge = sub.add_parser("purge", help="delete source snapshots older than the retention period")
     purge.add_argument("--project", default=".")
@@ -67,12 +82,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from crmmigrate.coverage import format_coverage, project_coverage
     from crmmigrate.pipeline import preflight
 
     plan = preflight(args.project, None, None, args.target, args.target_env)
     n = sum(len(m.entities) for m in plan.project.mappings.values())
     print(f"OK: {len(plan.project.mappings)} mapping files, {len(plan.project.sources())} sources, "
           f"{n} entity mappings; target {plan.target.display} reachable")
+    # Coverage gaps are information for the consultant, not failures: the exit code stays 0.
+    report = project_coverage(plan.project, args.sample_rows)
+    print("\n".join(format_coverage(report, args.sample_rows)))
     return EXIT_OK
 
 
@@ -97,7 +116,30 @@ def _purge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": _run, "validate": _validate, "demo-data": _demo, "purge": _purge}
+def _preview(args: argparse.Namespace) -> int:
+    from crmmigrate.previewing import format_preview, preview
+
+    mapping = args.mapping
+    if mapping.endswith((".yml", ".yaml")) and not Path(mapping).is_absolute():
+        mapping = str(Path(args.project) / mapping)  # a file is named relative to the project, like every path
+    result = preview(mapping, args.n, project=args.project, entity=args.entity)
+    print("\n".join(format_preview(result, args.show)))
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from crmmigrate.spec import docs
+
+    if args.write:
+        for path in docs.write_docs(args.write):
+            print(f"Wrote {path}")
+        return EXIT_OK
+    sys.stdout.write(docs.reference_markdown() if args.reference else docs.schema_text(args.kind))
+    return EXIT_OK
+
+
+COMMANDS = {"run": _run, "validate": _validate, "demo-data": _demo, "purge": _purge, "schema": _schema,
+            "preview": _preview}
 
 
 def main(argv: list[str] | None = None) -> int:

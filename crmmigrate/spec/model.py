@@ -21,13 +21,15 @@ SourceFormat = Literal["csv", "sql", "json", "xlsx"]
 
 
 class Spec(BaseModel):
+    """Base of every spec model: frozen, unknown keys refused, fields settable by name or alias."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class LastModified(Spec):
     """Which column says when a record last changed, and how to read it."""
 
-    column: str
+    column: str = Field(description="source column holding when the record last changed")
     formats: tuple[str, ...] = Field(
         ("iso",), description="strptime formats tried in order; `iso` and `epoch` (seconds) are built in"
     )
@@ -38,10 +40,14 @@ DUPLICATE_KEY_POLICIES: tuple[str, ...] = get_args(DuplicateKeys)
 
 
 class SourceBase(Spec):
+    """What every source declares, whatever its format."""
+
     key: tuple[str, ...] | Literal["row_number"] = Field(
         description="column(s) that identify a record, or `row_number` for sources with no id"
     )
-    last_modified: LastModified | None = None
+    last_modified: LastModified | None = Field(
+        None, description="when each record last changed; survivorship prefers the most recent value"
+    )
     ignore_columns: tuple[str, ...] = Field(
         (), description="source columns deliberately not migrated (counted as covered by `crmmigrate validate`)"
     )
@@ -54,30 +60,32 @@ class SourceBase(Spec):
 
 
 class FileSource(SourceBase):
+    """A source read from one file."""
+
     path: str = Field(description="file path, relative to the project folder")
 
 
 class CsvSource(FileSource):
     """Delimited text. Each physical record is decoded on its own, so one bad line costs one record."""
 
-    format: Literal["csv"]
+    format: Literal["csv"] = Field(description="`csv`: delimited text")
     encoding: str = Field("utf-8", description="encoding every record is tried in first (a UTF-8 BOM is accepted)")
     fallback_encoding: str | None = Field(
         None, description="single-byte encoding for records that are not valid in `encoding` (e.g. cp1252); "
                           "each such record is counted in run.json and the report"
     )
     delimiter: str | None = Field(None, description="field separator; omitted: sniffed from the header line")
-    quotechar: str = '"'
+    quotechar: str = Field('"', description="character that quotes a value holding the delimiter or a line break")
 
 
 class SqlSource(SourceBase):
     """A table or query in an SQLite file (`path`) or any SQLAlchemy database (`url_env`)."""
 
-    format: Literal["sql"]
+    format: Literal["sql"] = Field(description="`sql`: a database table or query")
     path: str | None = Field(None, description="SQLite file, relative to the project folder")
     url_env: str | None = Field(None, description="environment variable holding the database URL (never the URL itself)")
-    table: str | None = None
-    query: str | None = None
+    table: str | None = Field(None, description="table to read in full (give `table` or `query`)")
+    query: str | None = Field(None, description="SELECT whose rows are the records (give `table` or `query`)")
 
     @model_validator(mode="after")
     def _one_of_table_or_query(self) -> SqlSource:
@@ -91,23 +99,27 @@ class SqlSource(SourceBase):
 class JsonSource(FileSource):
     """JSON: an array of objects, or JSON Lines; nested objects become dotted columns (`requester.email`)."""
 
-    format: Literal["json"]
+    format: Literal["json"] = Field(description="`json`: an array of objects or JSON Lines")
     lines: bool = Field(False, description="JSON Lines: one object per line")
     records: str = Field("", description="dotted path to the array of records inside the document; '' = the top level")
 
 
 class XlsxSource(FileSource):
-    format: Literal["xlsx"]
-    sheet: str
-    header_row: int = Field(1, ge=1)
+    """One worksheet of an Excel workbook; blank rows are not records."""
+
+    format: Literal["xlsx"] = Field(description="`xlsx`: an Excel worksheet")
+    sheet: str = Field(description="name of the worksheet to read")
+    header_row: int = Field(1, ge=1, description="1-based row holding the column names; records start below it")
 
 
 SourceSpec = Annotated[CsvSource | SqlSource | JsonSource | XlsxSource, Field(discriminator="format")]
 
 
 class TransformCall(Spec):
-    name: str
-    args: dict[str, Any] = Field(default_factory=dict)
+    """One registered transform with its arguments: `trim`, or `{split_name: {part: given}}`."""
+
+    name: str = Field(description="name of a registered transform")
+    args: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the transform")
 
     @model_validator(mode="before")
     @classmethod
@@ -126,7 +138,7 @@ class FieldSpec(Spec):
 
     column: str | None = Field(None, description="source column to read")
     columns: tuple[str, ...] | None = Field(None, description="source columns joined with `sep`")
-    sep: str = " "
+    sep: str = Field(" ", description="separator between the values of `columns`; empty values are left out")
     constant: str | int | float | bool | None = Field(None, description="a fixed value")
     transform: tuple[TransformCall, ...] = Field((), description="registered transforms, applied in order")
     map: dict[str, str | bool | None] | None = Field(
@@ -152,8 +164,8 @@ class FieldSpec(Spec):
 class LinkSpec(Spec):
     """A parent record: `self` (the same source record) or a key column into another source."""
 
-    source: str
-    column: str | None = None
+    source: str = Field(description="`self`, or the name of the source holding the parent record")
+    column: str | None = Field(None, description="column of this record holding the parent's key (when `source` is not `self`)")
 
     @model_validator(mode="before")
     @classmethod
@@ -162,10 +174,14 @@ class LinkSpec(Spec):
 
 
 class EntityMapping(Spec):
-    entity: EntityName
+    """How the records of one source become one kind of CRM entity."""
+
+    entity: EntityName = Field(description="CRM entity the records become")
     from_: str = Field(alias="from", description="name of a table under `sources`")
-    fields: dict[str, FieldSpec]
-    links: dict[str, LinkSpec] = Field(default_factory=dict)
+    fields: dict[str, FieldSpec] = Field(description="canonical field name → how it is filled; a string is short for `{column: …}`")
+    links: dict[str, LinkSpec] = Field(
+        default_factory=dict, description="parent entity → where its record is: `self` or `{source, column}`"
+    )
     when_present: tuple[str, ...] = Field(
         (), description="map a record only when one of these columns has a value; others are skipped (with a ledger row)"
     )
@@ -174,14 +190,14 @@ class EntityMapping(Spec):
 class MappingSpec(Spec):
     """One legacy system: its tables and how they become CRM entities."""
 
-    spec_version: Literal[1]
-    kind: Literal["mapping"]
-    system: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    department: str
+    spec_version: Literal[1] = Field(description="version of this file format; always 1")
+    kind: Literal["mapping"] = Field(description="always `mapping`")
+    system: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="short name of the legacy system; prefixes its source ids")
+    department: str = Field(description="department that owns the data (survivorship `priority` in crmmigrate.yml)")
     timezone: str = Field("UTC", description="IANA zone of naive timestamps in this system")
     default_region: str = Field("DE", description="ISO country for phone numbers without a country code")
-    sources: dict[str, SourceSpec]
-    entities: tuple[EntityMapping, ...]
+    sources: dict[str, SourceSpec] = Field(description="table name → where and how to read it")
+    entities: tuple[EntityMapping, ...] = Field(description="which entities each table becomes")
 
     @field_validator("sources")
     @classmethod
@@ -201,21 +217,23 @@ class MatchSpec(Spec):
     (after normalisation) and not missing. `address.postcode` reads a field of the address
     mapped from the same source record."""
 
-    rules: tuple[tuple[str, ...], ...]
+    rules: tuple[tuple[str, ...], ...] = Field(description="each rule is a list of fields that must all be equal")
 
 
 class ProjectSpec(Spec):
     """`crmmigrate.yml` at the root of a project folder."""
 
-    spec_version: Literal[1]
-    kind: Literal["project"]
-    name: str
+    spec_version: Literal[1] = Field(description="version of this file format; always 1")
+    kind: Literal["project"] = Field(description="always `project`")
+    name: str = Field(description="name of the migration project")
     mappings: str = Field("mappings", description="folder of mapping files, relative to the project")
     runs: str = Field("runs", description="folder where run folders are created")
     target: str = Field("sqlite:///crm/crm.sqlite", description="SQLAlchemy URL without a password")
     target_env: str | None = Field(None, description="environment variable holding the target URL")
     priority: tuple[str, ...] = Field((), description="departments, most trusted first (survivorship tie-break)")
-    match: dict[EntityName, MatchSpec] = Field(default_factory=dict)
+    match: dict[EntityName, MatchSpec] = Field(
+        default_factory=dict, description="entity → deterministic rules for finding the same record in several systems"
+    )
     chunk_rows: int = Field(50_000, ge=1, description="rows per chunk when streaming a source")
     snapshot_retention_days: int | None = Field(
         None, ge=0, description="`crmmigrate purge` deletes source snapshots older than this (they hold personal data)"

@@ -1,0 +1,196 @@
+"""Preview a mapping: its sources' first records, mapped in memory, in seconds.
+
+``crmmigrate.preview("sales", project=".")`` and ``crmmigrate preview --mapping sales``
+run the same code as the extract and map stages (``open_reader``, the extract stage's
+lineage, ``map_frame``) on the first *n* records of each source, and write nothing: no run
+folder, no CRM. What a consultant sees here is what a run would map or reject.
+
+(The module is not called ``preview``: ``crmmigrate.preview`` is the function, and a
+submodule of that name would replace it on the package the moment it was imported.)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from crmmigrate.coverage import first_records, used_columns
+from crmmigrate.errors import MappingSpecError, SettingsError, SpecProblem
+from crmmigrate.extract import _lineage
+from crmmigrate.map.mapper import map_frame
+from crmmigrate.schemas import LINEAGE_NAMES
+from crmmigrate.spec.load import SETTINGS_FILE, Project, _parse, check_columns, load_mapping, load_project
+from crmmigrate.spec.model import MappingSpec, ProjectSpec
+from crmmigrate.spec.yamlsource import load_yaml
+from crmmigrate.transforms import suggest
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass
+class EntityPreview:
+    """One entity mapping applied to the sample of its source."""
+
+    entity: str
+    source: str  # source id, `system.table`
+    mapped: pd.DataFrame
+    rejects: pd.DataFrame
+    skipped: pd.DataFrame
+
+    @property
+    def records(self) -> int:
+        return len(self.mapped) + len(self.rejects) + len(self.skipped)
+
+
+@dataclass
+class Preview:
+    """A mapping's first records per source, mapped: what a run would do with them."""
+
+    system: str
+    n: int
+    read: dict[str, int] = field(default_factory=dict)  # source id → records read (readable or not)
+    unreadable: dict[str, pd.DataFrame] = field(default_factory=dict)  # source id → extract rejects
+    entities: list[EntityPreview] = field(default_factory=list)
+
+    def __getitem__(self, entity: str) -> EntityPreview:
+        """The first preview of *entity* (``preview["contact"]``)."""
+        for ep in self.entities:
+            if ep.entity == entity:
+                return ep
+        raise KeyError(f"mapping `{self.system}` maps no {entity!r}; it maps: "
+                       f"{', '.join(dict.fromkeys(e.entity for e in self.entities))}")
+
+
+def preview(mapping: MappingSpec | PathLike, n: int = 500, *, project: PathLike | None = None,
+            entity: str | None = None) -> Preview:
+    """Map the first *n* records of each source of *mapping*, in memory.
+
+    Parameters
+    ----------
+    mapping
+        A mapping file's path, a system name within *project*, or a ``MappingSpec``.
+    n
+        Records read from the start of each source.
+    project
+        The project folder, against which source paths resolve. Default: for a file, the
+        nearest folder above it holding ``crmmigrate.yml``; otherwise the current folder.
+    entity
+        Only this entity (e.g. ``"contact"``); default: every entity of the mapping.
+
+    Returns
+    -------
+    Preview
+        Mapped rows, rejects with their reasons, and skipped rows, per entity mapping.
+
+    Raises
+    ------
+    MappingSpecError
+        The mapping is broken, or reads a column its source does not have.
+    SourceError
+        A source cannot be opened.
+    """
+    proj, spec, shown = _resolve(mapping, project)
+    entries = [em for em in spec.entities if entity is None or em.entity == entity]
+    if not entries:
+        mapped = list(dict.fromkeys(em.entity for em in spec.entities))
+        raise SettingsError(f"In mapping `{spec.system}`: no entity '{entity}'{suggest(str(entity), mapped)}")
+    result = Preview(spec.system, n)
+    frames = {t: _sample(proj, spec, t, n, shown, result) for t in dict.fromkeys(em.from_ for em in entries)}
+    for em in entries:
+        out = map_frame(frames[em.from_], em, spec)
+        result.entities.append(EntityPreview(em.entity, spec.source_id(em.from_), out.mapped, out.rejects,
+                                             out.skipped))
+    return result
+
+
+def _sample(project: Project, spec: MappingSpec, table: str, n: int, shown: str | None,
+            result: Preview) -> pd.DataFrame:
+    """The first *n* records of *table* as the extract stage would store them; unreadable ones
+    go to ``result.unreadable``."""
+    source_id, source = spec.source_id(table), spec.sources[table]
+    rows, rejects = [], []
+    with first_records(project, spec, table, n) as (reader, records):
+        _check_columns(project, spec, table, reader.header, shown)
+        for rec in records:
+            outcome = _lineage(rec, reader.header, source.key, source_id, spec.department)
+            (rejects if "reason_code" in outcome else rows).append(outcome)
+        header = reader.header
+    result.read[source_id] = len(rows) + len(rejects)
+    result.unreadable[source_id] = pd.DataFrame(rejects, columns=["_row_number", "reason_code", "message", "raw"])
+    return pd.DataFrame(rows, columns=[*header, *LINEAGE_NAMES])
+
+
+def _check_columns(project: Project, spec: MappingSpec, table: str, header: list[str], shown: str | None) -> None:
+    # With a file, the run's own check (file, line, key path, suggestion); an object has no lines.
+    if shown is not None:
+        one = Project(project.root, project.spec, {spec.system: spec}, {spec.system: shown})
+        problems = check_columns(one, {spec.source_id(table): header})
+    else:
+        problems = [SpecProblem(f"mapping `{spec.system}`", None, f"sources.{table}",
+                                f"column '{c}' is not in source '{spec.source_id(table)}'{suggest(c, header)}")
+                    for c in sorted(used_columns(spec, table) - set(header))]
+    if problems:
+        raise MappingSpecError(problems)
+
+
+def _resolve(mapping: MappingSpec | PathLike, project: PathLike | None) -> tuple[Project, MappingSpec, str | None]:
+    """The project, the mapping, and the mapping's file as errors show it (None for an object)."""
+    if isinstance(mapping, MappingSpec):
+        return _settings_only(Path(project or ".").resolve()), mapping, None
+    path = Path(mapping)
+    if path.suffix in (".yml", ".yaml") or path.is_file():
+        path = path.resolve()
+        root = Path(project).resolve() if project is not None else _enclosing_project(path)
+        shown = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+        spec, doc = load_mapping(path, shown)
+        if spec is None or doc.problems:
+            raise MappingSpecError(doc.problems)
+        return _settings_only(root), spec, shown
+    loaded = load_project(project or ".")
+    if str(mapping) not in loaded.mappings:
+        raise SettingsError(f"In project {loaded.root}: no mapping for system '{mapping}'"
+                            f"{suggest(str(mapping), sorted(loaded.mappings))}")
+    return loaded, loaded.mappings[str(mapping)], loaded.files[str(mapping)]
+
+
+def _enclosing_project(path: Path) -> Path:
+    for folder in path.parents:
+        if (folder / SETTINGS_FILE).exists():
+            return folder
+    return Path.cwd()
+
+
+def _settings_only(root: Path) -> Project:
+    """The project's settings without loading its other mappings (one broken file elsewhere
+    should not stop a preview of this one)."""
+    if not (root / SETTINGS_FILE).exists():
+        return Project(root, ProjectSpec(spec_version=1, kind="project", name=root.name))
+    doc = load_yaml(root / SETTINGS_FILE, SETTINGS_FILE)
+    settings = _parse(doc, ProjectSpec)
+    if settings is None:
+        raise MappingSpecError(doc.problems)
+    return Project(root, settings)
+
+
+def format_preview(result: Preview, show: int = 10) -> list[str]:
+    """The lines `crmmigrate preview` prints: counts, the first mapped rows, and the rejects."""
+    lines = [f"Preview of mapping `{result.system}`: the first {result.n:,} records of each source, nothing written."]
+    for source_id, count in result.read.items():
+        bad = result.unreadable[source_id]
+        lines.append(f"{source_id}: {count:,} records read, {len(bad):,} unreadable")
+        lines += [f"  row {r['_row_number']}: {r['reason_code']}: {r['message']}" for r in bad.head(show).to_dict("records")]
+    for ep in result.entities:
+        lines += ["", f"{ep.entity} from {ep.source}: {len(ep.mapped):,} mapped, {len(ep.rejects):,} rejected, "
+                      f"{len(ep.skipped):,} skipped"]
+        fields = [c for c in ep.mapped.columns if not c.startswith("_")]
+        if len(ep.mapped):
+            table = ep.mapped[["_source_key", *fields]].head(show).rename(columns={"_source_key": "key"})
+            lines += ["  " + line for line in table.to_string(index=False, max_colwidth=40).splitlines()]
+        for r in ep.rejects.head(show).to_dict("records"):
+            lines.append(f"  rejected row {r['_row_number']} (key {r['_source_key']}): {r['reason_code']}: {r['message']}")
+        if len(ep.rejects) > show:
+            lines.append(f"  … and {len(ep.rejects) - show:,} more rejected")
+    return lines

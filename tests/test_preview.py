@@ -1,0 +1,104 @@
+"""`crmmigrate.preview` and `crmmigrate preview`: the first records mapped in memory, nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import crmmigrate
+from crmmigrate.cli import main
+from crmmigrate.errors import MappingSpecError, SettingsError
+from crmmigrate.spec.load import load_project
+
+
+def files_under(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+def test_preview_by_system_name_maps_the_first_records(demo_project: tuple[Path, dict]) -> None:
+    project, _ = demo_project
+    before = files_under(project)
+    result = crmmigrate.preview("sales", n=20, project=project)
+    assert result.system == "sales" and result.read == {"sales.contacts": 20}
+    assert [e.entity for e in result.entities] == ["account", "contact", "address"]
+    for ep in result.entities:
+        assert ep.records == 20 - len(result.unreadable["sales.contacts"])  # every row lands once
+    contact = result["contact"]
+    assert {"first_name", "last_name", "email", "_source_key", "_row_hash"} <= set(contact.mapped.columns)
+    assert files_under(project) == before  # no run folder, no CRM
+
+
+def test_rejects_carry_reasons_like_a_run(demo_project: tuple[Path, dict]) -> None:
+    project, _ = demo_project
+    result = crmmigrate.preview("sales", n=1000, project=project, entity="contact")
+    rejects = result["contact"].rejects
+    assert len(rejects) > 0  # the demo data has planted bad dates, emails and phones
+    assert set(rejects.columns) >= {"_row_number", "_source_key", "reason_code", "category", "message", "raw"}
+    assert rejects["message"].str.len().gt(0).all()
+
+
+def test_preview_by_file_finds_its_project(demo_project: tuple[Path, dict]) -> None:
+    project, _ = demo_project
+    result = crmmigrate.preview(project / "mappings" / "support.yml", n=5)
+    assert result.read == {"support.tickets": 5}
+    assert len(result["support_case"].mapped) + len(result["support_case"].rejects) == 5
+
+
+def test_preview_of_a_spec_object_needs_the_project_for_relative_paths(demo_project: tuple[Path, dict]) -> None:
+    project, _ = demo_project
+    spec = load_project(project).mappings["billing"]
+    result = crmmigrate.preview(spec, n=3, project=project, entity="invoice")
+    assert result.read == {"billing.invoices": 3} and [e.entity for e in result.entities] == ["invoice"]
+    broken = spec.model_copy(update={"entities": (spec.entities[0].model_copy(
+        update={"fields": {**spec.entities[0].fields, "tax_id": spec.entities[0].fields["tax_id"].model_copy(
+            update={"column": "TAXID"})}}),)})
+    with pytest.raises(MappingSpecError, match=r"mapping `billing` sources.customers: column 'TAXID' is not in "
+                                               r"source 'billing.customers' \(did you mean 'TAX_ID'\?\)"):
+        crmmigrate.preview(broken, n=3, project=project)
+
+
+def test_a_missing_column_is_located_in_the_file(demo_project: tuple[Path, dict]) -> None:
+    project, _ = demo_project
+    path = project / "mappings" / "billing.yml"
+    path.write_text(path.read_text().replace("column: TAX_ID", "column: TAXID"))
+    with pytest.raises(MappingSpecError, match=r"^mappings/billing.yml:\d+ entities\[0\].fields.tax_id: column 'TAXID'"):
+        crmmigrate.preview(path, n=3)
+
+
+def test_unknown_system_and_entity_suggest_the_right_name(demo_project: tuple[Path, dict]) -> None:
+    project, _ = demo_project
+    with pytest.raises(SettingsError, match="no mapping for system 'sale' .*did you mean 'sales'"):
+        crmmigrate.preview("sale", project=project)
+    with pytest.raises(SettingsError, match="In mapping `sales`: no entity 'contacts' .*did you mean 'contact'"):
+        crmmigrate.preview("sales", project=project, entity="contacts")
+
+
+def test_preview_command_prints_counts_rows_and_rejects(demo_project: tuple[Path, dict],
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    project, _ = demo_project
+    assert main(["preview", "--project", str(project), "--mapping", "sales", "--entity", "contact",
+                 "-n", "1000", "--show", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Preview of mapping `sales`: the first 1,000 records of each source, nothing written."
+    assert out[1].startswith("sales.contacts: ") and out[1].endswith(" unreadable")
+    head = next(i for i, line in enumerate(out) if line.startswith("contact from sales.contacts: "))
+    assert out[head + 1].split() == ["key", "first_name", "last_name", "email", "phone", "owner_name"]
+    assert any(line.startswith("  rejected row ") for line in out)
+
+
+def test_preview_command_accepts_a_file_relative_to_the_project(demo_project: tuple[Path, dict],
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    project, _ = demo_project
+    assert main(["preview", "--project", str(project), "--mapping", "mappings/support.yml", "-n", "3"]) == 0
+    assert "support.tickets: 3 records read, 0 unreadable" in capsys.readouterr().out
+    assert main(["preview", "--project", str(project), "--mapping", "nope"]) == 2
+    assert "no mapping for system 'nope'" in capsys.readouterr().err
+
+
+def test_the_entry_point_is_lazy() -> None:
+    code = ("import sys, crmmigrate; assert 'pandas' not in sys.modules, 'import crmmigrate loaded pandas'; "
+            "assert callable(crmmigrate.preview) and 'crmmigrate.previewing' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
