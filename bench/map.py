@@ -20,7 +20,7 @@ and rejects); the anchors only materialise their result in memory.
 
 Usage::
 
-    python bench/map.py [--rows 1000000] [--chunk-rows 50000] [--engines crmmigrate,duckdb,petl]
+    python bench/map.py [--rows 1000000] [--chunk-rows 20000] [--engines crmmigrate,duckdb,petl]
     python bench/map.py --memory-scaling          # crmmigrate at 1M and 3M rows, peak RSS ratio
 """
 
@@ -175,7 +175,7 @@ def report(results: list[dict[str, float | str]]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--chunk-rows", type=int, default=50_000)
+    ap.add_argument("--chunk-rows", type=int, default=20_000)
     ap.add_argument("--engines", default="crmmigrate,duckdb,petl")
     ap.add_argument("--memory-scaling", action="store_true", help="crmmigrate at 1M and 3M rows")
     ap.add_argument("--engine", help=argparse.SUPPRESS)  # internal: run one engine in this process

@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -86,12 +87,11 @@ def extract_source(project: Project, mapping: MappingSpec, table: str, out: Path
         rows: list[tuple[object, ...]] = []
         rejects: list[dict[str, object]] = []
         extracted = 0
-        snapshot_path, snapshot = _snapshot(out, source_id, path, spec.format)
+        snapshot = _Snapshot(out, source_id, path, spec.format)
         key_at = _key_columns(reader.header, spec.key)
         with pq.ParquetWriter(out / f"{source_id}.parquet", schema, compression="zstd") as writer:
             for rec in reader.records():
-                if snapshot is not None:
-                    snapshot.write(rec.raw.encode("utf-8") + b"\n")
+                snapshot.write_row(rec.raw)
                 source_key = None if rec.values is None else _fast_key(rec, key_at)
                 if source_key is None:  # a reject, or a key _fast_key cannot tell: the full route
                     outcome = _lineage(rec, reader.header, spec.key, source_id, mapping.department)
@@ -104,14 +104,13 @@ def extract_source(project: Project, mapping: MappingSpec, table: str, out: Path
                 if len(rows) >= project.spec.chunk_rows:
                     extracted += _flush_rows(writer, rows, schema)
             extracted += _flush_rows(writer, rows, schema)
-        if snapshot is not None:
-            snapshot.close()
+        snapshot.close()
     finally:
         _close(reader)
     write_table(out / "rejects" / f"{source_id}.parquet", pd.DataFrame(rejects), EXTRACT_REJECTS)
     return {"source": source_id, "system": mapping.system, "department": mapping.department, "table": table,
             "format": spec.format, "path": spec.path or reader.location, "records_in": records_in, "extracted": extracted,
-            "rejected": len(rejects), "snapshot": snapshot_path.name,
+            "rejected": len(rejects), "snapshot": snapshot.path.name,
             "fallback_decoded": int(getattr(reader, "fallback_records", 0))}
 
 
@@ -172,18 +171,45 @@ def _flush(writer: pq.ParquetWriter, rows: list[dict[str, object]], schema: pa.S
     return n
 
 
-def _snapshot(out: Path, source_id: str, path: Path | None, fmt: str) -> tuple[Path, gzip.GzipFile | None]:
-    """A compressed copy of exactly what was read: the file's bytes, or a table's rows as read."""
-    folder = out / "snapshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    if fmt == "sql":  # one JSON array per row, written while the rows stream past
-        target = folder / f"{source_id}.jsonl.gz"
-        return target, gzip.open(target, "wb")
-    assert path is not None  # only a database source has no file
-    target = folder / f"{source_id}{path.suffix}.gz"
-    with path.open("rb") as src, gzip.open(target, "wb") as dst:
-        shutil.copyfileobj(src, dst)
-    return target, None
+class _Snapshot:
+    """A compressed copy of exactly what was read: the file's bytes (copied in a thread while
+    the records are parsed; zlib releases the GIL), or a table's rows as they stream past."""
+
+    LEVEL = 1  # ~4x faster than gzip's default 9 on CSV, for ~15% more bytes
+
+    def __init__(self, out: Path, source_id: str, path: Path | None, fmt: str):
+        folder = out / "snapshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.rows: gzip.GzipFile | None = None
+        self.copier: threading.Thread | None = None
+        self.error: BaseException | None = None
+        if fmt == "sql":
+            self.path = folder / f"{source_id}.jsonl.gz"
+            self.rows = gzip.open(self.path, "wb", compresslevel=self.LEVEL)
+            return
+        assert path is not None  # only a database source has no file
+        self.path = folder / f"{source_id}{path.suffix}.gz"
+        self.copier = threading.Thread(target=self._copy, args=(path,), name=f"snapshot {source_id}")
+        self.copier.start()
+
+    def _copy(self, source: Path) -> None:
+        try:
+            with source.open("rb") as src, gzip.open(self.path, "wb", compresslevel=self.LEVEL) as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        except BaseException as exc:  # re-raised in the stage's thread by close()
+            self.error = exc
+
+    def write_row(self, raw: str) -> None:
+        if self.rows is not None:
+            self.rows.write(raw.encode("utf-8") + b"\n")
+
+    def close(self) -> None:
+        if self.rows is not None:
+            self.rows.close()
+        if self.copier is not None:
+            self.copier.join()
+        if self.error is not None:
+            raise self.error
 
 
 def run_extract(run: RunDir, project: Project) -> StageResult:

@@ -234,7 +234,7 @@ class ProjectSpec(Spec):
     match: dict[EntityName, MatchSpec] = Field(
         default_factory=dict, description="entity → deterministic rules for finding the same record in several systems"
     )
-    chunk_rows: int = Field(50_000, ge=1, description="rows per chunk when streaming a source")
+    chunk_rows: int = Field(20_000, ge=1, description="rows per chunk when streaming a source")
     snapshot_retention_days: int | None = Field(
         None, ge=0, description="`crmmigrate purge` deletes source snapshots older than this (they hold personal data)"
     )
