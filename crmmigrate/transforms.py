@@ -131,6 +131,17 @@ def email(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return cleaned, bad
 
 
+@register_transform("split")
+def split(values: pd.Series, sep: str, part: int) -> pd.Series:
+    """Take one part of a value split on *sep* (0 = first, -1 = last); a missing part is missing.
+
+    `{split: {sep: "/", part: 0}}` reads `4711/B` as `4711`.
+    """
+    pieces = values.str.split(sep, regex=False)
+    chosen = pieces.map(lambda p: p[part] if isinstance(p, list) and -len(p) <= part < len(p) else None)
+    return _blank_to_none(chosen.astype(object).where(chosen.notna(), None).str.strip())
+
+
 @register_transform("split_name")
 def split_name(values: pd.Series, part: str, order: str = "given_first") -> pd.Series:
     """Take the given name or surname out of a full name.

@@ -177,3 +177,12 @@ def test_phone_north_american_shapes_agree_with_phonenumbers(region: str) -> Non
     compact = [raw.replace("(", "").replace(")", "").replace(" ", "").replace("-", "").replace(".", "") for raw in raws]
     assert out(values) == [_phone_by_library(c, region) for c in compact]
     assert not bad.any()
+
+
+def test_split_takes_one_part_and_missing_parts_are_missing() -> None:
+    from crmmigrate.transforms import split
+
+    values = pd.Series(["4711/B", "12", None, "a/ b /c", "/x"], dtype=object)
+    assert split(values, "/", 0).tolist() == ["4711", "12", None, "a", None]
+    assert split(values, "/", -1).tolist() == ["B", "12", None, "c", "x"]
+    assert split(values, "/", 2).tolist() == [None, None, None, "c", None]

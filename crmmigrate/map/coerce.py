@@ -132,10 +132,26 @@ def to_date(values: pd.Series, formats: tuple[str, ...]) -> tuple[pd.Series, pd.
     return _per_value(values, _date_parser(tuple(formats)))
 
 
-def to_decimal(values: pd.Series, scale: int, cents: bool) -> tuple[pd.Series, pd.Series]:
+_DIGIT_GROUPS = {".": re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"), ",": re.compile(r"^[+-]?\d{1,3}([. \u00a0]\d{3})+(,\d+)?$")}
+
+
+def _plain_number(text: str, mark: str) -> str:
+    """`1.234,56` (mark `,`) or `1,234.56` (mark `.`) as `1234.56`; anything else left to Decimal."""
+    whole, sep, frac = text.rpartition(mark) if mark in text else (text, "", "")
+    if _DIGIT_GROUPS[mark].match(text):
+        whole = re.sub(r"[,. \u00a0]", "", whole)
+    elif mark == "," and "." in whole:  # a point that does not group by three: ambiguous
+        raise ValueError(text)
+    return whole + ("." + frac if sep else "")
+
+
+def to_decimal(values: pd.Series, scale: int, cents: bool, decimal_mark: str = ".") -> tuple[pd.Series, pd.Series]:
+    """Exact decimals. With ``decimal_mark=","`` the text is read the German way (`1.234,56`);
+    digit grouping is accepted only where it groups by three, so `1.23` is not 123 in disguise."""
     quantum = Decimal(1).scaleb(-scale)
 
     def parse(text: str) -> Decimal:
+        text = _plain_number(text, decimal_mark)
         value = Decimal(text)
         if not value.is_finite():
             raise ValueError(text)

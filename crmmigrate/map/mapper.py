@@ -123,7 +123,7 @@ def _coerce(values: pd.Series, raw: pd.Series, entity: str, name: str, python_ty
         out, bad = coerce.to_date(text, fs.formats or ("iso",))
     elif python_type is Decimal:
         scale = ENTITIES[entity].__table__.columns[name].type.scale
-        out, bad = coerce.to_decimal(text, scale, fs.cents)
+        out, bad = coerce.to_decimal(text, scale, fs.cents, fs.decimal_mark)
     elif python_type is int:
         out, bad = coerce.to_int(text)
     else:

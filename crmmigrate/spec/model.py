@@ -146,6 +146,10 @@ class FieldSpec(Spec):
     )
     formats: tuple[str, ...] | None = Field(None, description="strptime formats for dates and times")
     cents: bool = Field(False, description="decimal field stored as integer cents")
+    decimal_mark: Literal[".", ","] = Field(
+        ".", description="decimal separator of number text: `,` reads `1.234,56` (groups of three may use `.` or "
+                         "a space); `.` reads `1,234.56`. Anything ambiguous is rejected, never guessed"
+    )
     required: bool | None = Field(None, description="defaults to the CRM field being NOT NULL")
 
     @model_validator(mode="before")

@@ -91,3 +91,17 @@ def test_dates_in_several_formats_pick_the_first_that_reads() -> None:
         [dt.date(1970, 3, 5), dt.date(1970, 3, 5), dt.date(1970, 12, 31), dt.date(1970, 3, 5), dt.date(1970, 3, 5),
          dt.date(1970, 3, 5), dt.date(1970, 3, 5), dt.date(1970, 3, 5), None, dt.date(1970, 3, 5), None, None],
         [False] * 8 + [True] + [False] * 3)
+
+
+def test_decimal_comma_reads_german_money_and_refuses_the_ambiguous() -> None:
+    import pandas as pd
+    from decimal import Decimal
+
+    from crmmigrate.map.coerce import to_decimal
+
+    text = pd.Series(["1.234,56", "1234,5", "12 345,00", "-7,10", "1.23", "1,234.56", "1.234.567,891"], dtype=object)
+    out, bad = to_decimal(text, scale=2, cents=False, decimal_mark=",")
+    assert out[:4].tolist() == [Decimal("1234.56"), Decimal("1234.50"), Decimal("12345.00"), Decimal("-7.10")]
+    assert bad.tolist() == [False] * 4 + [True] * 3
+    out, bad = to_decimal(pd.Series(["1,234.56", "1,23"], dtype=object), scale=2, cents=False)
+    assert out[0] == Decimal("1234.56") and bad.tolist() == [False, True]
