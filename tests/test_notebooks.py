@@ -36,12 +36,17 @@ def test_there_is_one_notebook_per_stage_plus_the_tools() -> None:
     assert [p.stem for p in TOOLS] == ["01-profile-source", "25-browse-rejects"]
 
 
-@pytest.mark.parametrize("path", TOOLS, ids=lambda p: p.stem)
-def test_tool_notebooks_are_stripped_and_documented(path: Path) -> None:
-    nb = nbformat.read(path, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
+def stripped_code_cells(path: Path) -> list[nbformat.NotebookNode]:
+    """The code cells of a committed notebook, checked: a tagged parameters cell first, no outputs."""
+    code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", [])
     assert all(not c.outputs and c.execution_count is None for c in code)
+    return code
+
+
+@pytest.mark.parametrize("path", TOOLS, ids=lambda p: p.stem)
+def test_tool_notebooks_are_stripped_and_documented(path: Path) -> None:
+    stripped_code_cells(path)
     assert all(p["help"] for p in papermill.inspect_notebook(str(path)).values())
 
 
@@ -82,10 +87,7 @@ def test_browse_rejects_notebook_reruns_map_and_lists_rejects(demo_project: tupl
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
 def test_source_notebooks_are_thin_documented_and_stripped(path: Path) -> None:
-    nb = nbformat.read(path, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert "parameters" in code[0].metadata.get("tags", [])
-    assert all(not c.outputs and c.execution_count is None for c in code)
+    code = stripped_code_cells(path)
     declared = papermill.inspect_notebook(str(path))
     assert set(declared) <= set(KNOWN) and {"project", "run_dir"} <= set(declared)
     assert all(p["help"] and p["inferred_type_name"] == "str" for p in declared.values())
