@@ -177,6 +177,12 @@ def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     return table.to_pandas(types_mapper=None, date_as_object=True)
 
 
+def stack(frames: list[pd.DataFrame], columns: list[str] | None = None) -> pd.DataFrame:
+    """Concatenate the non-empty *frames*; an empty frame (with *columns*) when there are none."""
+    parts = [f for f in frames if len(f)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
 def read_tables(folder: Path, pattern: str = "*.parquet") -> pd.DataFrame:
     parts = [read_table(p) for p in sorted(folder.glob(pattern))]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from crmmigrate.crm.models import ENTITIES, LOAD_ORDER, Base, Crosswalk, CrmUser, entity_fields
 from crmmigrate.crm.dbio import comparable, count_rows, enforce_foreign_keys, fetch_existing, insert_for, plain, upsert
-from crmmigrate.rundir import RunDir, StageResult, read_table, write_table
+from crmmigrate.rundir import RunDir, StageResult, read_table, stack, write_table
 from crmmigrate.schemas import LOAD_ERRORS, OUTCOMES, link_fields
 from crmmigrate.spec.load import Project
 from crmmigrate.spec.reasons import ReasonCode
@@ -159,8 +159,8 @@ def run_load(run: RunDir, project: Project, target: Target) -> StageResult:
                 all_errors.append(errors)
                 counts.append({"entity": entity, "before": before, "after": count_rows(engine, ENTITIES[entity].__table__), **tally})
                 result.counts[entity] = {**tally, "errors": len(errors)}
-            write_table(out / "outcomes.parquet", pd.concat(all_outcomes, ignore_index=True), OUTCOMES)
-            write_table(out / "errors.parquet", pd.concat(all_errors, ignore_index=True), LOAD_ERRORS)
+            write_table(out / "outcomes.parquet", stack(all_outcomes, OUTCOMES.names), OUTCOMES)
+            write_table(out / "errors.parquet", stack(all_errors, LOAD_ERRORS.names), LOAD_ERRORS)
             write_table(out / "target_counts.parquet", pd.DataFrame(counts), TARGET_COUNTS)
             result.counts["target"] = target.display
     finally:

@@ -45,7 +45,7 @@ class _Failures:
             self.by_row.setdefault(idx, []).append({
                 "field": field_name, "rule": rule, "value": None if value is None else str(value),
                 "reason_code": str(reason), "category": reason.category,
-                "message": message.format(value=value),
+                "message": message.replace("{value}", str(value)),
             })
 
 

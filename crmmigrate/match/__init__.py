@@ -11,7 +11,7 @@ import pandas as pd
 
 from crmmigrate.crm.models import ENTITIES
 from crmmigrate.match.rules import cluster_uuid, fold, match_records
-from crmmigrate.rundir import RunDir, StageResult, read_tables, write_table
+from crmmigrate.rundir import RunDir, StageResult, read_tables, stack, write_table
 from crmmigrate.schemas import CLUSTERS, PAIRS
 from crmmigrate.spec.load import Project
 
@@ -57,6 +57,6 @@ def run_match(run: RunDir, project: Project) -> StageResult:
             all_pairs.append(pairs)
             result.counts[entity] = {"records": len(clusters), "clusters": int(clusters["cluster_id"].nunique()),
                                      "pairs": len(pairs)}
-        write_table(out / "clusters.parquet", pd.concat(all_clusters, ignore_index=True), CLUSTERS)
-        write_table(out / "pairs.parquet", pd.concat(all_pairs, ignore_index=True), PAIRS)
+        write_table(out / "clusters.parquet", stack(all_clusters, CLUSTERS.names), CLUSTERS)
+        write_table(out / "pairs.parquet", stack(all_pairs, PAIRS.names), PAIRS)
     return result

@@ -11,7 +11,7 @@ import pandas as pd
 
 from crmmigrate.crm.models import ENTITIES, entity_fields
 from crmmigrate.merge.survivorship import survive
-from crmmigrate.rundir import RunDir, StageResult, read_table, read_tables, write_table
+from crmmigrate.rundir import RunDir, StageResult, read_table, read_tables, stack, write_table
 from crmmigrate.schemas import CONFLICTS, DEFERRED, golden_schema, link_fields
 from crmmigrate.spec.load import Project
 from crmmigrate.spec.reasons import ReasonCode
@@ -59,6 +59,10 @@ def run_merge(run: RunDir, project: Project) -> StageResult:
                                     how="left", validate="many_to_one")
             records, held = resolve_links(records, entity, parent_clusters)
             deferred.append(held)
+            if records.empty:  # every record waits for a parent that did not make it
+                write_table(out / f"{entity}.parquet", pd.DataFrame(), golden_schema(entity))
+                result.counts[entity] = {"golden": 0, "conflicts": 0, "deferred": len(held)}
+                continue
             records["_rank"] = project.department_rank(records["_department"])
             links = [f"_link_{p}" for p in link_fields(entity)]
             golden, found = survive(records, list(entity_fields(entity)), links)
@@ -67,7 +71,7 @@ def run_merge(run: RunDir, project: Project) -> StageResult:
             write_table(out / f"{entity}.parquet", golden, golden_schema(entity))
             parent_clusters[entity] = records.set_index(["_source", "_source_key"])["cluster_id"]
             result.counts[entity] = {"golden": len(golden), "conflicts": len(found), "deferred": len(held)}
-        write_table(out / "conflicts.parquet", pd.concat(conflicts, ignore_index=True) if conflicts else pd.DataFrame(),
+        write_table(out / "conflicts.parquet", stack(conflicts, CONFLICTS.names),
                     CONFLICTS)
-        write_table(out / "deferred.parquet", pd.concat(deferred, ignore_index=True), DEFERRED)
+        write_table(out / "deferred.parquet", stack(deferred, DEFERRED.names), DEFERRED)
     return result

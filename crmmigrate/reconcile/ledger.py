@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from crmmigrate.errors import Imbalance
-from crmmigrate.rundir import RunDir, read_table, read_tables
+from crmmigrate.rundir import RunDir, read_table, read_tables, stack
 from crmmigrate.spec.load import Project
 
 
@@ -45,10 +45,12 @@ def build_ledger(run: RunDir, project: Project) -> pd.DataFrame:
             parts.append(frame[["_source", "entity", "_source_key", "reason_code", "message"]].assign(outcome=outcome))
     outcomes = read_table(run.require("load") / "outcomes.parquet")
     parts.append(outcomes[["_source", "entity", "_source_key", "outcome", "crm_id", "reason_code", "message"]])
-    ledger = pd.concat([p for p in parts if not p.empty], ignore_index=True)
+    columns = ["_source", "entity", "_source_key", "outcome", "crm_id", "reason_code", "message"]
+    ledger = stack(parts, columns)
+    ledger = ledger.assign(**{c: None for c in columns if c not in ledger})  # e.g. nothing reached the load
     repeats = repeat_rows(run, project, ledger, pairs)
     if not repeats.empty:
-        ledger = pd.concat([ledger, repeats], ignore_index=True)
+        ledger = stack([ledger, repeats])
     ledger["_department"] = ledger["_source"].map(department)
     ledger["run_id"] = run.run_id
     return ledger.sort_values(["_source", "entity", "_source_key"], kind="mergesort").reset_index(drop=True)

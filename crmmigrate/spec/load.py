@@ -92,6 +92,11 @@ def load_mapping(path: Path, display_name: str | None = None) -> tuple[MappingSp
 def check_mapping(spec: MappingSpec, doc: YamlDoc) -> None:
     """Checks a schema cannot express: names that must exist elsewhere."""
     context = {"default_region": spec.default_region}
+    read = {em.from_ for em in spec.entities}
+    for table in spec.sources:
+        if table not in read:  # its records would be extracted and counted, then belong to no ledger row
+            doc.problems.append(doc.problem(("sources", table), f"source '{table}' is not read by any entity "
+                                                               "(`from:`); map it or remove it"))
     for i, em in enumerate(spec.entities):
         base: tuple[str | int, ...] = ("entities", i)
         if em.from_ not in spec.sources:

@@ -1,0 +1,84 @@
+"""Edge cases found in review: empty sources, all rows rejected, unused sources, braces in data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from crmmigrate.errors import MappingSpecError
+from crmmigrate.extract import run_extract
+from crmmigrate.load import run_load
+from crmmigrate.map import run_map
+from crmmigrate.match import run_match
+from crmmigrate.merge import run_merge
+from crmmigrate.reconcile import run_reconcile
+from crmmigrate.rundir import RunDir
+from crmmigrate.spec import load_project
+from crmmigrate.target import resolve_target
+
+SETTINGS = "spec_version: 1\nkind: project\nname: t\nmatch: {contact: {rules: [[email]]}}\n"
+MAPPING = """\
+spec_version: 1
+kind: mapping
+system: s
+department: sales
+sources:
+  c: {format: csv, path: c.csv, key: [ID]}
+entities:
+  - entity: contact
+    from: c
+    fields:
+      last_name: NAME
+      email: {column: MAIL, transform: [email]}
+  - entity: support_case
+    from: c
+    links: {contact: self}
+    fields:
+      case_number: ID
+      status: {column: ST, map: {"{open}": open, "c}": closed}}
+"""
+
+
+def project(tmp_path: Path, csv: str, mapping: str = MAPPING) -> Path:
+    (tmp_path / "mappings").mkdir(parents=True)
+    (tmp_path / "crmmigrate.yml").write_text(SETTINGS)
+    (tmp_path / "mappings" / "s.yml").write_text(mapping)
+    (tmp_path / "c.csv").write_text(csv)
+    return tmp_path
+
+
+def run_all(folder: Path) -> pd.DataFrame:
+    loaded = load_project(folder)
+    run = RunDir(folder / "runs" / "r")
+    for stage in (run_extract, run_map, run_match, run_merge):
+        stage(run, loaded)
+    target = resolve_target(loaded)
+    run_load(run, loaded, target)
+    assert run_reconcile(run, loaded, target).counts["balanced"] is True
+    return pd.read_parquet(run.path / "reconcile" / "ledger.parquet")
+
+
+def test_every_row_rejected_still_runs_to_a_balanced_ledger(tmp_path: Path) -> None:
+    ledger = run_all(project(tmp_path, "ID,NAME,MAIL,ST\n1,,a@b.de,{open}\n2,,x,q\n"))
+    assert len(ledger) == 4
+    assert set(ledger["outcome"]) == {"rejected", "deferred"}
+
+
+def test_a_header_only_source_runs_to_an_empty_balanced_ledger(tmp_path: Path) -> None:
+    assert run_all(project(tmp_path, "ID,NAME,MAIL,ST\n")).empty
+
+
+def test_braces_in_value_maps_and_values_are_plain_text(tmp_path: Path) -> None:
+    ledger = run_all(project(tmp_path, "ID,NAME,MAIL,ST\n1,Ann,a@b.de,{open}\n2,Bo,b@b.de,{x}\n"))
+    cases = ledger[ledger["entity"] == "support_case"].set_index("_source_key")
+    assert cases.at["1", "outcome"] == "created" and cases.at["2", "reason_code"] == "unmapped_value"
+    assert "'{x}' is not in the value map ({open}, c})" in cases.at["2", "message"]
+
+
+def test_a_source_no_entity_reads_is_a_spec_error(tmp_path: Path) -> None:
+    mapping = MAPPING.replace("  c: {format: csv", "  extra: {format: csv, path: e.csv, key: [ID]}\n  c: {format: csv")
+    folder = project(tmp_path, "ID,NAME,MAIL,ST\n", mapping)
+    with pytest.raises(MappingSpecError, match=r"mappings/s.yml:6 sources.extra: source 'extra' is not read by any"):
+        load_project(folder)
