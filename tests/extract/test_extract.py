@@ -35,6 +35,10 @@ entities:
     from: people
     fields:
       last_name: NAME
+  - entity: account
+    from: notes
+    fields:
+      name: TEXT
 """
 
 PEOPLE = (
