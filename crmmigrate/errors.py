@@ -11,16 +11,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)", re.I)
+# The password runs to the *last* `@` before the host, so an unencoded `@` inside it is masked too.
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^/\s]*)(?P<tail>@)", re.I)
+
+
+SECRET_PARAMETERS = ("password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "access_key")
+_QUERY_SECRET = re.compile(r"(?P<head>[?&;](?:%s)=)[^&\s#'\"]*" % "|".join(SECRET_PARAMETERS), re.I)
 
 
 def mask_secrets(text: str) -> str:
-    """Replace the password of every ``scheme://user:password@host`` URL in *text*.
+    """Replace every URL password in *text*: ``user:password@`` and ``?password=…`` alike.
 
     >>> mask_secrets("postgresql+psycopg://ann:s3cr3t@db:5432/crm")
     'postgresql+psycopg://ann:***@db:5432/crm'
+    >>> mask_secrets("postgresql://ann@db/crm?sslmode=require&password=s3cr3t")
+    'postgresql://ann@db/crm?sslmode=require&password=***'
     """
-    return _URL_PASSWORD.sub(r"\g<head>***\g<tail>", text)
+    return _QUERY_SECRET.sub(r"\g<head>***", _URL_PASSWORD.sub(r"\g<head>***\g<tail>", text))
 
 
 class CrmMigrateError(Exception):

@@ -13,7 +13,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
-from crmmigrate.errors import SettingsError, TargetError
+from crmmigrate.errors import SECRET_PARAMETERS, SettingsError, TargetError, mask_secrets
 from crmmigrate.spec.load import Project
 
 
@@ -23,7 +23,7 @@ class Target:
 
     @property
     def display(self) -> str:
-        return self.url.render_as_string(hide_password=True)
+        return mask_secrets(self.url.render_as_string(hide_password=True))
 
     def engine(self) -> Engine:
         url = self.url
@@ -47,7 +47,8 @@ def resolve_target(project: Project, url: str | None = None, env: str | None = N
         parsed = make_url(text)
     except sa.exc.ArgumentError:
         raise SettingsError(f"Target: not an SQLAlchemy URL: {text if not env else '(from ' + env + ')'}") from None
-    if parsed.password and not env:
+    secret_query = any(k.lower() in SECRET_PARAMETERS for k in parsed.query)
+    if (parsed.password or secret_query) and not env:
         raise SettingsError("Target: the URL carries a password; put it in an environment variable and pass "
                             "--target-env NAME (or set `target_env` in crmmigrate.yml)")
     if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":

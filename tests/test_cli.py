@@ -131,3 +131,11 @@ def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
     monkeypatch.setitem(cli.COMMANDS, "validate", interrupted)
     assert main(["validate"]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_a_password_in_the_query_string_is_refused_on_the_command_line(demo_project: tuple[Path, dict],
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    project, _ = demo_project
+    assert main(["validate", "--project", str(project), "--target", "postgresql+psycopg://ann@db/crm?password=hunter2"]) == 2
+    err = capsys.readouterr().err
+    assert "environment variable" in err and "hunter2" not in err

@@ -60,3 +60,9 @@ def test_write_table_keeps_declared_types_for_all_null_columns(tmp_path: Path) -
     back = pa.parquet.read_schema(tmp_path / "t.parquet")
     assert back.equals(schema)
     assert read_table(tmp_path / "t.parquet")["key"].tolist() == ["a", None]
+
+
+def test_mask_secrets_covers_query_passwords_and_at_signs_inside_passwords() -> None:
+    assert mask_secrets("postgresql://ann@db/crm?sslmode=require&password=s3") == \
+        "postgresql://ann@db/crm?sslmode=require&password=***"
+    assert mask_secrets("postgresql://ann:p@ss@db/crm") == "postgresql://ann:***@db/crm"

@@ -51,10 +51,27 @@ class EntityLoad:
         known = crosswalk[crosswalk["entity"] == entity].set_index(["source", "source_key"])["crm_id"]
         index = pd.MultiIndex.from_frame(members[["_source", "_source_key"]])
         self.members = members.assign(_known=known.reindex(index).to_numpy())
-        first_known = self.members.dropna(subset=["_known"]).sort_values("_known").drop_duplicates("cluster_id")
-        crm_ids = golden["cluster_id"].map(first_known.set_index("cluster_id")["_known"])
-        self.golden = golden.assign(_crm_id=crm_ids.fillna(golden["cluster_id"]))
+        self.golden = golden.assign(_crm_id=golden["cluster_id"].map(self._claim_ids(golden)))
         self.parent_ids = parent_ids
+
+    def _claim_ids(self, golden: pd.DataFrame) -> dict[str, str]:
+        """Cluster id → CRM id. A CRM id the crosswalk knows goes to the one cluster holding most of
+        its records; a cluster that split off an earlier one gets a row of its own instead of
+        overwriting its former partner's (two golden records must never share one CRM row)."""
+        known = self.members.dropna(subset=["_known"])
+        votes = known.groupby(["cluster_id", "_known"]).size().rename("n").reset_index()
+        votes = votes.sort_values(["n", "cluster_id", "_known"], ascending=[False, True, True])
+        claimed: dict[str, str] = {}
+        for cluster, crm_id in zip(votes["cluster_id"], votes["_known"]):
+            if cluster not in claimed and crm_id not in claimed.values():
+                claimed[cluster] = crm_id
+        taken = set(claimed.values())
+        for cluster in golden["cluster_id"]:
+            if cluster not in claimed:
+                fresh = cluster if cluster not in taken else str(uuid.uuid5(USER_NAMESPACE, f"split\x1f{cluster}"))
+                claimed[cluster] = fresh
+                taken.add(fresh)
+        return claimed
 
     def rows(self) -> list[dict[str, Any]]:
         fields = list(entity_fields(self.entity))
@@ -146,11 +163,15 @@ def run_load(run: RunDir, project: Project, target: Target) -> StageResult:
         Base.metadata.create_all(engine)
         with run.stage("load") as (out, result):
             crosswalk = _crosswalk(engine)
+            deferred = read_table(merge_dir / "deferred.parquet")
             parent_ids: dict[str, dict[str, str]] = {}
             all_outcomes, all_errors, counts = [], [], []
             for entity in LOAD_ORDER:
                 golden = read_table(merge_dir / f"{entity}.parquet")
                 members = clusters[(clusters["entity"] == entity) & clusters["cluster_id"].isin(golden["cluster_id"])]
+                # A record deferred by merge has its own ledger row; it is not part of the loaded golden record.
+                waiting = deferred[deferred["entity"] == entity].set_index(["_source", "_source_key"]).index
+                members = members[~members.set_index(["_source", "_source_key"]).index.isin(waiting)]
                 before = count_rows(engine, ENTITIES[entity].__table__)
                 loader = EntityLoad(engine, entity, golden, members, crosswalk, parent_ids)
                 outcomes, errors, tally = loader.load(run.run_id)

@@ -102,6 +102,18 @@ def _required_literals(fmt: str) -> str:
 
 
 @functools.lru_cache(maxsize=32)
+def _iso_date(text: str) -> dt.date:
+    """An ISO date, or an ISO date-time at exactly midnight with no offset; anything else would
+    lose a time or a day (`2024-01-15T23:30-05:00` is the 16th in UTC), so it is refused."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        value = dt.datetime.fromisoformat(text)
+    if value.tzinfo is not None or value.time() != dt.time():
+        raise ValueError(text)
+    return value.date()
+
+
 def _date_parser(formats: tuple[str, ...]) -> Callable[[str], dt.date]:
     needs = [(fmt, _required_literals(fmt)) for fmt in formats]
 
@@ -112,7 +124,7 @@ def _date_parser(formats: tuple[str, ...]) -> Callable[[str], dt.date]:
                 continue  # strptime would refuse it: skip the cost of trying
             try:
                 if fmt == "iso":
-                    return dt.date.fromisoformat(text[:10]) if len(text) >= 10 else dt.date.fromisoformat(text)
+                    return _iso_date(text)
                 return dt.datetime.strptime(text, fmt).date()
             except ValueError:
                 continue

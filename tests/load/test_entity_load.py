@@ -72,3 +72,19 @@ def test_a_refused_row_is_rejected_with_the_targets_reason(engine: sa.Engine) ->
     refused = outcomes[outcomes["_source_key"] == "k1"].iloc[0]
     assert refused["outcome"] == "rejected" and refused["reason_code"] == "load_error" and refused["crm_id"] is None
     assert len(crosswalk(engine)) == 1
+
+
+def test_a_cluster_that_splits_off_gets_its_own_row_instead_of_overwriting(engine: sa.Engine) -> None:
+    together = golden(["Alpha"])
+    EntityLoad(engine, "account", together, members(1, [("b.c", "1")]), crosswalk(engine), {}).load("run1")
+    apart = pd.concat([golden(["Alpha"]), golden(["Beta"]).assign(cluster_id="c9", _anchor_source="b.c",
+                                                                  _anchor_key="1")], ignore_index=True)
+    m = pd.DataFrame({"_source": ["s.t", "b.c"], "_source_key": ["k0", "1"], "cluster_id": ["c0", "c9"],
+                      "entity": "account"})
+    for run in ("run2", "run3"):
+        outcomes, _, tally = EntityLoad(engine, "account", apart, m, crosswalk(engine), {}).load(run)
+        with engine.connect() as con:
+            names = sorted(r[0] for r in con.execute(sa.text("SELECT name FROM account")))
+        assert names == ["Alpha", "Beta"]
+    assert tally == {"created": 0, "updated": 0, "unchanged": 2}
+    assert dict(zip(outcomes["_source_key"], outcomes["crm_id"])) == {"k0": "c0", "1": "c9"}

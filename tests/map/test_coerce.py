@@ -25,8 +25,9 @@ def result(pair: tuple[pd.Series, pd.Series]) -> tuple[list[object], list[bool]]
 def test_to_date() -> None:
     assert result(coerce.to_date(s("31.01.2024", "2024-01-31", "31.02.2024", None), ("%d.%m.%Y", "iso"))) == (
         [dt.date(2024, 1, 31), dt.date(2024, 1, 31), None, None], [False, False, True, False])
-    # `iso` reads the date part of a timestamp
-    assert result(coerce.to_date(s("2024-01-31T23:00:00"), ("iso",))) == ([dt.date(2024, 1, 31)], [False])
+    # `iso` never drops a time of day: only midnight reads as a date
+    assert result(coerce.to_date(s("2024-01-31T23:00:00", "2024-01-31T00:00"), ("iso",))) == (
+        [None, dt.date(2024, 1, 31)], [True, False])
 
 
 def test_to_datetime_zones_and_epoch() -> None:
@@ -89,8 +90,8 @@ def test_dates_in_several_formats_pick_the_first_that_reads() -> None:
                "1970-3-5", "31/02/1970", "1970-03-05T10:00", "", None)
     assert result(coerce.to_date(values, formats)) == (
         [dt.date(1970, 3, 5), dt.date(1970, 3, 5), dt.date(1970, 12, 31), dt.date(1970, 3, 5), dt.date(1970, 3, 5),
-         dt.date(1970, 3, 5), dt.date(1970, 3, 5), dt.date(1970, 3, 5), None, dt.date(1970, 3, 5), None, None],
-        [False] * 8 + [True] + [False] * 3)
+         dt.date(1970, 3, 5), dt.date(1970, 3, 5), dt.date(1970, 3, 5), None, None, None, None],
+        [False] * 8 + [True, True] + [False] * 2)
 
 
 def test_decimal_comma_reads_german_money_and_refuses_the_ambiguous() -> None:
@@ -105,3 +106,15 @@ def test_decimal_comma_reads_german_money_and_refuses_the_ambiguous() -> None:
     assert bad.tolist() == [False] * 4 + [True] * 3
     out, bad = to_decimal(pd.Series(["1,234.56", "1,23"], dtype=object), scale=2, cents=False)
     assert out[0] == Decimal("1234.56") and bad.tolist() == [False, True]
+
+
+def test_iso_dates_are_whole_dates_never_truncated() -> None:
+    import pandas as pd
+
+    from crmmigrate.map.coerce import to_date
+
+    text = pd.Series(["2024-01-15", "2024-01-15T00:00:00", "2024-01-151", "2024-01-15 garbage",
+                      "2024-01-15T23:30:00-05:00", "2024-01-15T10:00:00"], dtype=object)
+    out, bad = to_date(text, ("iso",))
+    assert out[:2].map(str).tolist() == ["2024-01-15", "2024-01-15"]
+    assert bad.tolist() == [False, False, True, True, True, True]
