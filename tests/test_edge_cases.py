@@ -82,3 +82,21 @@ def test_a_source_no_entity_reads_is_a_spec_error(tmp_path: Path) -> None:
     folder = project(tmp_path, "ID,NAME,MAIL,ST\n", mapping)
     with pytest.raises(MappingSpecError, match=r"mappings/s.yml:6 sources.extra: source 'extra' is not read by any"):
         load_project(folder)
+
+
+def test_a_child_of_a_rejected_optional_parent_is_deferred_not_unlinked(tmp_path: Path) -> None:
+    mapping = MAPPING.replace("entities:\n", """entities:
+  - entity: account
+    from: c
+    when_present: [CO]
+    fields:
+      name: {column: CO, transform: [email]}
+""").replace("    fields:\n      last_name: NAME\n", "    links: {account: self}\n    fields:\n      last_name: NAME\n", 1)
+    # Row 1's company is refused (not an e-mail: a stand-in for any failed rule), row 2 has none.
+    folder = project(tmp_path, "ID,NAME,MAIL,ST,CO\n1,Ann,a@b.de,{open},ACME\n2,Bo,b@b.de,{open},\n", mapping)
+    ledger = run_all(folder).set_index(["entity", "_source_key"])
+    assert ledger.loc[("account", "1"), "outcome"] == "rejected"
+    assert ledger.loc[("contact", "1"), ["outcome", "reason_code"]].tolist() == ["deferred", "missing_parent"]
+    assert ledger.loc[("account", "2"), "outcome"] == "skipped"
+    assert ledger.loc[("contact", "2"), "outcome"] == "created"
+    assert ledger.loc[("support_case", "1"), "outcome"] == "deferred"

@@ -7,6 +7,8 @@ not make it: kept and counted, never silently dropped).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from crmmigrate.crm.models import ENTITIES, entity_fields
@@ -19,11 +21,16 @@ from crmmigrate.spec.reasons import ReasonCode
 __all__ = ["run_merge", "survive"]
 
 
-def resolve_links(records: pd.DataFrame, entity: str, parent_clusters: dict[str, pd.Series]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def resolve_links(records: pd.DataFrame, entity: str, parent_clusters: dict[str, pd.Series],
+                  not_applicable: dict[str, pd.MultiIndex] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Replace each record's parent (source, key) with the parent's cluster id.
 
-    A record whose required parent is not there is returned as deferred.
+    A record whose parent did not make it (rejected, deferred, or never there) is returned as
+    deferred, whether or not the link is required. Only a parent the mapping says does not
+    exist for that record (skipped by `when_present`, in *not_applicable*) leaves an optional
+    link empty.
     """
+    not_applicable = not_applicable or {}
     missing = pd.Series(False, index=records.index)
     messages = pd.Series("", index=records.index)
     table = ENTITIES[entity].__table__
@@ -32,10 +39,13 @@ def resolve_links(records: pd.DataFrame, entity: str, parent_clusters: dict[str,
         lookup = parent_clusters.get(parent, pd.Series(dtype=object))
         index = pd.MultiIndex.from_arrays([src.fillna(""), key.fillna("")])
         records[f"_link_{parent}"] = lookup.reindex(index).to_numpy()
-        if not table.columns[f"{parent}_id"].nullable:
-            gone = records[f"_link_{parent}"].isna()
-            missing |= gone
-            messages[gone] = f"{parent} " + src[gone].fillna("?") + ":" + key[gone].fillna("?") + " was not loaded"
+        gone = records[f"_link_{parent}"].isna()
+        if table.columns[f"{parent}_id"].nullable:
+            declared = src.notna() & key.notna()
+            skipped = index.isin(not_applicable.get(parent, pd.MultiIndex.from_arrays([[], []])))
+            gone &= declared & ~pd.Series(skipped, index=records.index)
+        missing |= gone
+        messages[gone] = f"{parent} " + src[gone].fillna("?") + ":" + key[gone].fillna("?") + " was not loaded"
     deferred = pd.DataFrame({
         "entity": entity, "_source": records.loc[missing, "_source"], "_source_key": records.loc[missing, "_source_key"],
         "reason_code": str(ReasonCode.MISSING_PARENT), "message": messages[missing],
@@ -43,11 +53,22 @@ def resolve_links(records: pd.DataFrame, entity: str, parent_clusters: dict[str,
     return records[~missing], deferred
 
 
+def _not_applicable(map_dir: Path) -> dict[str, pd.MultiIndex]:
+    """Per entity, the records the mapping said have no such entity (`when_present`)."""
+    out = {}
+    for entity in ENTITIES:
+        skipped = read_tables(map_dir / "skipped" / entity)
+        if not skipped.empty:
+            out[entity] = pd.MultiIndex.from_frame(skipped[["_source", "_source_key"]])
+    return out
+
+
 def run_merge(run: RunDir, project: Project) -> StageResult:
     mapped = run.require("map") / "mapped"
     clusters = read_table(run.require("match") / "clusters.parquet")
     with run.stage("merge") as (out, result):
         parent_clusters: dict[str, pd.Series] = {}
+        not_applicable = _not_applicable(run.stage_dir("map"))
         conflicts, deferred = [], []
         for entity in ENTITIES:  # parents first: a deferred parent defers its children
             records = read_tables(mapped / entity)
@@ -57,7 +78,7 @@ def run_merge(run: RunDir, project: Project) -> StageResult:
                 continue
             records = records.merge(members[["_source", "_source_key", "cluster_id"]], on=["_source", "_source_key"],
                                     how="left", validate="many_to_one")
-            records, held = resolve_links(records, entity, parent_clusters)
+            records, held = resolve_links(records, entity, parent_clusters, not_applicable)
             deferred.append(held)
             if records.empty:  # every record waits for a parent that did not make it
                 write_table(out / f"{entity}.parquet", pd.DataFrame(), golden_schema(entity))
