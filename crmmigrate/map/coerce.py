@@ -48,6 +48,15 @@ def _per_value(values: pd.Series, parse: Callable[[str], object]) -> tuple[pd.Se
 _PARSED_TEXTS = 1 << 17
 
 
+def _localise(naive: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    """*naive* as a time in *zone*; a wall time that a daylight-saving change skips or repeats
+    names no single instant, so it is refused rather than guessed."""
+    early, late = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    if early.utcoffset() != late.utcoffset():
+        raise ValueError(f"{naive} is ambiguous or does not exist in {zone.key}")
+    return early
+
+
 @functools.lru_cache(maxsize=32)
 def _datetime_parser(formats: tuple[str, ...], timezone: str) -> Callable[[str], dt.datetime]:
     zone = ZoneInfo(timezone)
@@ -65,7 +74,7 @@ def _datetime_parser(formats: tuple[str, ...], timezone: str) -> Callable[[str],
             except (ValueError, OverflowError):
                 continue
             if value.tzinfo is None:
-                value = value.replace(tzinfo=zone)
+                value = _localise(value, zone)
             return value.astimezone(dt.timezone.utc)
         raise ValueError(text)
 
@@ -164,6 +173,8 @@ def to_decimal(values: pd.Series, scale: int, cents: bool, decimal_mark: str = "
 
     def parse(text: str) -> Decimal:
         text = _plain_number(text, decimal_mark)
+        if not _ASCII_DECIMAL.fullmatch(text):  # Decimal() also takes `1_000`, `NaN` and non-ASCII digits
+            raise ValueError(text)
         value = Decimal(text)
         if not value.is_finite():
             raise ValueError(text)
@@ -179,8 +190,19 @@ def to_decimal(values: pd.Series, scale: int, cents: bool, decimal_mark: str = "
     return _per_value(values, parse)
 
 
+_ASCII_INT = re.compile(r"[+-]?[0-9]+")
+_ASCII_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _ascii_int(text: str) -> int:
+    """Python's int() also takes `1_000` and non-ASCII digits; a legacy value like that is refused."""
+    if not _ASCII_INT.fullmatch(text):
+        raise ValueError(text)
+    return int(text)
+
+
 def to_int(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    return _per_value(values, int)
+    return _per_value(values, _ascii_int)
 
 
 def to_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:

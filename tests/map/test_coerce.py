@@ -118,3 +118,15 @@ def test_iso_dates_are_whole_dates_never_truncated() -> None:
     out, bad = to_date(text, ("iso",))
     assert out[:2].map(str).tolist() == ["2024-01-15", "2024-01-15"]
     assert bad.tolist() == [False, False, True, True, True, True]
+
+
+def test_wall_times_a_dst_change_skips_or_repeats_are_refused() -> None:
+    out, bad = coerce.to_datetime(s("2024-03-31 02:30", "2024-10-27 02:30", "2024-10-27 03:30"),
+                                  ("%Y-%m-%d %H:%M",), "Europe/Berlin")
+    assert bad.tolist() == [True, True, False]
+    assert out[2] == dt.datetime(2024, 10, 27, 2, 30, tzinfo=UTC)
+
+
+def test_numbers_are_plain_ascii_digits() -> None:
+    assert coerce.to_int(s("1_000", "\u0663", "12", "-4"))[1].tolist() == [True, True, False, False]
+    assert coerce.to_decimal(s("1_000.5", "NaN", "1.5", "\u0663.1"), 2, False)[1].tolist() == [True, True, False, True]
