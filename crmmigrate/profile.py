@@ -89,10 +89,7 @@ def profile_source(path: str | Path, format: str | None = None, sample_rows: int
             rows.append(record.values)
         if len(rows) + sum(rejects.values()) >= sample_rows:
             break
-    for closer in ("engine", "book"):
-        obj = getattr(reader, closer, None)
-        if obj is not None:
-            (obj.dispose if closer == "engine" else obj.close)()
+    reader.close()
     frame = pd.DataFrame(rows, columns=reader.header, dtype=object)
     return Profile(settings, len(frame), _columns(frame), _findings(frame, rejects, reader), dict(rejects))
 

@@ -22,6 +22,28 @@ def make_project(folder: Path, people: int = DEMO_PEOPLE, seed: int = DEMO_SEED)
     return generate(folder / "data" / "demo", people=people, seed=seed)
 
 
+def run_stages(project_dir: Path, name: str = "r"):
+    """Run all six stages in-process (no notebooks) into ``runs/<name>``; returns the run folder."""
+    from crmmigrate.extract import run_extract
+    from crmmigrate.load import run_load
+    from crmmigrate.map import run_map
+    from crmmigrate.match import run_match
+    from crmmigrate.merge import run_merge
+    from crmmigrate.reconcile import run_reconcile
+    from crmmigrate.rundir import RunDir
+    from crmmigrate.spec import load_project
+    from crmmigrate.target import resolve_target
+
+    project = load_project(project_dir)
+    run = RunDir(project_dir / "runs" / name)
+    for stage in (run_extract, run_map, run_match, run_merge):
+        stage(run, project)
+    target = resolve_target(project)
+    run_load(run, project, target)
+    run_reconcile(run, project, target)
+    return run
+
+
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     folder = tmp_path_factory.mktemp("demo-template")

@@ -7,16 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import run_stages
 from crmmigrate.errors import MappingSpecError
-from crmmigrate.extract import run_extract
-from crmmigrate.load import run_load
-from crmmigrate.map import run_map
-from crmmigrate.match import run_match
-from crmmigrate.merge import run_merge
-from crmmigrate.reconcile import run_reconcile
-from crmmigrate.rundir import RunDir
 from crmmigrate.spec import load_project
-from crmmigrate.target import resolve_target
 
 SETTINGS = "spec_version: 1\nkind: project\nname: t\nmatch: {contact: {rules: [[email]]}}\n"
 MAPPING = """\
@@ -50,13 +43,8 @@ def project(tmp_path: Path, csv: str, mapping: str = MAPPING) -> Path:
 
 
 def run_all(folder: Path) -> pd.DataFrame:
-    loaded = load_project(folder)
-    run = RunDir(folder / "runs" / "r")
-    for stage in (run_extract, run_map, run_match, run_merge):
-        stage(run, loaded)
-    target = resolve_target(loaded)
-    run_load(run, loaded, target)
-    assert run_reconcile(run, loaded, target).counts["balanced"] is True
+    run = run_stages(folder)
+    assert run.read_meta()["verdict"] == "balanced"
     return pd.read_parquet(run.path / "reconcile" / "ledger.parquet")
 
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from crmmigrate.extract.duplicates import REPEATS, find_repeats
-from crmmigrate.extract.readers import RawRecord, Reader, open_reader
+from crmmigrate.extract.readers import RawRecord, open_reader
 from crmmigrate.rundir import RunDir, StageResult, write_table
 from crmmigrate.schemas import EXTRACT_REJECTS, extract_schema
 from crmmigrate.spec.load import Project
@@ -51,20 +51,13 @@ def source_header(project: Project, mapping: MappingSpec, table: str) -> list[st
     """The real column names of one source (for checking a mapping before any row moves)."""
     spec = mapping.sources[table]
     reader = open_reader(_source_path(project, spec.path), spec, project.spec.chunk_rows)
-    _close(reader)
+    reader.close()
     return reader.header
 
 
 def _source_path(project: Project, relative: str | None) -> Path | None:
     """The source file, or None for a database read through `url_env` (no file)."""
     return None if relative is None else project.path(relative)
-
-
-def _close(reader: Reader) -> None:
-    for attr in ("engine", "book"):
-        obj = getattr(reader, attr, None)
-        if obj is not None:
-            (obj.dispose if attr == "engine" else obj.close)()
 
 
 def _key(values: dict[str, str | None], key: tuple[str, ...] | str, row_number: int) -> str | None:
@@ -106,7 +99,7 @@ def extract_source(project: Project, mapping: MappingSpec, table: str, out: Path
             extracted += _flush_rows(writer, rows, schema)
         snapshot.close()
     finally:
-        _close(reader)
+        reader.close()
     write_table(out / "rejects" / f"{source_id}.parquet", pd.DataFrame(rejects), EXTRACT_REJECTS)
     return {"source": source_id, "system": mapping.system, "department": mapping.department, "table": table,
             "format": spec.format, "path": spec.path or reader.location, "records_in": records_in, "extracted": extracted,

@@ -32,6 +32,13 @@ class Reader:
     def count_records(self) -> int:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Release what the reader holds open (an engine's pool, a workbook)."""
+        for attr in ("engine", "book"):
+            held = getattr(self, attr, None)
+            if held is not None:
+                (held.dispose if attr == "engine" else held.close)()
+
 
 def unique_header(names: list[str]) -> list[str]:
     """Keep duplicate column names addressable: the second `NAME` becomes `NAME~2`."""

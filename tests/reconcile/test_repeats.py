@@ -6,25 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from crmmigrate.extract import run_extract
-from crmmigrate.load import run_load
-from crmmigrate.map import run_map
-from crmmigrate.match import run_match
-from crmmigrate.merge import run_merge
-from crmmigrate.reconcile import run_reconcile
+from conftest import run_stages
 from crmmigrate.rundir import RunDir
-from crmmigrate.spec import load_project
-from crmmigrate.target import resolve_target
 
 
 def run_all(project_dir: Path) -> tuple[RunDir, pd.DataFrame]:
-    project = load_project(project_dir)
-    run = RunDir(project_dir / "runs" / "r")
-    for stage in (run_extract, run_map, run_match, run_merge):
-        stage(run, project)
-    target = resolve_target(project)
-    run_load(run, project, target)
-    run_reconcile(run, project, target)
+    run = run_stages(project_dir)
     return run, pd.read_parquet(run.path / "reconcile" / "ledger.parquet")
 
 
