@@ -17,7 +17,6 @@ from itertools import islice
 import pandas as pd
 
 from crmmigrate.crm.models import entity_fields
-from crmmigrate.extract import _close
 from crmmigrate.extract.readers import RawRecord, Reader, open_reader
 from crmmigrate.spec.load import Project
 from crmmigrate.spec.model import EntityMapping, FieldSpec, MappingSpec
@@ -127,7 +126,7 @@ def first_records(project: Project, mapping: MappingSpec, table: str, n: int) ->
         close = getattr(records, "close", None)  # a generator's `finally` releases its cursor or file
         if close is not None:
             close()
-        _close(reader)
+        reader.close()
 
 
 def _picklist_fields(mapping: MappingSpec, table: str) -> list[tuple[EntityMapping, str, FieldSpec]]:
