@@ -29,6 +29,21 @@ def extract_schema(raw_columns: list[str]) -> pa.Schema:
     return pa.schema([pa.field(c, pa.string()) for c in raw_columns] + LINEAGE)
 
 
+SOURCES = pa.schema([
+    ("source", pa.string()), ("system", pa.string()), ("department", pa.string()), ("table", pa.string()),
+    ("format", pa.string()), ("path", pa.string()), ("records_in", pa.int64()),
+    ("extracted", pa.int64()), ("rejected", pa.int64()), ("snapshot", pa.string()),
+    ("fallback_decoded", pa.int64()), ("repeats_identical", pa.int64()), ("repeats_differing", pa.int64()),
+])
+
+REPEATS = pa.schema([
+    pa.field("_source", pa.string(), nullable=False),
+    pa.field("_source_key", pa.string(), nullable=False),
+    pa.field("_row_number", pa.int64(), nullable=False),
+    pa.field("first_row_number", pa.int64(), nullable=False),
+    pa.field("identical", pa.bool_(), nullable=False),
+])
+
 EXTRACT_REJECTS = pa.schema([
     pa.field("_source", pa.string(), nullable=False),
     pa.field("_department", pa.string(), nullable=False),
@@ -145,6 +160,9 @@ OUTCOMES = pa.schema([
     pa.field("reason_code", pa.string()),
     pa.field("message", pa.string()),
 ])
+
+TARGET_COUNTS = pa.schema([("entity", pa.string()), ("before", pa.int64()), ("after", pa.int64()),
+                           ("created", pa.int64()), ("updated", pa.int64()), ("unchanged", pa.int64())])
 
 LOAD_ERRORS = pa.schema([
     pa.field("entity", pa.string(), nullable=False),

@@ -18,22 +18,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from crmmigrate.extract.duplicates import REPEATS, find_repeats
+from crmmigrate.extract.duplicates import find_repeats
 from crmmigrate.extract.readers import RawRecord, open_reader
 from crmmigrate.rundir import RunDir, StageResult, write_table
-from crmmigrate.schemas import EXTRACT_REJECTS, extract_schema
+from crmmigrate.schemas import EXTRACT_REJECTS, REPEATS, SOURCES, extract_schema
 from crmmigrate.spec.load import Project
 from crmmigrate.spec.model import MappingSpec
 from crmmigrate.spec.reasons import ReasonCode
 
 __all__ = ["run_extract", "source_header"]
 
-SOURCES = pa.schema([
-    ("source", pa.string()), ("system", pa.string()), ("department", pa.string()), ("table", pa.string()),
-    ("format", pa.string()), ("path", pa.string()), ("records_in", pa.int64()),
-    ("extracted", pa.int64()), ("rejected", pa.int64()), ("snapshot", pa.string()),
-    ("fallback_decoded", pa.int64()), ("repeats_identical", pa.int64()), ("repeats_differing", pa.int64()),
-])
 
 
 def row_hash(values: list[str | None]) -> str:

@@ -14,15 +14,9 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 
-REPEATS = pa.schema([
-    pa.field("_source", pa.string(), nullable=False),
-    pa.field("_source_key", pa.string(), nullable=False),
-    pa.field("_row_number", pa.int64(), nullable=False),
-    pa.field("first_row_number", pa.int64(), nullable=False),
-    pa.field("identical", pa.bool_(), nullable=False),
-])
+from crmmigrate.schemas import REPEATS
+
 
 
 _REPEATS_SQL = """

@@ -12,21 +12,18 @@ import uuid
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 import sqlalchemy as sa
 
 from crmmigrate.crm.models import ENTITIES, LOAD_ORDER, Base, Crosswalk, CrmUser, entity_fields
 from crmmigrate.crm.dbio import comparable, count_rows, enforce_foreign_keys, fetch_existing, insert_for, plain, upsert
 from crmmigrate.rundir import RunDir, StageResult, read_table, stack, write_table
-from crmmigrate.schemas import LOAD_ERRORS, OUTCOMES, link_fields
+from crmmigrate.schemas import LOAD_ERRORS, OUTCOMES, TARGET_COUNTS, link_fields
 from crmmigrate.spec.load import Project
 from crmmigrate.spec.reasons import ReasonCode
 from crmmigrate.target import Target
 
 __all__ = ["run_load"]
 
-TARGET_COUNTS = pa.schema([("entity", pa.string()), ("before", pa.int64()), ("after", pa.int64()),
-                           ("created", pa.int64()), ("updated", pa.int64()), ("unchanged", pa.int64())])
 USER_NAMESPACE = uuid.UUID("0b6f7c1e-51a4-4b1d-a2f5-8c0f3d9e6a21")
 
 
