@@ -19,7 +19,7 @@ import pandas as pd
 
 from crmmigrate.coverage import first_records, used_columns
 from crmmigrate.errors import MappingSpecError, SettingsError, SpecProblem
-from crmmigrate.extract import _lineage
+from crmmigrate.extract import lineage_of
 from crmmigrate.map.mapper import map_frame
 from crmmigrate.schemas import LINEAGE_NAMES
 from crmmigrate.spec.load import SETTINGS_FILE, Project, _parse, check_columns, load_mapping, load_project
@@ -115,7 +115,7 @@ def _sample(project: Project, spec: MappingSpec, table: str, n: int, shown: str 
     with first_records(project, spec, table, n) as (reader, records):
         _check_columns(project, spec, table, reader.header, shown)
         for rec in records:
-            outcome = _lineage(rec, reader.header, source.key, source_id, spec.department)
+            outcome = lineage_of(rec, reader.header, source.key, source_id, spec.department)
             (rejects if "reason_code" in outcome else rows).append(outcome)
         header = reader.header
     result.read[source_id] = len(rows) + len(rejects)

@@ -1,16 +1,12 @@
 """Extract: every declared source → raw text rows with lineage, rejects, and a snapshot.
 
 Writes ``extract/<source>.parquet``, ``extract/rejects/<source>.parquet``,
-``extract/snapshots/<source>.*.gz`` and ``extract/sources.parquet`` (records in per source,
+``extract/snapshots/<source>.*.zst`` and ``extract/sources.parquet`` (records in per source,
 counted independently of the parser).
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import json
-import shutil
 import threading
 from pathlib import Path
 
@@ -19,26 +15,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from crmmigrate.extract.duplicates import find_repeats
-from crmmigrate.extract.readers import RawRecord, open_reader
+from crmmigrate.extract import fastcsv
+from crmmigrate.extract.base import RawRecord, Reader
+from crmmigrate.extract.csvfile import CsvReader
+from crmmigrate.extract.fastcsv import FastRead, LineScan, fast_encoding
+from crmmigrate.extract.lineage import WHITESPACE, lineage_of, row_hash
+from crmmigrate.extract.readers import open_reader
 from crmmigrate.rundir import RunDir, StageResult, write_table
 from crmmigrate.schemas import EXTRACT_REJECTS, REPEATS, SOURCES, extract_schema
 from crmmigrate.spec.load import Project
 from crmmigrate.spec.model import MappingSpec
-from crmmigrate.spec.reasons import ReasonCode
 
-__all__ = ["run_extract", "source_header"]
+__all__ = ["extract_source", "lineage_of", "row_hash", "run_extract", "source_header"]
 
-
-
-def row_hash(values: list[str | None]) -> str:
-    """SHA-256 of the raw values in header order; a null is not equal to '', and no value's
-    text can imitate a column boundary (a JSON array, not a separator-joined string)."""
-    encoded = _HASH_JSON.encode(values)
-    return hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-# One encoder for every row: json.dumps with arguments builds a new encoder per call.
-_HASH_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def source_header(project: Project, mapping: MappingSpec, table: str) -> list[str]:
@@ -54,64 +43,60 @@ def _source_path(project: Project, relative: str | None) -> Path | None:
     return None if relative is None else project.path(relative)
 
 
-def _key(values: dict[str, str | None], key: tuple[str, ...] | str, row_number: int) -> str | None:
-    if key == "row_number":
-        return str(row_number)
-    parts = [values.get(k) for k in key]
-    if any(p is None or p.strip() == "" for p in parts):
-        return None
-    return "|".join(p.strip() for p in parts)  # type: ignore[union-attr]
-
-
-def extract_source(project: Project, mapping: MappingSpec, table: str, out: Path) -> dict[str, object]:
+def extract_source(project: Project, mapping: MappingSpec, table: str, out: Path,
+                   fast: bool = True) -> dict[str, object]:
+    """One source into ``extract/<source>.parquet`` and its rejects; *fast=False* forces the
+    per-record Python route (the DuckDB route's reference, in tests)."""
     spec = mapping.sources[table]
     source_id = mapping.source_id(table)
     path = _source_path(project, spec.path)
     reader = open_reader(path, spec, project.spec.chunk_rows)
+    target = out / f"{source_id}.parquet"
     try:
-        records_in = reader.count_records()
         schema = extract_schema(reader.header)
-        rows: list[tuple[object, ...]] = []
-        rejects: list[dict[str, object]] = []
-        extracted = 0
-        snapshot = _Snapshot(out, source_id, path, spec.format)
-        key_at = _key_columns(reader.header, spec.key)
-        with pq.ParquetWriter(out / f"{source_id}.parquet", schema, compression="zstd") as writer:
-            for rec in reader.records():
-                snapshot.write_row(rec.raw)
-                source_key = None if rec.values is None else _fast_key(rec, key_at)
-                if source_key is None:  # a reject, or a key _fast_key cannot tell: the full route
-                    outcome = _lineage(rec, reader.header, spec.key, source_id, mapping.department)
-                    if "reason_code" in outcome:
-                        rejects.append(outcome)
-                        continue
-                    source_key = str(outcome["_source_key"])
-                rows.append((*rec.values, source_id, mapping.department, source_key,  # type: ignore[misc]
-                             rec.row_number, row_hash(rec.values)))  # type: ignore[arg-type]
-                if len(rows) >= project.spec.chunk_rows:
-                    extracted += _flush_rows(writer, rows, schema)
-            extracted += _flush_rows(writer, rows, schema)
+        scan = (LineScan(reader) if fast and isinstance(reader, CsvReader) and fast_encoding(spec.encoding)
+                else None)
+        snapshot = _Snapshot(out, source_id, path, spec.format, scan)
+        read = None
+        if scan is not None:
+            read = fastcsv.read_csv(reader, snapshot.wait, spec.key, source_id, mapping.department, target, schema)
+        if read is None:
+            read = _read_records(reader, spec.key, source_id, mapping.department, target, schema,
+                                 project.spec.chunk_rows, snapshot)
         snapshot.close()
     finally:
         reader.close()
-    write_table(out / "rejects" / f"{source_id}.parquet", pd.DataFrame(rejects), EXTRACT_REJECTS)
+    write_table(out / "rejects" / f"{source_id}.parquet", pd.DataFrame(read.rejects), EXTRACT_REJECTS)
     return {"source": source_id, "system": mapping.system, "department": mapping.department, "table": table,
-            "format": spec.format, "path": spec.path or reader.location, "records_in": records_in, "extracted": extracted,
-            "rejected": len(rejects), "snapshot": snapshot.path.name,
+            "format": spec.format, "path": spec.path or reader.location, "records_in": read.records_in,
+            "extracted": read.extracted, "rejected": len(read.rejects), "snapshot": snapshot.path.name,
             "fallback_decoded": int(getattr(reader, "fallback_records", 0))}
 
 
-def _lineage(rec: RawRecord, header: list[str], key: tuple[str, ...] | str, source: str,
-             department: str) -> dict[str, object]:
-    base = {"_source": source, "_department": department, "_row_number": rec.row_number}
-    if rec.values is None:
-        return {**base, "raw": rec.raw, "reason_code": str(rec.reason), "message": rec.message}
-    values = dict(zip(header, rec.values))
-    source_key = _key(values, key, rec.row_number)
-    if source_key is None:
-        return {**base, "raw": rec.raw, "reason_code": str(ReasonCode.MISSING_KEY),
-                "message": f"key column(s) {', '.join(key)} empty"}
-    return {**values, **base, "_source_key": source_key, "_row_hash": row_hash(rec.values)}
+def _read_records(reader: Reader, key: tuple[str, ...] | str, source: str, department: str, target: Path,
+                  schema: pa.Schema, chunk_rows: int, snapshot: _Snapshot) -> FastRead:
+    """The per-record route: every reader, and delimited files DuckDB may not read."""
+    records_in = reader.count_records()
+    rows: list[tuple[object, ...]] = []
+    rejects: list[dict[str, object]] = []
+    extracted = 0
+    key_at = _key_columns(reader.header, key)
+    with pq.ParquetWriter(target, schema, compression="snappy") as writer:
+        for rec in reader.records():
+            snapshot.write_row(rec.raw)
+            source_key = None if rec.values is None else _fast_key(rec, key_at)
+            if source_key is None:  # a reject, or a key _fast_key cannot tell: the full route
+                outcome = lineage_of(rec, reader.header, key, source, department)
+                if "reason_code" in outcome:
+                    rejects.append(outcome)
+                    continue
+                source_key = str(outcome["_source_key"])
+            rows.append((*rec.values, source, department, source_key,  # type: ignore[misc]
+                         rec.row_number, row_hash(rec.values)))  # type: ignore[arg-type]
+            if len(rows) >= chunk_rows:
+                extracted += _flush_rows(writer, rows, schema)
+        extracted += _flush_rows(writer, rows, schema)
+    return FastRead(records_in, extracted, rejects)
 
 
 def _key_columns(header: list[str], key: tuple[str, ...] | str) -> list[int] | None:
@@ -122,8 +107,8 @@ def _key_columns(header: list[str], key: tuple[str, ...] | str) -> list[int] | N
 
 
 def _fast_key(rec: RawRecord, key_at: list[int] | None) -> str | None:
-    """The source key of a well-formed record from its key positions, the same as `_key`; None
-    when the key is missing or cannot be read by position (then `_lineage` decides)."""
+    """The source key of a well-formed record from its key positions, the same as `source_key`;
+    None when the key is missing or cannot be read by position (then `lineage_of` decides)."""
     if key_at is None:
         return None
     parts = []
@@ -131,7 +116,7 @@ def _fast_key(rec: RawRecord, key_at: list[int] | None) -> str | None:
         part = rec.values[i]  # type: ignore[index]
         if part is None:
             return None
-        part = part.strip()
+        part = part.strip(WHITESPACE)
         if not part:
             return None
         parts.append(part)
@@ -149,42 +134,50 @@ def _flush_rows(writer: pq.ParquetWriter, rows: list[tuple[object, ...]], schema
     return n
 
 
-def _flush(writer: pq.ParquetWriter, rows: list[dict[str, object]], schema: pa.Schema) -> int:
-    if not rows:
-        return 0
-    n = len(rows)
-    writer.write_table(pa.Table.from_pylist(rows, schema=schema))
-    rows.clear()
-    return n
-
-
 class _Snapshot:
-    """A compressed copy of exactly what was read: the file's bytes (copied in a thread while
-    the records are parsed; zlib releases the GIL), or a table's rows as they stream past."""
+    """A compressed copy of exactly what was read: the file's bytes (copied in a thread while the
+    records are parsed, feeding the DuckDB route's `LineScan` on the way), or a table's rows as
+    they stream past. zstd, not gzip: 0.5 s instead of 1.8 s per 145 MB of CSV, on a machine
+    whose two cores the parse needs too; `zstd -d` or pyarrow read it back."""
 
-    LEVEL = 1  # ~4x faster than gzip's default 9 on CSV, for ~15% more bytes
+    BLOCK = 1 << 22
 
-    def __init__(self, out: Path, source_id: str, path: Path | None, fmt: str):
+    def __init__(self, out: Path, source_id: str, path: Path | None, fmt: str, scan: LineScan | None = None):
         folder = out / "snapshots"
         folder.mkdir(parents=True, exist_ok=True)
-        self.rows: gzip.GzipFile | None = None
+        self.rows: pa.CompressedOutputStream | None = None
         self.copier: threading.Thread | None = None
         self.error: BaseException | None = None
+        self.scan = scan
         if fmt == "sql":
-            self.path = folder / f"{source_id}.jsonl.gz"
-            self.rows = gzip.open(self.path, "wb", compresslevel=self.LEVEL)
+            self.path = folder / f"{source_id}.jsonl.zst"
+            self.rows = pa.CompressedOutputStream(str(self.path), "zstd")
             return
         assert path is not None  # only a database source has no file
-        self.path = folder / f"{source_id}{path.suffix}.gz"
+        self.path = folder / f"{source_id}{path.suffix}.zst"
         self.copier = threading.Thread(target=self._copy, args=(path,), name=f"snapshot {source_id}")
         self.copier.start()
 
     def _copy(self, source: Path) -> None:
         try:
-            with source.open("rb") as src, gzip.open(self.path, "wb", compresslevel=self.LEVEL) as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-        except BaseException as exc:  # re-raised in the stage's thread by close()
+            with source.open("rb") as src, pa.CompressedOutputStream(str(self.path), "zstd") as dst:
+                while block := src.read(self.BLOCK):
+                    dst.write(block)
+                    if self.scan is not None:
+                        self.scan.feed(block)
+            if self.scan is not None:
+                self.scan.finish()
+        except BaseException as exc:  # re-raised in the stage's thread by wait()
             self.error = exc
+
+    def wait(self) -> LineScan:
+        """The finished line scan (the copy is done when it is)."""
+        if self.copier is not None:
+            self.copier.join()
+        if self.error is not None:
+            raise self.error
+        assert self.scan is not None
+        return self.scan
 
     def write_row(self, raw: str) -> None:
         if self.rows is not None:

@@ -70,7 +70,7 @@ class CsvReader(Reader):
         self.sep = spec.delimiter or sniff_delimiter(path)
         self.delimiter = self.sep.encode("ascii")
         self.fallback_records = 0
-        self._closed_line = self._closed_line_pattern()
+        self.closed_line = self._closed_line_pattern()
         first = next(self._physical(), None)
         self.header = [] if first is None else unique_header(self._parse_header(first[1]))
 
@@ -101,7 +101,7 @@ class CsvReader(Reader):
                               " (set `encoding` or `fallback_encoding` in the source)") from None
 
     def _physical(self) -> Iterator[tuple[int, bytes]]:
-        quote, closed = self.quote, self._closed_line.fullmatch
+        quote, closed = self.quote, self.closed_line.fullmatch
         with self.path.open("rb") as fh:
             line_no, start, parts, open_quotes = 0, 1, [], False
             for line in fh:
@@ -152,6 +152,14 @@ class CsvReader(Reader):
                                quotechar=self.spec.quotechar, strict=True))
         return rows[0] if len(rows) == 1 else ([] if not rows else None)
 
+    def fields(self, line: bytes) -> int:
+        """How many fields a one-line record holds (-1 when it cannot be read)."""
+        try:
+            parsed = self._parse(line.decode(self.spec.encoding))
+        except (csv.Error, UnicodeDecodeError):
+            return -1
+        return -1 if parsed is None else len(parsed)
+
     def _decode(self, data: bytes) -> str | UnicodeDecodeError:
         """The record's text in `encoding`, else in `fallback_encoding` (counted), else the error."""
         try:
@@ -185,32 +193,30 @@ class CsvReader(Reader):
         self.fallback_records = 0
         physical = self._physical()
         next(physical, None)  # header
-        width = len(self.header)
         for line_no, data in physical:
-            text = self._decode(data)
-            if isinstance(text, UnicodeDecodeError):
-                yield self._undecodable(line_no, data, text)
-                continue
-            if "\x00" in text:  # strict: a NUL is never data in a text export, and we do not guess what it hides
-                yield RawRecord(line_no, None, text, ReasonCode.MALFORMED_ROW,
-                                f"NUL byte at character {text.index(chr(0))}")
-                continue
-            if not text.strip("\r\n"):
-                yield RawRecord(line_no, None, text, ReasonCode.MALFORMED_ROW, "blank line")
-                continue
-            try:
-                fields = self._parse(text)
-            except csv.Error as exc:
-                fields, problem = None, str(exc)
-            else:
-                problem = "record splits into several rows"
-            if fields is None:
-                yield RawRecord(line_no, None, text, ReasonCode.MALFORMED_ROW, problem)
-            elif len(fields) != width:
-                yield RawRecord(line_no, None, text, ReasonCode.MALFORMED_ROW,
-                                f"record has {len(fields)} fields, the header has {width}")
-            else:
-                yield RawRecord(line_no, [f if f != "" else None for f in fields], text)
+            yield self.record(line_no, data)
+
+    def record(self, line_no: int, data: bytes) -> RawRecord:
+        """One physical record's bytes (its line break included) as values or a reject."""
+        text = self._decode(data)
+        if isinstance(text, UnicodeDecodeError):
+            return self._undecodable(line_no, data, text)
+        if "\x00" in text:  # strict: a NUL is never data in a text export, and we do not guess what it hides
+            return RawRecord(line_no, None, text, ReasonCode.MALFORMED_ROW, f"NUL byte at character {text.index(chr(0))}")
+        if not text.strip("\r\n"):
+            return RawRecord(line_no, None, text, ReasonCode.MALFORMED_ROW, "blank line")
+        try:
+            fields = self._parse(text)
+        except csv.Error as exc:
+            fields, problem = None, str(exc)
+        else:
+            problem = "record splits into several rows"
+        if fields is None:
+            return RawRecord(line_no, None, text, ReasonCode.MALFORMED_ROW, problem)
+        if len(fields) != len(self.header):
+            return RawRecord(line_no, None, text, ReasonCode.MALFORMED_ROW,
+                             f"record has {len(fields)} fields, the header has {len(self.header)}")
+        return RawRecord(line_no, [f if f != "" else None for f in fields], text)
 
     def count_records(self) -> int:
         """Records after the header, counted by Python's csv module over the whole file: a route

@@ -3,12 +3,12 @@ every row, rejects with their line and reason, and a snapshot of what was read."
 
 from __future__ import annotations
 
-import gzip
 import json
 import sqlite3
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from crmmigrate.extract import extract_source, row_hash, run_extract, source_header
@@ -73,7 +73,7 @@ def test_extract_csv_source(project, tmp_path: Path) -> None:
     stats = extract_source(project, mapping, "people", out)
     assert stats == {"source": "shop.people", "system": "shop", "department": "sales", "table": "people",
                      "format": "csv", "path": "people.csv", "records_in": 6, "extracted": 2, "rejected": 4,
-                     "snapshot": "shop.people.csv.gz", "fallback_decoded": 0}
+                     "snapshot": "shop.people.csv.zst", "fallback_decoded": 0}
     rows = pd.read_parquet(out / "shop.people.parquet")
     assert rows.to_dict("records") == [
         {"ID": "1", "REGION": " north ", "NAME": "Ann", "_source": "shop.people", "_department": "sales",
@@ -87,8 +87,12 @@ def test_extract_csv_source(project, tmp_path: Path) -> None:
     assert rejects["message"].tolist()[1] == "key column(s) ID, REGION empty"
     assert rejects["raw"].tolist()[1] == " ,south,Bob\n"
     assert (rejects["_source"] == "shop.people").all()
-    with gzip.open(out / "snapshots" / "shop.people.csv.gz") as fh:
-        assert fh.read() == PEOPLE
+    assert unzstd(out / "snapshots" / "shop.people.csv.zst") == PEOPLE
+
+
+def unzstd(path: Path) -> bytes:
+    with pa.input_stream(str(path), compression="zstd") as fh:
+        return fh.read()
 
 
 def test_extract_sql_source_with_row_number_key(project, tmp_path: Path) -> None:
@@ -99,8 +103,8 @@ def test_extract_sql_source_with_row_number_key(project, tmp_path: Path) -> None
     rows = pd.read_parquet(out / "shop.notes.parquet")
     assert rows["_source_key"].tolist() == ["1", "2", "3"]
     assert rows["TEXT"].tolist() == ["a", None, "c"]
-    with gzip.open(out / "snapshots" / "shop.notes.jsonl.gz") as fh:
-        assert [json.loads(line) for line in fh.read().splitlines()] == [["a"], [None], ["c"]]
+    lines = unzstd(out / "snapshots" / "shop.notes.jsonl.zst").splitlines()
+    assert [json.loads(line) for line in lines] == [["a"], [None], ["c"]]
 
 
 def test_run_extract_balances_every_source(project, tmp_path: Path) -> None:

@@ -1,0 +1,262 @@
+"""Delimited text at DuckDB speed, read exactly as `CsvReader` reads it.
+
+DuckDB's CSV reader is ~20x faster than the per-record Python route, but it reads some
+malformed lines its own way (a space before a quote, a lone CR) and reports no line numbers.
+So it reads a file only where the two provably agree: a scan of the bytes, made while the
+snapshot is written, checks that the file is valid UTF-8 with no NUL, no lone CR, no blank
+line, and that every line holding a quote quotes whole fields. Then every record is one line,
+and a record's line number follows from its position and the lines DuckDB refused. Those
+lines, and records without a key, are read again by `CsvReader` itself, so their outcome
+(values, or a reject with its reason) is the Python route's. Any other file takes the Python
+route whole.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from crmmigrate.extract.csvfile import CsvReader
+from crmmigrate.extract.lineage import ident, key_sql, lineage_of, literal, row_hash_sql
+
+LOG = logging.getLogger("crmmigrate")
+BATCH_ROWS = 65_536
+# DuckDB refuses a longer line (it becomes a Python-read record, not a lost one).
+MAX_LINE_BYTES = 1 << 20
+BUFFER_BYTES = 1 << 22
+MEMORY_LIMIT = "128MB"
+
+
+def fast_encoding(encoding: str) -> bool:
+    """DuckDB reads UTF-8 only; a file declared in any other encoding takes the Python route."""
+    try:
+        return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+    except LookupError:
+        return False
+
+
+class LineScan:
+    """Checks, block by block, that a file is one record per line (see the module's docstring).
+
+    Attributes
+    ----------
+    problem
+        Why DuckDB may not read the file, or None.
+    lines
+        Physical lines, counted by line breaks: the record count the DuckDB route must match.
+    """
+
+    def __init__(self, reader: CsvReader):
+        self.closed_line = reader.closed_line.fullmatch
+        self.quote = reader.quote
+        self.delimiter = reader.delimiter
+        self.fields = reader.fields
+        self.width = len(reader.header)
+        self.problem: str | None = None
+        self.lines = 0
+        self._carry = b""
+
+    def feed(self, block: bytes) -> None:
+        if self.problem is not None:
+            return
+        data = self._carry + block
+        cut = data.rfind(b"\n") + 1
+        self._carry = data[cut:]
+        if cut:
+            self._check(data[:cut])
+
+    def finish(self) -> None:
+        if self._carry and self.problem is None:
+            self._check(self._carry)
+            self.lines += 1  # a last line without a line break
+        self._carry = b""
+
+    def _quotes_closed(self, chunk: bytes) -> bool:
+        """Whether every line of *chunk* holding a quote quotes whole fields only.
+
+        Visits only the lines holding a quote (found with bytes.find, not by splitting every
+        line); a line with one quoted field, the common case, is checked without a regex.
+        """
+        quote, delimiter = self.quote, self.delimiter
+        pos = chunk.find(quote)
+        while pos >= 0:
+            start = chunk.rfind(b"\n", 0, pos) + 1
+            end = chunk.find(b"\n", pos)
+            end = len(chunk) if end < 0 else end
+            line = chunk[start:end].rstrip(b"\r")
+            if line.count(quote) == 2:
+                first = line.find(quote)
+                last = line.find(quote, first + 1)
+                if not ((first == 0 or line[first - 1:first] == delimiter)
+                        and (last == len(line) - 1 or line[last + 1:last + 2] == delimiter)):
+                    return False
+            elif not self.closed_line(line):
+                return False
+            pos = chunk.find(quote, end)
+        return True
+
+    def _check(self, chunk: bytes) -> None:
+        """*chunk* is whole lines, each ending in a line break but possibly the file's last."""
+        try:
+            chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            self.problem = "not valid UTF-8"
+            return
+        if b"\x00" in chunk:
+            self.problem = "NUL byte"
+        elif chunk.count(b"\r") != chunk.count(b"\r\n"):
+            self.problem = "carriage return inside a line"
+        elif b"\n\n" in chunk or b"\n\r\n" in chunk or chunk.startswith((b"\n", b"\r\n")):
+            self.problem = "blank line"
+        elif self.quote in chunk and not self._quotes_closed(chunk):
+            self.problem = "a quote that does not enclose a whole field, or a line break inside quotes"
+        elif (self.delimiter + b"\n" in chunk or self.delimiter + b"\r\n" in chunk
+              or chunk.endswith(self.delimiter)) and any(
+                self.fields(line) != self.width for line in chunk.split(b"\n")
+                if line.rstrip(b"\r").endswith(self.delimiter)):
+            self.problem = "a trailing delimiter too many (DuckDB would drop it)"
+        self.lines += chunk.count(b"\n")
+
+
+@dataclass
+class FastRead:
+    records_in: int
+    extracted: int
+    rejects: list[dict[str, object]] = field(default_factory=list)
+
+
+def read_csv(reader: CsvReader, scan_done: Callable[[], LineScan], key: tuple[str, ...] | str, source: str, department: str,
+             target: Path, schema: pa.Schema) -> FastRead | None:
+    """Write *reader*'s file to *target* through DuckDB; None when the file is not for this route.
+
+    Parameters
+    ----------
+    scan_done
+        Waits for the `LineScan` fed by the snapshot thread and returns it.
+    """
+    header = reader.header
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2})
+    try:
+        with pq.ParquetWriter(target, schema, compression="snappy") as writer:
+            try:
+                ordinals, keyless = _stream(con, reader, key, source, department, writer, schema)
+            except (duckdb.Error, OSError) as exc:  # OSError: DuckDB's errors as the Arrow stream raises them
+                # DuckDB gives up on some malformed files as a whole (the line scan refuses those too);
+                # anything else is worth a line in the log, since the Python route is ~20x slower.
+                if scan_done().problem is None:
+                    LOG.warning("%s: read record by record, DuckDB failed: %s", reader.path, str(exc).splitlines()[0])
+                ordinals, keyless = -1, []
+            scan = scan_done()
+            if scan.problem is not None or not header or ordinals < 0:
+                return None
+            refused = [r[0] for r in con.execute("SELECT DISTINCT line FROM _rejects ORDER BY 1").fetchall()]
+            records_in = max(scan.lines - 1, 0)
+            if ordinals + len(refused) != records_in:
+                return None  # the two counts disagree: let the Python route read it record by record
+            again = sorted(set(refused) | {int(n) for n in _line_numbers(np.array(keyless, dtype=np.int64), refused)})
+            result = FastRead(records_in, ordinals - len(keyless))
+            rows = []
+            for line_no, data in _read_lines(reader.path, again):
+                outcome = lineage_of(reader.record(line_no, data), header, key, source, department)
+                (result.rejects if "reason_code" in outcome else rows).append(outcome)
+            if rows:
+                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+                result.extracted += len(rows)
+    finally:
+        con.close()
+    if refused:
+        _renumber(target, schema, refused, ordinals - len(keyless), key == "row_number")
+    return result
+
+
+def _stream(con: duckdb.DuckDBPyConnection, reader: CsvReader, key: tuple[str, ...] | str, source: str,
+            department: str, writer: pq.ParquetWriter, schema: pa.Schema) -> tuple[int, list[int]]:
+    """Every record DuckDB accepts, in file order, numbered by position (line = position + 2 until
+    `_renumber` accounts for refused lines); records whose key is blank are held back by position."""
+    header = reader.header
+    quote = literal(reader.spec.quotechar)
+    columns = "{" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in header) + "}"
+    source_sql = (f"read_csv({literal(str(reader.path))}, header=true, auto_detect=false, columns={columns}, "
+                  f"delim={literal(reader.sep)}, quote={quote}, escape={quote}, strict_mode=true, "
+                  f"null_padding=false, store_rejects=true, rejects_table='_rejects', rejects_scan='_scans', "
+                  f"max_line_size={MAX_LINE_BYTES}, buffer_size={BUFFER_BYTES}, encoding='utf-8')")
+    key_expr = "NULL::VARCHAR" if key == "row_number" else key_sql(key)
+    query = (f"SELECT {', '.join(ident(c) for c in header)}, {key_expr} AS _source_key, "
+             f"{row_hash_sql(header)} AS _row_hash FROM {source_sql}")
+    # Keys may be blank here: those rows are filtered out before the cast to the strict schema.
+    loose = schema.set(schema.get_field_index("_source_key"), pa.field("_source_key", pa.string()))
+    ordinal, keyless = 0, []
+    for batch in con.sql(query).to_arrow_reader(BATCH_ROWS):
+        n = batch.num_rows
+        numbers = pa.array(np.arange(ordinal + 2, ordinal + 2 + n, dtype=np.int64))
+        keys = pc.cast(numbers, pa.string()) if key == "row_number" else batch.column("_source_key")
+        columns_out = [batch.column(c) for c in header] + [
+            pa.array([source] * n, pa.string()), pa.array([department] * n, pa.string()), keys, numbers,
+            batch.column("_row_hash")]
+        table = pa.Table.from_arrays(columns_out, schema=loose)
+        if keys.null_count:
+            missing = np.flatnonzero(keys.is_null().to_numpy(zero_copy_only=False))
+            keyless.extend((missing + ordinal).tolist())
+            table = table.filter(pc.is_valid(keys))
+        writer.write_table(table.cast(schema))
+        ordinal += n
+    return ordinal, keyless
+
+
+def _line_numbers(ordinals: np.ndarray, refused: list[int]) -> np.ndarray:
+    """Line numbers of DuckDB's records by position: the data lines (2, 3, ...) not refused.
+
+    With refused lines r_0 < r_1 < ..., the record at position i sits on line i + 2 + k, where k
+    counts the refused lines before it: k = #{j : r_j - j <= i + 2}.
+    """
+    shifted = np.asarray(refused, dtype=np.int64) - np.arange(len(refused), dtype=np.int64)
+    return ordinals + 2 + np.searchsorted(shifted, ordinals + 2, side="right")
+
+
+def _renumber(target: Path, schema: pa.Schema, refused: list[int], duck_rows: int, number_is_key: bool) -> None:
+    """Give DuckDB's records (the file's first *duck_rows* rows) their true line numbers (and
+    keys, when the key is the line number)."""
+    fixed = target.with_suffix(".renumber")
+    source = pq.ParquetFile(target)
+    written = 0
+    with pq.ParquetWriter(fixed, schema, compression="snappy") as writer:
+        for batch in source.iter_batches(batch_size=BATCH_ROWS):
+            table = pa.Table.from_batches([batch])
+            own = max(0, min(table.num_rows, duck_rows - written))
+            if own:
+                provisional = table.column("_row_number").to_numpy()[:own] - 2  # = position
+                numbers = np.concatenate([_line_numbers(provisional, refused),
+                                          table.column("_row_number").to_numpy()[own:]])
+                table = table.set_column(schema.get_field_index("_row_number"), schema.field("_row_number"),
+                                         pa.array(numbers))
+                if number_is_key:
+                    table = table.set_column(schema.get_field_index("_source_key"), schema.field("_source_key"),
+                                             pc.cast(table.column("_row_number"), pa.string()))
+            writer.write_table(table)
+            written += table.num_rows
+    source.close()
+    fixed.replace(target)
+
+
+def _read_lines(path: Path, wanted: list[int]) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of the *wanted* lines (sorted), in one pass over the file."""
+    if not wanted:
+        return
+    pending = iter(wanted)
+    next_no = next(pending)
+    with path.open("rb") as fh:
+        for line_no, data in enumerate(fh, start=1):
+            if line_no == next_no:
+                yield line_no, data
+                next_no = next(pending, None)
+                if next_no is None:
+                    return

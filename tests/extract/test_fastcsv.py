@@ -1,0 +1,183 @@
+"""The DuckDB CSV route against the per-record Python route: on every file the two must write the
+same rows (values, keys, line numbers, hashes) and the same rejects, and well-formed files must
+actually take the DuckDB route (else the comparison would hold trivially)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crmmigrate.extract import extract_source, fastcsv
+from crmmigrate.extract.csvfile import CsvReader
+from crmmigrate.extract.lineage import WHITESPACE, key_sql, row_hash, row_hash_sql, source_key
+from crmmigrate.spec import load_project
+from crmmigrate.spec.model import CsvSource
+from tests.extract.test_csvfile import CASES, GENERATOR
+
+
+def project_for(folder: Path, data: bytes, key: str = "[ID]", extra: str = "") -> object:
+    (folder / "crmmigrate.yml").write_text("spec_version: 1\nkind: project\nname: t\nchunk_rows: 3\n")
+    (folder / "mappings").mkdir(exist_ok=True)
+    (folder / "mappings" / "shop.yml").write_text(
+        "spec_version: 1\nkind: mapping\nsystem: shop\ndepartment: sales\n"
+        f"sources:\n  people:\n    format: csv\n    path: people.csv\n    key: {key}\n{extra}"
+        "entities:\n  - entity: account\n    from: people\n    fields:\n      name: ID\n")
+    (folder / "people.csv").write_bytes(data)
+    return load_project(folder)
+
+
+@pytest.fixture
+def routes(monkeypatch: pytest.MonkeyPatch):
+    """Extract with each route; returns (fast stats, fast rows, fast rejects, slow ..., took DuckDB route)."""
+    taken: list[bool] = []
+    real = fastcsv.read_csv
+
+    def spy(*args, **kwargs):
+        result = real(*args, **kwargs)
+        taken.append(result is not None)
+        return result
+
+    monkeypatch.setattr(fastcsv, "read_csv", spy)
+
+    def run(folder: Path, data: bytes, **kw: str):
+        project = project_for(folder, data, **kw)
+        outcomes = []
+        for fast in (True, False):
+            out = folder / ("fast" if fast else "slow")
+            out.mkdir(exist_ok=True)
+            stats = extract_source(project, project.mappings["shop"], "people", out, fast=fast)
+            rows = pd.read_parquet(out / "shop.people.parquet").sort_values("_row_number", ignore_index=True)
+            rejects = pd.read_parquet(out / "rejects" / "shop.people.parquet").sort_values(
+                "_row_number", ignore_index=True)
+            outcomes.append((stats, rows, rejects))
+        (fast_stats, fast_rows, fast_rejects), (slow_stats, slow_rows, slow_rejects) = outcomes
+        assert fast_stats == slow_stats
+        pd.testing.assert_frame_equal(fast_rows, slow_rows)
+        pd.testing.assert_frame_equal(fast_rejects, slow_rejects)
+        return fast_stats, fast_rows, fast_rejects, taken[-1]
+
+    return run
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_hostile_files_read_the_same_by_both_routes(routes, tmp_path: Path, name: str) -> None:
+    case = next(c for c in GENERATOR.cases() if c["name"] == name)
+    extra = "".join(f"    {k}: {v!r}\n" for k, v in case["spec"].items())
+    routes(tmp_path, case["data"], extra=extra)
+
+
+def test_a_well_formed_file_with_bad_records_takes_the_duckdb_route(routes, tmp_path: Path) -> None:
+    data = (b"ID,NAME,NOTE\r\n"
+            b"1,Ann,plain\r\n"             # 2
+            b"2,Bob\r\n"                    # 3: too few fields
+            b' ,Cy,"a,b"\r\n'              # 4: blank key
+            b'3,"Dee ""D""",\r\n'          # 5
+            b"4,Eve,x,y\r\n"               # 6: too many fields
+            b"5,\xc3\x9cmit,=SUM(A1)\r\n"  # 7
+            b'6,"",""\r\n'                 # 8: quoted empties are missing values
+            b"7,  Gus  ,tail")             # 9: no final line break
+    stats, rows, rejects, fast = routes(tmp_path, data)
+    assert fast
+    assert rows["_row_number"].tolist() == [2, 5, 7, 8, 9]
+    assert rows["NAME"].tolist() == ["Ann", 'Dee "D"', "Ümit", None, "  Gus  "]
+    assert rows["NOTE"].tolist() == ["plain", None, "=SUM(A1)", None, "tail"]
+    assert rejects[["_row_number", "reason_code"]].values.tolist() == [
+        [3, "malformed_row"], [4, "missing_key"], [6, "malformed_row"]]
+    assert rejects["raw"].tolist()[1] == ' ,Cy,"a,b"\r\n'
+    assert (stats["records_in"], stats["extracted"], stats["rejected"]) == (8, 5, 3)
+
+
+def test_files_the_duckdb_route_may_not_read_take_the_python_route(routes, tmp_path: Path) -> None:
+    for i, data in enumerate([b'ID,N\n1,a, "b"\n', b"ID,N\n1,a\n\n2,b\n", b'ID,N\n1,"x\ny"\n',
+                              b"ID,N\n1,a\rb\n", b"ID,N\n1,\xff\n", b"ID,N\n1,a\x00\n"]):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        assert not routes(folder, data)[3], data
+
+
+def test_row_number_keys_and_many_refused_lines(routes, tmp_path: Path) -> None:
+    rng = random.Random(5)
+    lines = [b"ID,NAME"]
+    for i in range(1, 400):
+        lines.append(b"%d,n%d" % (i, i) if rng.random() > 0.2 else b"%d" % i)
+    stats, rows, _, fast = routes(tmp_path, b"\n".join(lines) + b"\n", key="row_number")
+    assert fast
+    assert rows["_source_key"].tolist() == [str(n) for n in rows["_row_number"]]
+
+
+FIELD = st.one_of(
+    st.text(st.sampled_from(list("ab ,\"'\t|;=-+@é€\u00a0\u3000<>") + ["\U0001f600"]), max_size=6),
+    st.sampled_from(["", " ", "1", "007", "x" * 3000]))
+
+
+@st.composite
+def csv_files(draw: st.DrawFn) -> bytes:
+    width = draw(st.integers(1, 4))
+    eol = draw(st.sampled_from([b"\n", b"\r\n"]))
+    rows = [[f"C{i}" for i in range(width)]]
+    for _ in range(draw(st.integers(0, 12))):
+        n = draw(st.sampled_from([width, width, width, width - 1, width + 1]))
+        rows.append([draw(FIELD) for _ in range(max(n, 1))])
+    quoted = draw(st.booleans())
+
+    def cell(v: str) -> str:
+        if quoted or any(c in v for c in ',"\r\n'):
+            return '"' + v.replace('"', '""') + '"'
+        return v
+
+    raw = draw(st.booleans())  # unquoted stray quotes and all: mostly Python-route files
+    text = [",".join(v if raw else cell(v) for v in row) for row in rows]
+    return eol.join(t.encode("utf-8") for t in text) + (eol if draw(st.booleans()) else b"")
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=csv_files())
+def test_generated_files_read_the_same_by_both_routes(routes, tmp_path_factory: pytest.TempPathFactory,
+                                                      data: bytes) -> None:
+    routes(tmp_path_factory.mktemp("gen"), data, key="[C0]")
+
+
+@pytest.mark.parametrize("data, problem", [
+    (b'ID,N\r\n1,"a,b"\r\n2,"c""d"\r\n3,x', None),
+    (b'ID,N\r\n1,"a,b"\r\n2,"c\r\nd"\r\n3,x', "a quote that does not enclose a whole field, or a line break inside quotes"),
+    (b"ID,N\n1,a,\n", "a trailing delimiter too many (DuckDB would drop it)"),
+])
+def test_line_scan_does_not_depend_on_block_boundaries(tmp_path: Path, data: bytes, problem: str | None) -> None:
+    (tmp_path / "f.csv").write_bytes(data)
+    reader = CsvReader(tmp_path / "f.csv", CsvSource(format="csv", path="f.csv", key=("ID",)))
+    whole, bytewise = fastcsv.LineScan(reader), fastcsv.LineScan(reader)
+    whole.feed(data)
+    for i in range(len(data)):
+        bytewise.feed(data[i:i + 1])
+    whole.finish(), bytewise.finish()
+    assert whole.problem == bytewise.problem == problem
+    if problem is None:
+        assert whole.lines == bytewise.lines == 4
+
+
+def test_python_statements_of_key_and_hash_equal_the_sql() -> None:
+    chars = [chr(c) for c in range(0x3000) if not 0xD800 <= c < 0xE000] + ["\U0001f600", 'a"b', "\\", " x\u3000"]
+    rows = pa.table({"a": chars, "b": [None if i % 3 == 0 else c + "z" for i, c in enumerate(chars)]})
+    con = duckdb.connect()
+    got = con.execute(f"SELECT {row_hash_sql(['a', 'b'])}, {key_sql(['a', 'b'])} FROM rows").fetchall()
+    assert got == [(row_hash([a, b]), source_key({"a": a, "b": b}, ["a", "b"]))
+                   for a, b in zip(rows["a"].to_pylist(), rows["b"].to_pylist())]
+    assert set(WHITESPACE) == {chr(c) for c in range(0x110000) if chr(c).isspace()}
+    assert row_hash(["a", None]) != row_hash(["a", ""])
+
+
+def test_a_line_longer_than_duckdb_reads_is_read_by_python(routes, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastcsv, "MAX_LINE_BYTES", 4096)
+    monkeypatch.setattr(fastcsv, "BUFFER_BYTES", 16384)
+    data = b"ID,NOTE\n" + b"".join(b"%d,%s\n" % (i, b"x" * (9000 if i == 3 else 10)) for i in range(1, 50))
+    stats, rows, rejects, fast = routes(tmp_path, data)
+    assert fast and stats["extracted"] == 49 and rows["NOTE"].str.len().max() == 9000
