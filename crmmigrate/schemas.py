@@ -67,6 +67,17 @@ MAP_REJECTS = pa.schema(LINEAGE + [
     pa.field("raw", pa.string(), nullable=False),
 ])
 
+# One row per (mapped record, field) whose invalid value a field's `on_invalid: null` dropped.
+MAP_NULLED = pa.schema(LINEAGE + [
+    pa.field("entity", pa.string(), nullable=False),
+    pa.field("field", pa.string(), nullable=False),
+    pa.field("rule", pa.string(), nullable=False),
+    pa.field("value", pa.string()),  # the raw input text
+    pa.field("reason_code", pa.string(), nullable=False),
+    pa.field("category", pa.string(), nullable=False),
+    pa.field("message", pa.string(), nullable=False),
+])
+
 
 def arrow_type(column) -> pa.DataType:
     """Arrow type of a CRM model column."""

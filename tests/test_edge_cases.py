@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -88,3 +89,25 @@ def test_a_child_of_a_rejected_optional_parent_is_deferred_not_unlinked(tmp_path
     assert ledger.loc[("account", "2"), "outcome"] == "skipped"
     assert ledger.loc[("contact", "2"), "outcome"] == "created"
     assert ledger.loc[("support_case", "1"), "outcome"] == "deferred"
+
+
+def test_a_value_dropped_by_on_invalid_null_is_counted_and_shown_not_lost(tmp_path: Path) -> None:
+    mapping = MAPPING.replace("email: {column: MAIL, transform: [email]}",
+                              "email: {column: MAIL, transform: [email], on_invalid: 'null'}")
+    folder = project(tmp_path, "ID,NAME,MAIL,ST\n1,Ann,a@b.de,{open}\n2,Bo,<script>x</script>,c}\n", mapping)
+    ledger = run_all(folder)
+    contacts = ledger[ledger["entity"] == "contact"].set_index("_source_key")
+    assert contacts.at["2", "outcome"] == "created"
+    run = next((folder / "runs").iterdir())
+    nulled = pd.read_parquet(run / "map" / "nulled" / "contact" / "s.c.parquet")
+    assert nulled[["_source_key", "field", "value", "reason_code"]].values.tolist() == [
+        ["2", "email", "<script>x</script>", "invalid_email"]]
+    assert run_meta_counts(run)["reconcile"]["values_nulled"] == 1
+    report = (run / "reconcile" / "report.html").read_text()
+    assert "Values left empty by a lenient field" in report and "&lt;script&gt;x&lt;/script&gt;" in report
+    assert "<script>x" not in report
+
+
+def run_meta_counts(run: Path) -> dict:
+    meta = json.loads((run / "run.json").read_text())
+    return {name: stage.get("counts", {}) for name, stage in meta["stages"].items()}

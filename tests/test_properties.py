@@ -30,6 +30,12 @@ MAPPING = MappingSpec.model_validate({
             "amount": {"column": "CENTS", "cents": True}, "currency": {"constant": "EUR"},
             "status": {"column": "ST", "map": {"P": "paid", "O": "open"}},
         }},
+        # Rules picked for how they fail, not for sense: one strict field, two lenient ones.
+        {"entity": "address", "from": "t", "links": {"contact": "self"}, "fields": {
+            "kind": {"constant": "home"}, "street": {"column": "MAIL", "transform": ["email"]},
+            "country": {"column": "CO", "on_invalid": "null"},
+            "postcode": {"column": "TEL", "transform": ["phone"], "on_invalid": "null"},
+        }},
     ],
 })
 
@@ -60,5 +66,14 @@ def test_every_row_lands_in_exactly_one_output(rows: list[dict]) -> None:
         assert sorted(keys) == sorted(data["_source_key"]), em.entity
         assert result.rejects["failures"].map(len).gt(0).all()
         assert result.rejects["reason_code"].notna().all() and result.rejects["raw"].notna().all()
+        lenient = {n for n, f in em.fields.items() if f.on_invalid == "null"}
+        # Nulled rows annotate mapped records, only for lenient fields, whose value is then empty.
+        assert set(result.nulled["_source_key"]) <= set(result.mapped["_source_key"])
+        assert set(result.nulled["field"]) <= lenient
+        for key, name in zip(result.nulled["_source_key"], result.nulled["field"]):
+            assert result.mapped.loc[result.mapped["_source_key"] == key, name].isna().all()
+        # A reject is named by a failure that rejects, and lists every failure.
+        for code, fs in zip(result.rejects["reason_code"], result.rejects["failures"]):
+            assert code == next(f["reason_code"] for f in fs if f["field"] not in lenient)
         if em.entity == "invoice" and len(result.mapped):
             assert result.mapped["issued_on"].notna().all() and result.mapped["status"].isin(["paid", "open"]).all()

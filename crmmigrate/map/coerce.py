@@ -166,10 +166,13 @@ def _plain_number(text: str, mark: str) -> str:
     return whole + ("." + frac if sep else "")
 
 
-def to_decimal(values: pd.Series, scale: int, cents: bool, decimal_mark: str = ".") -> tuple[pd.Series, pd.Series]:
+def to_decimal(values: pd.Series, scale: int, cents: bool, decimal_mark: str = ".",
+               precision: int | None = None) -> tuple[pd.Series, pd.Series]:
     """Exact decimals. With ``decimal_mark=","`` the text is read the German way (`1.234,56`);
-    digit grouping is accepted only where it groups by three, so `1.23` is not 123 in disguise."""
+    digit grouping is accepted only where it groups by three, so `1.23` is not 123 in disguise.
+    A value with more than *precision* digits does not fit the column: refused, not overflowed."""
     quantum = Decimal(1).scaleb(-scale)
+    limit = None if precision is None else Decimal(10) ** (precision - scale)
 
     def parse(text: str) -> Decimal:
         text = _plain_number(text, decimal_mark)
@@ -182,6 +185,8 @@ def to_decimal(values: pd.Series, scale: int, cents: bool, decimal_mark: str = "
             if value != value.to_integral_value():
                 raise ValueError(text)
             value = value.scaleb(-2)
+        if limit is not None and abs(value) >= limit:
+            raise ValueError(f"more than {precision} digits")
         exact = value.quantize(quantum)
         if exact != value:  # `12.340` fits two places; `12.345` would need rounding
             raise ValueError(f"more than {scale} decimal places")
@@ -194,9 +199,13 @@ _ASCII_INT = re.compile(r"[+-]?[0-9]+")
 _ASCII_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
+INT64 = range(-(1 << 63), 1 << 63)
+
+
 def _ascii_int(text: str) -> int:
-    """Python's int() also takes `1_000` and non-ASCII digits; a legacy value like that is refused."""
-    if not _ASCII_INT.fullmatch(text):
+    """Python's int() also takes `1_000` and non-ASCII digits; a legacy value like that is refused,
+    and so is one beyond the 64-bit integers the run folder and the CRM store."""
+    if not _ASCII_INT.fullmatch(text) or int(text) not in INT64:
         raise ValueError(text)
     return int(text)
 

@@ -1,7 +1,11 @@
-"""The pure mapper: one chunk of extracted rows → (mapped records, rejects, skipped).
+"""The pure mapper: one chunk of extracted rows → (mapped records, rejects, skipped), plus the
+values dropped by lenient fields (nulled).
 
 No I/O. Every row of the input lands in exactly one of the three outputs; a row with any
-failed field rule is rejected with *all* its failures, not just the first.
+failed field rule is rejected with *all* its failures, not just the first. The one exception
+is a field that says `on_invalid: null`: its failures alone do not reject the record, which is
+mapped with that field empty and one ``nulled`` row per dropped value (nulled rows are not
+records; they annotate mapped ones).
 """
 
 from __future__ import annotations
@@ -11,15 +15,20 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import String
 
 from crmmigrate.crm.models import ENTITIES, entity_fields
 from crmmigrate.map import coerce
-from crmmigrate.schemas import LINEAGE_NAMES, link_fields
+from crmmigrate.schemas import LINEAGE_NAMES, MAP_NULLED, link_fields
 from crmmigrate.spec.model import EntityMapping, FieldSpec, MappingSpec
 from crmmigrate.spec.reasons import ReasonCode
 from crmmigrate.transforms import get_transform
+
+
+def _no_nulled() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=object) for name in MAP_NULLED.names})
 
 
 @dataclass
@@ -27,26 +36,36 @@ class MapResult:
     mapped: pd.DataFrame
     rejects: pd.DataFrame
     skipped: pd.DataFrame
+    # Columns of schemas.MAP_NULLED: one row per (mapped record, field) whose value `on_invalid: null` dropped.
+    nulled: pd.DataFrame = field(default_factory=_no_nulled)
 
 
 @dataclass
 class _Failures:
-    """Failed rules per row label, in the order they were found."""
+    """Failed rules per row label, in the order they were found.
+
+    A failure of a lenient field (`on_invalid: null`) is listed like any other but does not by
+    itself reject its row: only rows in ``strict`` are rejected.
+    """
 
     by_row: dict[object, list[dict[str, str | None]]] = field(default_factory=dict)
+    strict: dict[object, dict[str, str | None]] = field(default_factory=dict)  # row → its first strict failure
 
     def rows_failing(self, field_name: str) -> list[object]:
         return [i for i, fs in self.by_row.items() if any(f["field"] == field_name for f in fs)]
 
     def add(self, bad: pd.Series, inputs: pd.Series, field_name: str, rule: str, reason: ReasonCode,
-            message: str) -> None:
+            message: str, lenient: bool = False) -> None:
         for idx in bad[bad].index:
             value = inputs.get(idx)
-            self.by_row.setdefault(idx, []).append({
+            failure = {
                 "field": field_name, "rule": rule, "value": None if value is None else str(value),
                 "reason_code": str(reason), "category": reason.category,
                 "message": message.replace("{value}", str(value)),
-            })
+            }
+            self.by_row.setdefault(idx, []).append(failure)
+            if not lenient:
+                self.strict.setdefault(idx, failure)
 
 
 def _none(values: pd.Series) -> pd.Series:
@@ -72,6 +91,9 @@ def _max_length(entity: str, name: str) -> int | None:
 def map_field(frame: pd.DataFrame, entity: str, name: str, fs: FieldSpec, mapping: MappingSpec,
               failures: _Failures) -> pd.Series:
     target = entity_fields(entity)[name]
+    required = fs.required if fs.required is not None else target.required
+    # A required field is never lenient, whatever a spec built around the loader's checks says.
+    lenient = fs.on_invalid == "null" and not required
     raw = _input(frame, fs)
     values = raw
     context = {"default_region": mapping.default_region}
@@ -81,21 +103,22 @@ def map_field(frame: pd.DataFrame, entity: str, name: str, fs: FieldSpec, mappin
         try:
             values, bad = transform(text, call.args, context)
         except Exception as exc:  # a registered function's bug: every row in the chunk fails, none is lost
-            bad = pd.Series(True, index=frame.index)
+            bad = pd.Series(True, index=frame.index)  # a bug, not an invalid value: strict even when lenient
             failures.add(bad, raw, name, call.name, ReasonCode.TRANSFORM_ERROR, f"transform raised {exc!r}")
             return pd.Series(None, index=frame.index, dtype=object)
         values = _none(values)
-        failures.add(bad, raw, name, call.name, transform.reason, f"'{{value}}' refused by {call.name}")
+        failures.add(bad, raw, name, call.name, transform.reason, f"'{{value}}' refused by {call.name}", lenient)
         values = values.where(~bad, None)
     if fs.map is not None:
         present = values.notna()
         unmapped = present & ~values.isin(list(fs.map))
         mapped = values.map(fs.map).astype(object)
         failures.add(unmapped, raw, name, "map", ReasonCode.UNMAPPED_VALUE,
-                     f"'{{value}}' is not in the value map ({', '.join(map(str, fs.map))})")
+                     f"'{{value}}' is not in the value map ({', '.join(map(str, fs.map))})", lenient)
         values = _none(mapped.where(~unmapped, None))
-    values = _coerce(values, raw, entity, name, target.python_type, fs, mapping, failures)
-    required = fs.required if fs.required is not None else target.required
+    values = _coerce(values, raw, entity, name, target.python_type, fs, mapping, failures, lenient)
+    if lenient:  # every refusal above already left None; made explicit, as the nulled rows promise it
+        values = values.where(~frame.index.isin(failures.rows_failing(name)), None)
     if required:
         # A value refused above is already a failure of this field: only report true absences.
         missing = values.isna() & ~frame.index.isin(failures.rows_failing(name))
@@ -104,7 +127,7 @@ def map_field(frame: pd.DataFrame, entity: str, name: str, fs: FieldSpec, mappin
 
 
 def _coerce(values: pd.Series, raw: pd.Series, entity: str, name: str, python_type: type, fs: FieldSpec,
-            mapping: MappingSpec, failures: _Failures) -> pd.Series:
+            mapping: MappingSpec, failures: _Failures, lenient: bool) -> pd.Series:
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
         text = values  # the common case, without a Python call per value
     else:
@@ -114,7 +137,8 @@ def _coerce(values: pd.Series, raw: pd.Series, entity: str, name: str, python_ty
         limit = _max_length(entity, name)
         if limit:
             too_long = values.notna() & (values.astype(str).str.len() > limit)
-            failures.add(too_long, raw, name, "length", ReasonCode.TOO_LONG, f"longer than {limit} characters")
+            failures.add(too_long, raw, name, "length", ReasonCode.TOO_LONG, f"longer than {limit} characters",
+                         lenient)
             values = values.where(~too_long, None)
         return values
     if python_type is dt.datetime:
@@ -122,24 +146,29 @@ def _coerce(values: pd.Series, raw: pd.Series, entity: str, name: str, python_ty
     elif python_type is dt.date:
         out, bad = coerce.to_date(text, fs.formats or ("iso",))
     elif python_type is Decimal:
-        scale = ENTITIES[entity].__table__.columns[name].type.scale
-        out, bad = coerce.to_decimal(text, scale, fs.cents, fs.decimal_mark)
+        column_type = ENTITIES[entity].__table__.columns[name].type
+        out, bad = coerce.to_decimal(text, column_type.scale, fs.cents, fs.decimal_mark, column_type.precision)
     elif python_type is int:
         out, bad = coerce.to_int(text)
     else:
         out, bad = coerce.to_bool(text)
     reason = coerce.REASON_FOR_TYPE[python_type]
     failures.add(bad, raw, name, "type", reason, f"'{{value}}' is not a valid {python_type.__name__}"
-                 + (f" (formats: {', '.join(fs.formats)})" if fs.formats else ""))
+                 + (f" (formats: {', '.join(fs.formats)})" if fs.formats else ""), lenient)
     return out.where(~already, values)
 
 
-def map_frame(frame: pd.DataFrame, em: EntityMapping, mapping: MappingSpec) -> MapResult:
-    """Map one chunk of ``extract/<source>.parquet`` rows to *em*'s entity."""
+def map_frame(frame: pd.DataFrame, em: EntityMapping, mapping: MappingSpec,
+              known: dict[str, pd.Series] | None = None) -> MapResult:
+    """Map one chunk of ``extract/<source>.parquet`` rows to *em*'s entity.
+
+    *known* holds fields already mapped for these rows (by the compiled SQL, which only hands
+    over values that passed every rule of their field): they are taken as they are.
+    """
     failures = _Failures()
     out = frame[LINEAGE_NAMES].copy()
     for name, fs in em.fields.items():
-        out[name] = map_field(frame, em.entity, name, fs, mapping, failures)
+        out[name] = known[name] if known and name in known else map_field(frame, em.entity, name, fs, mapping, failures)
     source = mapping.sources[em.from_]
     if source.last_modified is not None:
         lm = source.last_modified
@@ -165,8 +194,10 @@ def map_frame(frame: pd.DataFrame, em: EntityMapping, mapping: MappingSpec) -> M
     skip = pd.Series(False, index=frame.index)
     if em.when_present:
         skip = frame[list(em.when_present)].isna().all(axis=1) if len(frame) else skip
-    rejected = pd.Series(frame.index.isin(list(failures.by_row)), index=frame.index) & ~skip
-    return MapResult(out[~rejected & ~skip], _rejects(frame, em, failures, rejected), _skipped(frame, em, skip))
+    rejected = pd.Series(frame.index.isin(list(failures.strict)), index=frame.index) & ~skip
+    mapped = ~rejected & ~skip
+    return MapResult(out[mapped], _rejects(frame, em, failures, rejected), _skipped(frame, em, skip),
+                     _nulled(frame, em, failures, mapped))
 
 
 def _raw_json(row: pd.Series) -> str:
@@ -178,7 +209,7 @@ def _rejects(frame: pd.DataFrame, em: EntityMapping, failures: _Failures, reject
     raw_columns = [c for c in frame.columns if c not in LINEAGE_NAMES]
     out = rows[LINEAGE_NAMES].copy()
     out["entity"] = em.entity
-    firsts = [failures.by_row[i][0] for i in rows.index]
+    firsts = [failures.strict[i] for i in rows.index]  # the first failure that rejects the row names it
     out["reason_code"] = [f["reason_code"] for f in firsts]
     out["category"] = [f["category"] for f in firsts]
     out["message"] = ["; ".join(f"{x['field']}: {x['message']}" for x in failures.by_row[i]) for i in rows.index]
@@ -195,6 +226,21 @@ def _raw_json_rows(rows: pd.DataFrame, columns: list[str]) -> list[str]:
     values = [rows[c].tolist() for c in columns]
     return [_RAW_JSON.encode({k: (None if v is None or v != v else v) for k, v in zip(columns, row)})
             for row in zip(*values)]
+
+
+def _nulled(frame: pd.DataFrame, em: EntityMapping, failures: _Failures, mapped: pd.Series) -> pd.DataFrame:
+    """The dropped values of mapped rows: only lenient failures are left on those."""
+    if not failures.by_row:
+        return _no_nulled()
+    rows = frame[mapped & frame.index.isin(list(failures.by_row))]
+    dropped = [failures.by_row[i] for i in rows.index]
+    out = rows[LINEAGE_NAMES].iloc[np.repeat(np.arange(len(rows)), [len(d) for d in dropped])]
+    out = out.reset_index(drop=True)
+    out["entity"] = em.entity
+    flat = [f for d in dropped for f in d]
+    for key in ("field", "rule", "value", "reason_code", "category", "message"):
+        out[key] = pd.Series([f[key] for f in flat], dtype=object)
+    return out[MAP_NULLED.names]
 
 
 def _skipped(frame: pd.DataFrame, em: EntityMapping, skip: pd.Series) -> pd.DataFrame:

@@ -17,8 +17,8 @@ from crmmigrate.crm.dbio import count_rows, upsert
 from crmmigrate.crm.models import ENTITIES, Base, Contact, LedgerEntry, MigrationRun
 from crmmigrate.errors import LedgerImbalance
 from crmmigrate.reconcile.ledger import Balance, balance, build_ledger
-from crmmigrate.reconcile.report import reject_groups, render
-from crmmigrate.rundir import RunDir, StageResult, read_table, utc_now, write_table
+from crmmigrate.reconcile.report import nulled_groups, reject_groups, render
+from crmmigrate.rundir import RunDir, StageResult, read_table, read_tables, utc_now, write_table
 from crmmigrate.schemas import LEDGER
 from crmmigrate.spec.load import Project
 from crmmigrate.spec.reasons import OUTCOMES
@@ -77,11 +77,13 @@ def run_reconcile(run: RunDir, project: Project, target: Target) -> StageResult:
             conflicts = read_table(run.require("merge") / "conflicts.parquet")
             by_field = (conflicts.groupby(["entity", "field"]).size().reset_index(name="count").to_dict("records")
                         if not conflicts.empty else [])
+            nulled = read_tables(run.require("map") / "nulled", "*/*.parquet")
             summary = {
                 "records_in": int(read_table(run.require("extract") / "sources.parquet")["records_in"].sum()),
                 "persons": persons,
                 **{o: int((ledger["outcome"] == o).sum()) for o in OUTCOMES},
                 "conflicts": len(conflicts),
+                "values_nulled": len(nulled),
                 "persons_created": int(ledger.loc[(ledger["entity"] == "contact") & (ledger["outcome"] == "created"),
                                                   "crm_id"].nunique()),
             }
@@ -91,7 +93,7 @@ def run_reconcile(run: RunDir, project: Project, target: Target) -> StageResult:
                 "outcomes": list(OUTCOMES), "balance": table.to_dict("records"),
                 "sources": read_table(run.require("extract") / "sources.parquet").to_dict("records"),
                 "imbalances": checked.imbalances, "verification": verification, "problems": problems,
-                "rejects": reject_groups(ledger), "conflicts": by_field,
+                "rejects": reject_groups(ledger), "conflicts": by_field, "nulled": nulled_groups(nulled),
             })
             result.counts = {**summary, "balanced": balanced, "report": str(out.parent / "reconcile" / "report.html")}
             _record_in_crm(engine, run, ledger, summary)

@@ -26,6 +26,17 @@ def reject_groups(ledger: pd.DataFrame) -> list[dict[str, Any]]:
     return groups
 
 
+def nulled_groups(nulled: pd.DataFrame) -> list[dict[str, Any]]:
+    """Values dropped by `on_invalid: null`, per (source, entity, field, reason), with examples."""
+    if nulled.empty:
+        return []
+    return [{"source": source, "entity": entity, "field": field, "reason_code": code, "count": len(rows),
+             "examples": [{"key": k, "value": v} for k, v in
+                          zip(rows["_source_key"].head(EXAMPLES), rows["value"].head(EXAMPLES))]}
+            for (source, entity, field, code), rows in nulled.groupby(["_source", "entity", "field", "reason_code"],
+                                                                       sort=True)]
+
+
 def render(path: Path, context: dict[str, Any]) -> None:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),

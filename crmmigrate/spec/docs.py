@@ -188,7 +188,7 @@ def _sources_section() -> list[str]:
 
 def _vocabularies() -> list[str]:
     rows = [("entity", model.EntityName), ("source format", model.SourceFormat),
-            ("duplicate_keys", model.DuplicateKeys), ("reject category", Category)]
+            ("duplicate_keys", model.DuplicateKeys), ("on_invalid", model.OnInvalid), ("reject category", Category)]
     out = ["## Vocabularies", "", "| name | values |", "| --- | --- |"]
     out += [f"| {name} | {', '.join(f'`{v}`' for v in get_args(lit))} |" for name, lit in rows]
     out.append(f"| ledger outcome | {', '.join(f'`{v}`' for v in OUTCOMES)} |")

@@ -107,6 +107,11 @@ def check_mapping(spec: MappingSpec, doc: YamlDoc) -> None:
             where = (*base, "fields", name)
             if name not in known:
                 doc.problems.append(doc.problem(where, f"'{em.entity}' has no field '{name}'{_transforms.suggest(name, list(known))}"))
+            elif fs.on_invalid == "null" and fs.required is None and known[name].required:
+                # (`required: true` with `on_invalid: null` is refused by FieldSpec itself.)
+                doc.problems.append(doc.problem((*where, "on_invalid"), (
+                    f"`on_invalid: null` would leave '{name}' empty, but it is a required field of '{em.entity}' "
+                    "(NOT NULL in the CRM); a required field cannot be left empty: remove `on_invalid: null`")))
             for t_i, call in enumerate(fs.transform):
                 t_where = (*where, "transform", t_i)
                 if call.name not in _transforms.transform_names():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 SPEC_VERSION = 1
 EntityName = Literal[
@@ -37,6 +37,8 @@ class LastModified(Spec):
 
 DuplicateKeys = Literal["reject", "keep_first"]
 DUPLICATE_KEY_POLICIES: tuple[str, ...] = get_args(DuplicateKeys)
+OnInvalid = Literal["reject", "null"]
+ON_INVALID_POLICIES: tuple[str, ...] = get_args(OnInvalid)
 
 
 class SourceBase(Spec):
@@ -151,11 +153,36 @@ class FieldSpec(Spec):
                          "a space); `.` reads `1,234.56`. Anything ambiguous is rejected, never guessed"
     )
     required: bool | None = Field(None, description="defaults to the CRM field being NOT NULL")
+    on_invalid: OnInvalid = Field(
+        "reject",
+        # YAML reads a bare `null` as no value at all; here it can only mean the policy `null`.
+        json_schema_extra={"enum": ["reject", "null", None], "type": ["string", "null"]},
+        description="a value this field's rules refuse (a transform refuses it, `map` lacks it, it is not of the "
+                    "field's type, it is too long): `reject` rejects the whole record with every failure; `null` "
+                    "(bare or quoted) leaves the field empty, maps the record and records the dropped value with "
+                    "its reason (`map/nulled/`). Only for optional fields: a required field cannot be left empty. "
+                    "A missing value is not an invalid one (a required field still rejects it as "
+                    "`missing_required`), and a transform that raises still rejects the record (`transform_error`)",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _column_shorthand(cls, value: Any) -> Any:
         return {"column": value} if isinstance(value, str) else value
+
+    @field_validator("on_invalid", mode="before")
+    @classmethod
+    def _yaml_null(cls, value: Any) -> Any:
+        return "null" if value is None else value  # `on_invalid: null` in YAML is None, not the text 'null'
+
+    @field_validator("on_invalid")
+    @classmethod
+    def _lenient_only_if_optional(cls, value: str, info: ValidationInfo) -> str:
+        # A CRM field that is NOT NULL (`required` not given) is checked by spec.load.check_mapping.
+        if value == "null" and info.data.get("required"):
+            raise ValueError("`on_invalid: null` would leave this field empty, but it is `required: true`; "
+                             "a required field cannot be left empty: remove one of the two")
+        return value
 
     @model_validator(mode="after")
     def _one_input(self) -> FieldSpec:

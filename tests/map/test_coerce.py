@@ -130,3 +130,11 @@ def test_wall_times_a_dst_change_skips_or_repeats_are_refused() -> None:
 def test_numbers_are_plain_ascii_digits() -> None:
     assert coerce.to_int(s("1_000", "\u0663", "12", "-4"))[1].tolist() == [True, True, False, False]
     assert coerce.to_decimal(s("1_000.5", "NaN", "1.5", "\u0663.1"), 2, False)[1].tolist() == [True, True, False, True]
+
+
+def test_numbers_beyond_what_the_column_stores_are_refused_not_crashed() -> None:
+    values, bad = coerce.to_int(pd.Series(["9223372036854775807", "9223372036854775808", "-9223372036854775809"]))
+    assert bad.tolist() == [False, True, True] and values[0] == (1 << 63) - 1
+    values, bad = coerce.to_decimal(pd.Series(["999999999999.99", "1000000000000", "-1000000000000.00"]), 2, False,
+                             precision=14)
+    assert bad.tolist() == [False, True, True] and values[0] == Decimal("999999999999.99")

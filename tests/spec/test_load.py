@@ -7,9 +7,10 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
+import yaml
 
 from crmmigrate.errors import MappingSpecError
-from crmmigrate.spec import MappingSpec, load_mapping, load_project
+from crmmigrate.spec import FieldSpec, MappingSpec, load_mapping, load_project
 from crmmigrate.spec.load import check_columns
 from crmmigrate.transforms import transform_names
 
@@ -232,3 +233,48 @@ def test_every_shipped_mapping_round_trips(path: Path) -> None:
 def test_the_demo_project_loads() -> None:
     loaded = load_project(REPO)
     assert set(loaded.mappings) == {"billing", "marketing", "sales", "shipping", "support"}
+
+
+def test_on_invalid_null_on_a_required_field_is_a_problem(tmp_path: Path) -> None:
+    # `last_name` is NOT NULL in the CRM; `email` is optional but says `required: true`.
+    text = GOOD.replace("      last_name: NAME\n", "      last_name: {column: NAME, on_invalid: null}\n")
+    assert problems(project(tmp_path / "crm", x=text)) == [
+        "mappings/x.yml:15 entities[0].fields.last_name.on_invalid: `on_invalid: null` would leave 'last_name' "
+        "empty, but it is a required field of 'contact' (NOT NULL in the CRM); a required field cannot be left "
+        "empty: remove `on_invalid: null`"
+    ]
+    text = GOOD.replace("      email: {column: EMAIL, transform: [email]}\n",
+                        "      email:\n        column: EMAIL\n        required: true\n        on_invalid: null\n")
+    assert problems(project(tmp_path / "explicit", x=text)) == [
+        "mappings/x.yml:19 entities[0].fields.email.on_invalid: `on_invalid: null` would leave this field empty, "
+        "but it is `required: true`; a required field cannot be left empty: remove one of the two"
+    ]
+    text = GOOD.replace("transform: [email]}", "transform: [email], on_invalid: drop}")
+    assert problems(project(tmp_path / "typo", x=text)) == [
+        "mappings/x.yml:16 entities[0].fields.email.on_invalid: input should be 'reject' or 'null' (got 'drop')"
+    ]
+
+
+@pytest.mark.parametrize("spelling", ["null", "~", "'null'", '"null"', "Null"])
+def test_on_invalid_null_round_trips_between_yaml_and_python(tmp_path: Path, spelling: str) -> None:
+    path = tmp_path / "x.yml"
+    path.write_text(GOOD.replace("transform: [email]}", f"transform: [email], on_invalid: {spelling}}}"))
+    spec, doc = load_mapping(path, "x.yml")
+    assert doc.problems == []
+    assert spec is not None
+    email = spec.entities[0].fields["email"]
+    assert email.on_invalid == "null"
+    assert email == FieldSpec(column="EMAIL", transform=("email",), on_invalid="null")
+    assert spec.entities[0].fields["last_name"].on_invalid == "reject"
+    dumped = spec.model_dump(by_alias=True)
+    assert dumped["entities"][0]["fields"]["email"]["on_invalid"] == "null"
+    assert MappingSpec.model_validate(dumped) == spec
+    # Written back as YAML (where the text 'null' is quoted) and read again: the same spec.
+    path.write_text(yaml.safe_dump(spec.model_dump(by_alias=True, mode="json"), sort_keys=False))
+    again, doc = load_mapping(path, "x.yml")
+    assert doc.problems == [] and again == spec
+
+
+def test_on_invalid_null_with_required_false_or_an_optional_field_loads(tmp_path: Path) -> None:
+    text = GOOD.replace("      last_name: NAME\n", "      last_name: {column: NAME, required: false, on_invalid: null}\n")
+    assert load_project(project(tmp_path, x=text)).mappings["crm"].entities[0].fields["last_name"].on_invalid == "null"

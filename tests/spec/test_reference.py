@@ -108,3 +108,13 @@ def test_docstring_sections_are_left_out_of_the_prose() -> None:
     doc = "Do a thing.\n\nMore about it.\n\nParameters\n----------\nvalues\n    The values.\n"
     assert docs.doc_prose(doc) == "Do a thing.\n\nMore about it."
     assert docs.doc_prose(None) == ""
+
+
+def test_schema_accepts_on_invalid_spelled_as_yaml_reads_it() -> None:
+    data = load_yaml(REPO / "mappings" / "sales.yml").data
+    email = data["entities"][1]["fields"]["email"]
+    for value in (None, "null", "reject"):  # `on_invalid: null` is a YAML null
+        email["on_invalid"] = value
+        assert not list(schema_validator("mapping").iter_errors(data)), value
+    email["on_invalid"] = "drop"
+    assert list(schema_validator("mapping").iter_errors(data))

@@ -1,0 +1,695 @@
+"""DuckDB SQL for the map stage: one entity mapping → SQL expressions, plus a per-row `sure` flag.
+
+`map_frame` (mapper.py) stays the reference semantics. The SQL need only be exact on the rows
+it marks sure; every other row (a possible reject or skip, a shape the SQL does not read
+exactly) is mapped by `map_frame`. So every rule compiles to a value and a condition under
+which that value is *provably* the one `map_frame` gives and `map_frame` does not refuse it.
+Python and DuckDB differ in subtle places (Unicode case mapping and whitespace, `\\d` and
+`\\s`, strptime), so each condition keeps to inputs where they are known to agree;
+tests/map/test_sql.py checks each of them by enumeration against the Python code.
+
+A rule with no exact SQL form (a user transform, a strptime directive not checked here, a time
+zone whose rules DuckDB and Python's zoneinfo do not share…) makes `compile_entity` return
+None: the caller then maps that entity with `map_frame` alone.
+
+Run the columns, `sure` (and any `fields_sure`) in *one* SELECT: a field's work is written once
+per row as nested lambdas producing a struct, and DuckDB's common-subexpression pass shares that
+struct between the field's column and its conditions.
+"""
+
+from __future__ import annotations
+
+import _strptime
+import datetime as dt
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
+import pandas as pd
+import phonenumbers
+import pyarrow as pa
+from sqlalchemy import String
+
+from crmmigrate.crm.models import ENTITIES, entity_fields
+from crmmigrate.map import coerce
+from crmmigrate.map.mapper import map_frame
+from crmmigrate.schemas import LINEAGE_NAMES, UTC_TS, link_fields, mapped_schema
+from crmmigrate.spec.model import EntityMapping, FieldSpec, MappingSpec
+
+
+@dataclass(frozen=True)
+class CompiledEntity:
+    """DuckDB expressions over the columns of ``extract/<source>.parquet``."""
+
+    columns: dict[str, str]  # every name of mapped_schema(entity), in its order → expression
+    sure: str                # never NULL; TRUE where the row's values equal map_frame's and it maps the row
+    # Field of em.fields → never NULL; TRUE where that field's value equals map_frame's and passes
+    # every rule of the field (map_frame may take it as known and run only the other fields' rules).
+    fields_sure: dict[str, str] = field(default_factory=dict)
+
+
+def compile_entity(em: EntityMapping, mapping: MappingSpec) -> CompiledEntity | None:
+    """None when any rule of *em* has no exact SQL form (the caller then maps the entity with map_frame)."""
+    try:
+        return _compile(em, mapping)
+    except _NoSql:
+        return None
+
+
+class _NoSql(Exception):
+    """A rule with no exact SQL form."""
+
+
+# --- quoting and the pipe ------------------------------------------------------------------
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_str(text: str) -> str:
+    if "\x00" in text:  # a NUL cannot be written in an SQL literal
+        raise _NoSql(f"NUL character in {text!r}")
+    return "'" + text.replace("'", "''") + "'"
+
+
+# Lambda parameters are named `__crm_…`; an entity reading a column of such a name is not compiled.
+_LAMBDA = "__crm_"
+_SIMPLE = re.compile(rf'"([^"]|"")*"|{_LAMBDA}v\d+')  # a column or a bound name: free to repeat
+
+
+@dataclass
+class _Pipe:
+    """One field being compiled: named intermediate values, the current value, and the conditions
+    under which it is exactly map_frame's.
+
+    DuckDB shares no subexpression inside CASE, AND or OR, and each step below reads its input
+    several times, so an intermediate value is bound once (`let`) and emitted as a lambda
+    parameter: ``list_transform([expr], lambda __crm_v0: …)[1]``."""
+
+    value: str
+    lets: list[tuple[str, str]] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)
+
+    def let(self, expr: str) -> str:
+        if _SIMPLE.fullmatch(expr):
+            return expr
+        name = f"{_LAMBDA}v{len(self.lets)}"
+        self.lets.append((name, expr))
+        return name
+
+    def bind(self) -> str:
+        """The current value as a name, to read it more than once."""
+        self.value = self.let(self.value)
+        return self.value
+
+    def require(self, condition: str) -> None:
+        self.conditions.append(condition)
+
+    def emit(self) -> tuple[str, str]:
+        """(value, sure): two expressions for the outer SELECT; sure is never NULL."""
+        sure = " AND ".join(f"({c})" for c in self.conditions) or "true"
+        if not self.lets:
+            return self.value, f"coalesce({sure}, false)"
+        body = f"{{'v': {self.value}, 's': {sure}}}"
+        for name, expr in reversed(self.lets):
+            body = f"list_transform([{expr}], lambda {name}: {body})[1]"
+        return f"struct_extract({body}, 'v')", f"coalesce(struct_extract({body}, 's'), false)"
+
+
+def _full(value: str, pattern: str) -> str:
+    return f"regexp_full_match({value}, {quote_str(pattern)})"
+
+
+# --- text that Python and DuckDB read alike -------------------------------------------------
+
+# Every character where str.isspace(): what str.strip() strips and Python's `\s` matches.
+# RE2's `\s` and DuckDB's trim() know only a few of them.
+WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+              "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_WS = "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE)  # for an RE2 class
+_NOT_SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE if c != " ")
+_EDGE = f"^ *[{_NOT_SPACE}]|[{_NOT_SPACE}] *$"  # another whitespace than ' ' at an end
+
+
+def _strip(name: str) -> str:
+    """Python's str.strip() of a bound *name*. trim() with the whole set costs ten times trim()
+    (spaces only), so text is left alone when neither end is whitespace (most), and the set is
+    used only where another whitespace than ' ' sits at an end."""
+    ws = quote_str(WHITESPACE)
+    return f"CASE WHEN contains({ws}, {name}[1]) OR contains({ws}, {name}[-1]) THEN " \
+           f"trim(CASE WHEN regexp_matches({name}, {quote_str(_EDGE)}) THEN trim({name}, {ws}) ELSE {name} END) " \
+           f"ELSE {name} END"
+
+
+def _printable_ascii(name: str) -> str:
+    """Where Python's Unicode `\\d`, `\\s`, IGNORECASE and lower() agree with RE2's and DuckDB's."""
+    return _full(name, "[ -~]*")
+
+
+def _ascii(name: str) -> str:
+    return f"strlen({name}) = length({name})"  # bytes = code points
+
+
+# Latin letters whose lower, upper and title case are single characters on which Python and
+# DuckDB agree, and whose lower case is again one of them (each checked in the tests). Left
+# out: ß (`SS` in Python, `ẞ` in DuckDB), İ (`i̇` in Python), ŉ, ǰ, ẖ…ẚ (two characters in
+# Python), the title-case digraphs ǅ ǈ ǋ ǲ, and letters cased in Python without a case pair (ĸ ƍ ẟ…).
+CASED_RANGES = (
+    (0x41, 0x5A), (0x61, 0x7A), (0xB5, 0xB5), (0xC0, 0xD6), (0xD8, 0xDE), (0xE0, 0xF6), (0xF8, 0x12F),
+    (0x131, 0x137), (0x139, 0x148), (0x14A, 0x180), (0x182, 0x185), (0x187, 0x188), (0x18B, 0x18C), (0x18E, 0x18E),
+    (0x191, 0x192), (0x195, 0x195), (0x198, 0x19A), (0x19E, 0x19E), (0x1A0, 0x1A5), (0x1A7, 0x1A8), (0x1AC, 0x1AD),
+    (0x1AF, 0x1B0), (0x1B3, 0x1B6), (0x1B8, 0x1B9), (0x1BC, 0x1BD), (0x1BF, 0x1BF), (0x1CD, 0x1EF), (0x1F4, 0x220),
+    (0x222, 0x233), (0x23B, 0x23D), (0x23F, 0x243), (0x246, 0x24F), (0x1E00, 0x1E95), (0x1E9B, 0x1E9B),
+    (0x1EA0, 0x1EFF),
+)
+# ß lower-cases to itself in both, and title() keeps it inside a word (`Weiß`); only upper-casing
+# differs, so it may be lower-cased anywhere and title-cased where it does not start a word.
+SHARP_S = ((0xDF, 0xDF),)
+# Characters without case that both map to themselves: ASCII and Latin-1 non-letters (less ª º,
+# which Python counts as cased), combining accents (less U+0345, which has an upper case),
+# general punctuation (’ – “ …) and every whitespace.
+UNCASED_RANGES = (
+    (0x1, 0x40), (0x5B, 0x60), (0x7B, 0xA9), (0xAB, 0xB4), (0xB6, 0xB9), (0xBB, 0xBF), (0xD7, 0xD7), (0xF7, 0xF7),
+    (0x300, 0x344), (0x346, 0x36F), (0x1680, 0x1680), (0x2000, 0x206F), (0x3000, 0x3000),
+)
+
+
+def _class(ranges: tuple[tuple[int, int], ...], without: str = "") -> str:
+    """The body of an RE2 character class: the code points of *ranges*, less those in *without*."""
+    points = sorted({c for lo, hi in ranges for c in range(lo, hi + 1)} - {ord(c) for c in without})
+    runs: list[list[int]] = []
+    for c in points:
+        if runs and runs[-1][1] == c - 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return "".join(f"\\x{{{lo:x}}}" + (f"-\\x{{{hi:x}}}" if hi > lo else "") for lo, hi in runs)
+
+
+CASED, UNCASED = _class(CASED_RANGES), _class(UNCASED_RANGES)
+_LETTERS = _class(CASED_RANGES + SHARP_S)
+_UPPER_SAFE = f"[{CASED}{UNCASED}]*"
+_LOWER_SAFE = f"[{_LETTERS}{UNCASED}]*"
+_TITLE_SAFE = f"(?:[{UNCASED}]|[{CASED}][{_LETTERS}]*)*"  # no ß first in a run of letters
+
+
+def _case_safe(name: str, safe: str) -> str:
+    return f"{name} IS NULL OR {_full(name, safe)}"
+
+
+# --- transforms (crmmigrate/transforms.py), keyed by their registered name -----------------
+
+Compiler = Callable[[_Pipe, dict[str, Any], MappingSpec], None]
+
+
+def _no_args(name: str, args: dict[str, Any]) -> None:
+    if args:  # the Python transform would raise on them: every row of a chunk rejected
+        raise _NoSql(f"transform {name} takes no arguments, got {args}")
+
+
+def sql_trim(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
+    _no_args("trim", args)
+    p.value = f"nullif({_strip(p.bind())}, '')"
+
+
+def sql_collapse_spaces(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
+    # Python's `\s+` is every str.isspace() character; after the replacement only ' ' is left to strip.
+    _no_args("collapse_spaces", args)
+    spaced = f"regexp_replace({p.value}, {quote_str(f'[{_WS}]+')}, ' ', 'g')"
+    p.value = f"nullif(trim({spaced}), '')"
+
+
+def sql_lower(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
+    _no_args("lower", args)
+    p.require(_case_safe(p.bind(), _LOWER_SAFE))
+    p.value = f"lower({p.value})"
+
+
+def sql_upper(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
+    _no_args("upper", args)
+    p.require(_case_safe(p.bind(), _UPPER_SAFE))
+    p.value = f"upper({p.value})"
+
+
+def sql_title(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
+    """`values.str.lower().str.title()`: Python upper-cases a cased letter that follows an
+    uncased character (or starts the text) and lower-cases the others, so `o'neil` → `O'Neil`
+    and `1st` → `1St`. That is: upper-case the first character of each run of cased letters
+    (or of every run: UNCASED maps to itself). Most names are one run, read without a list."""
+    _no_args("title", args)
+    x = p.bind()
+    p.require(_case_safe(x, _TITLE_SAFE))
+    runs = f"regexp_extract_all(lower({x}), {quote_str(f'[{_LETTERS}]+|[^{_LETTERS}]+')})"
+    p.value = (f"CASE WHEN {_full(x, f'[{CASED}][{_LETTERS}]*')} THEN upper(left({x}, 1)) || lower(substr({x}, 2)) "
+               f"ELSE array_to_string(list_transform({runs}, lambda {_LAMBDA}w: upper(left({_LAMBDA}w, 1)) || substr({_LAMBDA}w, 2)), '') END")
+
+
+def sql_nfc(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
+    _no_args("nfc", args)
+    x = p.bind()
+    p.require(f"{x} IS NULL OR {_ascii(x)}")  # ASCII text is already NFC
+
+
+def sql_zfill(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
+    width = args.get("width")
+    if set(args) != {"width"} or type(width) is not int:
+        raise _NoSql(f"zfill: width must be an int, got {args}")
+    x = p.bind()
+    # Python's `\d+` also takes non-ASCII digits: sure on ASCII, or when an ASCII non-digit rules it out.
+    p.require(f"{x} IS NULL OR {_ascii(x)} OR regexp_matches({x}, '[\\x{{1}}-/:-\\x{{7f}}]')")
+    p.value = f"CASE WHEN {_full(x, '[0-9]+')} AND length({x}) < {width} THEN lpad({x}, {width}, '0') ELSE {x} END"
+
+
+def sql_split(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
+    sep, part = args.get("sep"), args.get("part")
+    if set(args) != {"sep", "part"} or not isinstance(sep, str) or not sep or type(part) is not int:
+        raise _NoSql(f"split: sep must be a non-empty str and part an int, got {args}")
+    index = part + 1 if part >= 0 else part  # DuckDB lists count from 1; negative counts from the end
+    piece = p.let(f"string_split({p.value}, {quote_str(sep)})[{index}]")
+    p.value = f"nullif({_strip(piece)}, '')"
+
+
+def sql_split_name(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
+    part, order = args.get("part"), args.get("order", "given_first")
+    if not set(args) <= {"part", "order"} or part not in ("given", "surname") \
+            or order not in ("given_first", "surname_comma"):
+        raise _NoSql(f"split_name: bad arguments {args}")
+    t = p.let(_strip(p.bind()))
+    if order == "surname_comma":  # `SURNAME, Given`: split at the first comma
+        given = f"CASE WHEN strpos({t}, ',') > 0 THEN regexp_extract({t}, '(?s)^[^,]*,(.*)$', 1) END"
+        surname = f"regexp_extract({t}, '(?s)^([^,]*)', 1)"
+    else:  # `Given Middle Surname`: split at the last space (only ' ', like str.rsplit(" "))
+        given = f"CASE WHEN strpos({t}, ' ') > 0 THEN regexp_extract({t}, '(?s)^(.*) ', 1) END"
+        surname = f"CASE WHEN strpos({t}, ' ') > 0 THEN regexp_extract({t}, '(?s) ([^ ]*)$', 1) ELSE {t} END"
+    p.value = given if part == "given" else surname
+    p.value = f"nullif({_strip(p.bind())}, '')"
+
+
+def sql_email(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
+    """Trim + lower, refused unless transforms._EMAIL matches. Sure on text that lower-cases alike
+    (_LOWER_SAFE): there lower-casing maps letters to letters and leaves the rest, so the match of
+    the text decides as the match of its lower case; and Python's `\\s` is exactly WHITESPACE."""
+    _no_args("email", args)
+    t = p.let(_strip(p.bind()))
+    safe = CASED_RANGES + SHARP_S + UNCASED_RANGES
+    char, tld = _class(safe, '@<>()[],;:"' + WHITESPACE), _class(safe, '@<>()[],;:".' + WHITESPACE)
+    address = _full(t, f"[{char}]+@[{char}]+\\.[{tld}]{{2,}}")
+    p.require(f"{t} IS NULL OR {t} = '' OR {address}")
+    p.value = f"nullif(lower({t}), '')"
+
+
+def sql_phone(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
+    """The vectorised shapes of transforms.phone; the `phonenumbers` fallback is never sure.
+
+    Only ASCII digits, `+` and ` ()./-` reach a shape here; Python removes the same junk from
+    such a text (its `\\s` matches more, but none of that is left in it), so its shapes decide alike.
+    The shapes start differently, so the start tells which one matched."""
+    _no_args("phone", args)  # default_region comes from the mapping (an argument would clash with it)
+    country = str(phonenumbers.country_code_for_region(mapping.default_region))
+    t = p.let(_strip(p.bind()))
+    c = t
+    for junk in " ()./-":  # nested replace() costs half a global regexp_replace()
+        c = f"replace({c}, {quote_str(junk)}, '')"
+    c = p.let(c)
+    shapes = ["\\+[1-9][0-9]{6,14}", "00[1-9][0-9]{6,14}", "0[1-9][0-9]{4,13}"]
+    national = f"{quote_str('+' + country)} || substr({c}, 2)"
+    if country == "1":  # transforms.phone's NANP shapes: 10 digits, or 11 with the leading 1
+        shapes += ["[2-9][0-9]{9}", "1[2-9][0-9]{9}"]
+    p.require(f"{t} IS NULL OR {t} = '' OR {_full(c, '|'.join(shapes))}")
+    p.value = f"CASE WHEN {c} = '' THEN NULL WHEN starts_with({c}, '+') THEN {c} WHEN starts_with({c}, '00') THEN '+' || substr({c}, 3) " \
+              f"WHEN starts_with({c}, '0') THEN {national} WHEN starts_with({c}, '1') THEN '+' || {c} ELSE '+1' || {c} END"
+
+
+TRANSFORMS: dict[str, Compiler] = {
+    "trim": sql_trim, "collapse_spaces": sql_collapse_spaces, "lower": sql_lower, "upper": sql_upper,
+    "title": sql_title, "nfc": sql_nfc, "zfill": sql_zfill, "split": sql_split, "split_name": sql_split_name,
+    "email": sql_email, "phone": sql_phone,
+}
+
+
+# --- value map -----------------------------------------------------------------------------
+
+def _value_map(p: _Pipe, table: dict[str, str | bool | None], python_type: type) -> bool:
+    """Map the value; a value outside the map is a reject. Returns whether it is already typed."""
+    targets = list(table.values())
+    if all(t is None or isinstance(t, str) for t in targets):
+        typed = False
+    elif python_type is bool and all(t is None or type(t) is bool for t in targets):
+        typed = True  # map_frame keeps a bool from the map as it is, without coercion
+    else:
+        raise _NoSql(f"value map {table} mixes types")
+
+    def target(t: str | bool | None) -> str:
+        return "NULL" if t is None else str(t).lower() if isinstance(t, bool) else quote_str(t)
+
+    x = p.bind()
+    keys = ", ".join(quote_str(k) for k in table)
+    p.require(f"{x} IS NULL OR {x} IN ({keys})" if table else f"{x} IS NULL")
+    cases = " ".join(f"WHEN {quote_str(k)} THEN {target(t)}" for k, t in table.items())
+    p.value = f"CAST(CASE {x} {cases} END AS {'BOOLEAN' if typed else 'VARCHAR'})" if table else \
+        f"CAST(NULL AS {'BOOLEAN' if typed else 'VARCHAR'})"
+    return typed
+
+
+# --- coercions (crmmigrate/map/coerce.py) --------------------------------------------------
+# Each reads Python-stripped text (coerce._per_value); blank text is missing, not refused.
+# Length and required are checked on the emitted value (see _field).
+
+def _stripped(p: _Pipe) -> str:
+    return p.let(_strip(p.bind()))
+
+
+def to_bool(p: _Pipe) -> None:
+    # Only ASCII: DuckDB lower-cases `İ` to `i`, so `NEİN` would read as `nein`; Python makes it `neı̇n`.
+    t = _stripped(p)
+    low = p.let(f"lower({t})")
+    true, false = (", ".join(map(quote_str, sorted(s))) for s in (coerce.TRUE, coerce.FALSE))
+    p.require(f"{t} IS NULL OR {t} = '' OR ({_ascii(t)} AND {low} IN ({true}, {false}))")
+    p.value = f"CASE WHEN {low} IN ({true}) THEN true WHEN {low} IN ({false}) THEN false END"
+
+
+def to_int(p: _Pipe) -> None:
+    t = _stripped(p)
+    p.value = p.let(f"CASE WHEN {_full(t, '[+-]?[0-9]+')} THEN try_cast({t} AS BIGINT) END")
+    p.require(f"{t} IS NULL OR {t} = '' OR {p.value} IS NOT NULL")  # NULL also where BIGINT overflows
+
+
+def to_decimal(p: _Pipe, precision: int, scale: int, cents: bool, mark: str) -> None:
+    """Plain ASCII numbers, with groups of three (`1,234.56`; `1.234,56` for mark `,`); no exponents."""
+    if precision > 28:  # Python's default context quantizes to 28 digits at most
+        raise _NoSql(f"DECIMAL({precision},{scale}) is wider than Python's decimal context")
+    t = _stripped(p)
+    if mark == ".":
+        plain, grouped = "[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)", "[+-]?[0-9]{1,3}(,[0-9]{3})+(\\.[0-9]+)?"
+        number = f"replace({t}, ',', '')"
+    else:
+        plain, grouped = "[+-]?([0-9]+(,[0-9]*)?|,[0-9]+)", "[+-]?[0-9]{1,3}([. ][0-9]{3})+(,[0-9]+)?"
+        number = f"replace(replace(replace({t}, '.', ''), ' ', ''), ',', '.')"
+    number = p.let(f"CASE WHEN {_full(t, plain)} OR {_full(t, grouped)} THEN {number} END")
+    if cents:  # integral text only (`12`, `12.00`), then two places to the right: `-7` → `-0.07`
+        integral = _full(number, "[+-]?[0-9]*(\\.0*)?")
+        digits = p.let(f"CASE WHEN {integral} THEN regexp_extract({number}, '^[+-]?([0-9]*)', 1) END")
+        padded = f"CASE WHEN length({digits}) < 3 THEN lpad({digits}, 3, '0') ELSE {digits} END"  # lpad truncates
+        number = p.let(f"regexp_extract({number}, '^[+-]?') || regexp_replace({padded}, '([0-9]{{2}})$', '.\\1')")
+    # Python refuses a value that would need rounding; DuckDB would round it.
+    exact = _full(number, f"[+-]?[0-9]*(\\.[0-9]{{0,{scale}}}0*)?")
+    p.value = p.let(f"CASE WHEN {exact} THEN try_cast({number} AS DECIMAL({precision},{scale})) END")
+    p.require(f"{t} IS NULL OR {t} = '' OR {p.value} IS NOT NULL")
+
+
+_DIRECTIVES = set("YymbBdHMS")
+
+
+def _strptime_value(t: str, fmt: str, number: int, with_time: bool) -> str:
+    """The DATE (or naive TIMESTAMP) that `datetime.strptime(t, fmt)` gives, NULL where it raises.
+
+    Python's own regex for *fmt* (`_strptime._TimeRE_cache`) runs in RE2: on printable ASCII
+    Python's Unicode `\\d`, `\\s` and IGNORECASE agree with RE2's. Python takes the first match
+    at the start (leftmost-first, as RE2 does) and refuses it when it stops short of the end,
+    so the whole match is captured and compared with the text. The date is then built from the
+    groups as _strptime does, and DuckDB's cast refuses the days that do not exist."""
+    directives = re.findall(r"%(.)", fmt)
+    kinds = [sum(d in group for d in directives) for group in ("Yy", "mbB", "d")]
+    if not set(directives) <= _DIRECTIVES or len(set(directives)) != len(directives) or kinds != [1, 1, 1] \
+            or not (fmt.isascii() and fmt.isprintable()):
+        raise _NoSql(f"date format {fmt!r}: only %Y/%y, %m/%b/%B, %d, %H, %M, %S, each once, are compiled")
+    pattern = _strptime._TimeRE_cache.pattern(fmt)
+    compiled = re.compile(pattern, re.IGNORECASE)
+    names = sorted(compiled.groupindex, key=compiled.groupindex.__getitem__)
+    if compiled.groups != len(names):
+        raise _NoSql(f"date format {fmt!r}: unnamed groups in {pattern!r}")
+    g = f"{_LAMBDA}g{number}"
+
+    def group(name: str) -> str:  # DuckDB's struct names ignore case, so `m` and `M` go by position
+        return f"struct_extract({g}, {quote_str('whole' if name == 'whole' else f'g{names.index(name)}')})"
+
+    def two(digits: str) -> str:
+        return f"lpad(ltrim({digits}), 2, '0')"  # `%d` also reads ' 5'
+
+    if "Y" in names:
+        year, checks = group("Y"), [f"{group('Y')} <> '0000'"]  # Python has no year 0
+    else:  # _strptime's pivot: 00-68 → 20xx, 69-99 → 19xx
+        short = f"CAST({group('y')} AS INTEGER)"
+        year, checks = f"CAST({short} + CASE WHEN {short} <= 68 THEN 2000 ELSE 1900 END AS VARCHAR)", []
+    if "m" in names:
+        month = two(group("m"))
+    else:
+        key = "b" if "b" in names else "B"
+        locale = _strptime._TimeRE_cache.locale_time
+        months = list(locale.a_month if key == "b" else locale.f_month)[1:]
+        month = two(f"CAST(list_position({months!r}, lower({group(key)})) AS VARCHAR)")
+    if "S" in names:
+        checks.append(f"{group('S')} NOT IN ('60', '61')")  # the regex takes leap seconds, datetime() does not
+    text = f"{year} || '-' || {month} || '-' || {two(group('d'))}"
+    if with_time:
+        text += " || ' ' || " + " || ':' || ".join(two(group(n)) if n in names else "'00'" for n in "HMS")
+    cast = f"try_cast({text} AS {'TIMESTAMP' if with_time else 'DATE'})"
+    ok = " AND ".join([f"{group('whole')} = {t}", *checks])
+    extract = f"regexp_extract({t}, {quote_str('(?i)^(' + pattern + ')')}, {['whole', *(f'g{i}' for i in range(len(names)))]!r})"
+    # The full-match test is cheap and necessary; the groups are extracted only where it holds.
+    return f"CASE WHEN {_full(t, '(?i)' + pattern)} THEN list_transform([{extract}], lambda {g}: " \
+           f"CASE WHEN {ok} THEN {cast} END)[1] END"
+
+
+def _iso_value(t: str, with_time: bool) -> str:
+    """Only `YYYY-MM-DD` (and `YYYY-MM-DDTHH:MM[:SS]` for datetimes): fromisoformat reads many more
+    shapes, so a text in none of these is not decided, and later formats are never reached."""
+    shape = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    if not with_time:
+        return f"CASE WHEN {_full(t, shape)} AND NOT starts_with({t}, '0000') THEN try_cast({t} AS DATE) END"
+    shape += "(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?"
+    text = f"CASE length({t}) WHEN 10 THEN {t} || ' 00:00:00' WHEN 16 THEN replace({t}, 'T', ' ') || ':00' " \
+           f"ELSE replace({t}, 'T', ' ') END"
+    return f"CASE WHEN {_full(t, shape)} AND NOT starts_with({t}, '0000') THEN try_cast({text} AS TIMESTAMP) END"
+
+
+def _epoch_value(t: str) -> str:
+    """`datetime.fromtimestamp(int(text), utc)` for ASCII integers in datetime's years 1-9999.
+    int() also reads `1_000` and other digits, so a text this does not read is not decided."""
+    seconds = f"CASE WHEN {_full(t, '[+-]?[0-9]{1,12}')} THEN try_cast({t} AS BIGINT) END"
+    return f"CASE WHEN {seconds} BETWEEN -62135596800 AND 253402300799 " \
+           f"THEN timezone('UTC', make_timestamp({seconds} * 1000000)) END"
+
+
+def _first_format(p: _Pipe, formats: tuple[str, ...], value: Callable[[str, int, str], str]) -> None:
+    """Python tries the formats in order and takes the first that reads the text: the first
+    non-NULL (coalesce evaluates a format only on the rows the earlier ones left NULL). `iso`
+    and `epoch` decide only the shapes they read here, so later formats are never reached."""
+    if not formats:
+        raise _NoSql("no formats")
+    for i, f in enumerate(formats):
+        if f in ("iso", "epoch"):
+            formats = formats[:i + 1]
+            break
+    t = _stripped(p)
+    values = ", ".join(value(t, i, f) for i, f in enumerate(formats))
+    p.value = p.let(f"CASE WHEN {_printable_ascii(t)} THEN coalesce({values}) END")
+    p.require(f"{t} IS NULL OR {t} = '' OR {p.value} IS NOT NULL")
+
+
+def to_date(p: _Pipe, formats: tuple[str, ...]) -> None:
+    if "epoch" in formats:
+        raise _NoSql("epoch is a format of timestamps, not of dates")
+    _first_format(p, formats, lambda t, i, f: _iso_value(t, False) if f == "iso" else _strptime_value(t, f, i, False))
+
+
+def to_datetime(p: _Pipe, formats: tuple[str, ...], timezone: str) -> None:
+    """Naive times are read in *timezone* (map_frame refuses one that daylight saving makes
+    ambiguous or skips); results are UTC instants (TIMESTAMPTZ)."""
+    _check_zone(timezone)
+
+    def value(t: str, i: int, fmt: str) -> str:
+        if fmt == "epoch":
+            return _epoch_value(t)
+        return f"timezone({quote_str(timezone)}, {_iso_value(t, True) if fmt == 'iso' else _strptime_value(t, fmt, i, True)})"
+
+    _first_format(p, formats, value)
+    if timezone != "UTC":
+        # Sure only where the zone's offset is the same 26 hours before and after: then the wall
+        # time is neither skipped nor repeated, and DuckDB's offset is the one checked in _check_zone.
+        v, zone = p.value, quote_str(timezone)
+        local = "epoch(timezone({}, {} {} INTERVAL 26 HOUR))"
+        p.require(f"{v} IS NULL OR ({v} BETWEEN {_ZONE_YEARS[0]} AND {_ZONE_YEARS[1]} AND "
+                  f"{local.format(zone, v, '+')} - {local.format(zone, v, '-')} = {52 * 3600})")
+
+
+# DuckDB's time zones (ICU) are trusted where they were checked against Python's zoneinfo.
+_ZONE_YEARS = ("TIMESTAMPTZ '1970-01-03 00:00:00+00'", "TIMESTAMPTZ '2099-12-29 00:00:00+00'")
+
+
+@functools.lru_cache(maxsize=16)
+def _check_zone(timezone: str) -> None:
+    """DuckDB (ICU tzdata) and Python (zoneinfo) must give the same instant for a wall time in
+    *timezone*: compared twice a day, 1970-2099, wherever Python finds the time unambiguous.
+    A zone they disagree on (or ICU does not know) has no exact SQL form."""
+    if timezone == "UTC":
+        return
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise _NoSql(f"time zone {timezone}: {exc}") from exc
+    start, walls, instants = dt.datetime(1970, 1, 1), [], []
+    for half_days in range((dt.date(2100, 1, 1) - dt.date(1970, 1, 1)).days * 2):
+        wall = start + dt.timedelta(hours=12 * half_days)
+        early, late = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
+        if early.utcoffset() == late.utcoffset():
+            walls.append(wall)
+            instants.append(early.astimezone(dt.timezone.utc))
+    samples = pa.table({"wall": pa.array(walls, pa.timestamp("us")), "instant": pa.array(instants, UTC_TS)})
+    with duckdb.connect() as con:
+        con.register("samples", samples)
+        try:
+            differ = con.sql(f"SELECT count(*) FROM samples WHERE timezone({quote_str(timezone)}, wall) "
+                             "IS DISTINCT FROM instant").fetchall()[0][0]
+        except duckdb.Error as exc:
+            raise _NoSql(f"time zone {timezone} in DuckDB: {exc}") from exc
+    if differ or not walls:
+        raise _NoSql(f"time zone {timezone}: DuckDB and Python disagree on {differ} wall times")
+
+
+# --- fields, links, entity -----------------------------------------------------------------
+
+def _sql_type(arrow: pa.DataType) -> str:
+    if pa.types.is_decimal(arrow):
+        return f"DECIMAL({arrow.precision},{arrow.scale})"
+    if pa.types.is_timestamp(arrow):
+        return "TIMESTAMPTZ"
+    return {pa.string(): "VARCHAR", pa.bool_(): "BOOLEAN", pa.int64(): "BIGINT", pa.date32(): "DATE"}[arrow]
+
+
+def _literal(value: object, python_type: type, arrow: pa.DataType) -> str:
+    """A value map_frame produced, as an SQL literal of the column's type."""
+    if value is None:
+        return f"CAST(NULL AS {_sql_type(arrow)})"
+    if type(value) is not python_type:  # e.g. a constant 5 for a text column: map_frame passes the int on
+        raise _NoSql(f"constant {value!r} is not a {python_type.__name__}")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        naive = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return f"timezone('UTC', CAST({quote_str(naive.isoformat(sep=' '))} AS TIMESTAMP))"
+    return f"CAST({quote_str(str(value))} AS {_sql_type(arrow)})"
+
+
+def _constant(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec) -> tuple[str, str]:
+    """A constant is the same on every row: map_frame itself computes it, once, on a one-row frame."""
+    for call in fs.transform:
+        if call.name not in TRANSFORMS:
+            raise _NoSql(f"{em.entity}.{name}: transform {call.name} has no SQL form")
+    alone = EntityMapping(entity=em.entity, from_=em.from_, fields={name: fs})
+    lm = mapping.sources[em.from_].last_modified
+    raw = [lm.column if lm is not None else "raw"]  # map_frame's rejects need a raw column
+    frame = pd.DataFrame({c: pd.Series([0 if c == "_row_number" else None if c in raw else "c"], dtype=object)
+                          for c in raw + LINEAGE_NAMES})
+    result = map_frame(frame, alone, mapping)
+    arrow = mapped_schema(em.entity).field(name).type
+    if result.mapped.empty:  # refused: every row is a reject
+        return f"CAST(NULL AS {_sql_type(arrow)})", "false"
+    return _literal(result.mapped[name].iloc[0], entity_fields(em.entity)[name].python_type, arrow), "true"
+
+
+def _input(fs: FieldSpec) -> str:
+    if fs.column is not None:
+        return quote_ident(fs.column)
+    assert fs.columns is not None
+    # Python joins the present parts (an empty string is present); DuckDB's concat_ws skips NULLs.
+    return f"nullif(concat_ws({quote_str(fs.sep)}, {', '.join(map(quote_ident, fs.columns))}), '')"
+
+
+def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec) -> tuple[str, list[str]]:
+    """(value, [sure conditions]) of one field."""
+    if fs.constant is not None:
+        value, sure = _constant(em, name, fs, mapping)
+        return value, [sure]
+    target = entity_fields(em.entity)[name]
+    column_type = ENTITIES[em.entity].__table__.columns[name].type
+    p = _Pipe(_input(fs))
+    for call in fs.transform:
+        compiler = TRANSFORMS.get(call.name)
+        if compiler is None:
+            raise _NoSql(f"{em.entity}.{name}: transform {call.name} has no SQL form")
+        compiler(p, call.args, mapping)
+    typed = _value_map(p, fs.map, target.python_type) if fs.map is not None else False
+    if typed or target.python_type is str:
+        pass  # text is checked for its length below
+    elif target.python_type is dt.datetime:
+        to_datetime(p, fs.formats or ("iso",), mapping.timezone)
+    elif target.python_type is dt.date:
+        to_date(p, fs.formats or ("iso",))
+    elif target.python_type is Decimal:
+        to_decimal(p, column_type.precision, column_type.scale, fs.cents, fs.decimal_mark)
+    elif target.python_type is int:
+        to_int(p)
+    elif target.python_type is bool:
+        to_bool(p)
+    else:
+        raise _NoSql(f"{em.entity}.{name}: no SQL coercion to {target.python_type.__name__}")
+    value, sure = p.emit()
+    conditions = [sure]
+    limit = column_type.length if isinstance(column_type, String) else None
+    if target.python_type is str and limit:  # Python's len() and DuckDB's length() both count code points
+        conditions.append(f"coalesce(length({value}) <= {limit}, true)")
+    if fs.required if fs.required is not None else target.required:
+        conditions.append(f"({value} IS NOT NULL)")
+    return value, conditions
+
+
+def _read_columns(em: EntityMapping, mapping: MappingSpec) -> set[str]:
+    lm = mapping.sources[em.from_].last_modified
+    return ({c for fs in em.fields.values() for c in ([fs.column] if fs.column else list(fs.columns or ()))}
+            | {link.column for link in em.links.values() if link.column} | set(em.when_present)
+            | ({lm.column} if lm else set()))
+
+
+def _compile(em: EntityMapping, mapping: MappingSpec) -> CompiledEntity:
+    if clash := sorted(c for c in _read_columns(em, mapping) if c.lower().startswith(_LAMBDA)):
+        raise _NoSql(f"columns {clash} would be hidden by the SQL's lambda parameters")
+    schema = mapped_schema(em.entity)
+    columns = {n: quote_ident(n) for n in LINEAGE_NAMES}
+    sure: list[str] = []
+    if (lm := mapping.sources[em.from_].last_modified) is not None:  # first: a constant runs map_frame
+        p = _Pipe(quote_ident(lm.column))
+        to_datetime(p, lm.formats, mapping.timezone)
+        columns["_last_modified"], lm_sure = p.emit()
+        sure.append(lm_sure)
+    else:
+        columns["_last_modified"] = "CAST(NULL AS TIMESTAMPTZ)"
+    fields_sure: dict[str, str] = {}
+    for name in entity_fields(em.entity):
+        if name in em.fields:
+            columns[name], conditions = _field(em, name, em.fields[name], mapping)
+            sure += conditions
+            fields_sure[name] = _all(conditions)
+        else:
+            columns[name] = f"CAST(NULL AS {_sql_type(schema.field(name).type)})"
+    for parent in link_fields(em.entity):
+        link = em.links.get(parent)
+        source, key = f"_link_{parent}_source", f"_link_{parent}_key"
+        if link is None:
+            columns[source] = columns[key] = "CAST(NULL AS VARCHAR)"
+        elif link.source == "self":
+            columns[source], columns[key] = quote_ident("_source"), quote_ident("_source_key")
+        elif link.column is None:
+            raise _NoSql(f"link {parent} from {link.source} without a column")
+        else:
+            columns[source] = f"CAST({quote_str(mapping.source_id(link.source))} AS VARCHAR)"
+            columns[key] = _strip(quote_ident(link.column))  # mapper.py keeps a blank key: it is not missing
+            if not ENTITIES[em.entity].__table__.columns[f"{parent}_id"].nullable:
+                sure.append(f"({quote_ident(link.column)} IS NOT NULL)")
+    if em.when_present:  # skipped when every one of them is missing
+        sure.append(f"(coalesce({', '.join(map(quote_ident, em.when_present))}) IS NOT NULL)")
+    return CompiledEntity({n: columns[n] for n in schema.names}, _all(sure), fields_sure)
+
+
+def _all(conditions: list[str]) -> str:
+    """Never-NULL conditions, all true. least(), not AND: DuckDB shares a field's struct between
+    its column and the condition only outside AND."""
+    return f"least({', '.join([c for c in conditions if c not in ('true', 'coalesce(true, false)')] + ['true'])})"
+
+
+__all__ = ["TRANSFORMS", "CompiledEntity", "compile_entity"]
