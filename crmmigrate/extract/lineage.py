@@ -9,10 +9,10 @@ for reading a record by hand); a test holds them equal to the SQL.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 
 from crmmigrate.extract.base import RawRecord
+from crmmigrate.jsontext import json_array
 from crmmigrate.spec.reasons import ReasonCode
 
 # Every character for which Python's str.isspace() is true: str.strip() removes these, and
@@ -38,19 +38,9 @@ def row_hash_sql(columns: Sequence[str]) -> str:
     return f"md5(to_json(list_value({', '.join(ident(c) for c in columns)})))"
 
 
-# DuckDB writes control characters as upper-case \\u escapes; Python's json as lower-case.
-_CONTROL = re.compile(r'[\x00-\x1f\\"]')
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _json_string(text: str) -> str:
-    return '"' + _CONTROL.sub(lambda m: _ESCAPES.get(m.group(), f"\\u{ord(m.group()):04X}"), text) + '"'
-
-
 def row_hash(values: Sequence[str | None]) -> str:
     """`row_hash_sql` in Python."""
-    doc = "[" + ",".join("null" if v is None else _json_string(v) for v in values) + "]"
-    return hashlib.md5(doc.encode("utf-8")).hexdigest()
+    return hashlib.md5(json_array(values).encode("utf-8")).hexdigest()
 
 
 def _stripped_sql(column: str) -> str:

@@ -83,7 +83,7 @@ def test_two_failed_rules_give_one_reject_listing_both() -> None:
     assert reject["category"] == "data"
     assert reject["entity"] == "contact"
     assert reject["message"] == "email: '<script>x</script>' refused by email; phone: 'abc' refused by phone"
-    assert reject["raw"] == '{"ID": "1", "NAME": "Ann", "EMAIL": "<script>x</script>", "PHONE": "abc"}'
+    assert reject["raw"] == '{"ID":"1","NAME":"Ann","EMAIL":"<script>x</script>","PHONE":"abc"}'
     assert reject["_row_number"] == 2
 
 
