@@ -126,7 +126,8 @@ def _map_frames(path: Path, repeated: set[int], em: EntityMapping, mapping: Mapp
 
 
 SQL_MEMORY_LIMIT = "128MB"
-SQL_BATCH_ROWS = 65_536
+# Smaller batches cost ~5% speed and save ~150 MB at peak (raw and mapped columns travel together).
+SQL_BATCH_ROWS = 16_384
 
 
 def _map_sql(path: Path, repeats_path: Path, sql: CompiledEntity, em: EntityMapping, mapping: MappingSpec,
@@ -142,7 +143,8 @@ def _map_sql(path: Path, repeats_path: Path, sql: CompiledEntity, em: EntityMapp
     pattern = " + ".join(f"CAST({sql.fields_sure[f]} AS BIGINT) * {1 << i}" for i, f in enumerate(fields)) or "0"
     select = ", ".join(f"{expr} AS {aliases[name]}" for name, expr in sql.columns.items())
     schema = writers.files["mapped"][1]
-    con = duckdb.connect(config={"memory_limit": SQL_MEMORY_LIMIT, "threads": 2})
+    # Row order within the output does not matter: without it DuckDB need not buffer batches.
+    con = duckdb.connect(config={"memory_limit": SQL_MEMORY_LIMIT, "threads": 2, "preserve_insertion_order": False})
     side = duckdb.connect(config={"threads": 1})  # the stream holds `con`: raw JSON is written here
     try:
         params = {"rows": str(path)}
