@@ -153,6 +153,12 @@ class RunDir:
             self.write_meta(meta)
 
 
+# The stages' streamed parquet: snappy, and dictionary pages only for the columns whose values
+# repeat by construction. Dictionary-encoding every text column cost ~0.3 s per million rows
+# written (and more to read back) for 8% fewer bytes.
+PARQUET_STREAM = {"compression": "snappy", "use_dictionary": ["_source", "_department", "entity"]}
+
+
 def write_table(path: Path, frame: pd.DataFrame, schema: pa.Schema) -> int:
     """Write *frame* through *schema* (columns in schema order, missing columns null)."""
     path.parent.mkdir(parents=True, exist_ok=True)

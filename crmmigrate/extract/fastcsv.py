@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from crmmigrate.extract.csvfile import CsvReader
+from crmmigrate.rundir import PARQUET_STREAM
 from crmmigrate.extract.lineage import ident, key_sql, lineage_of, literal, row_hash_sql
 
 LOG = logging.getLogger("crmmigrate")
@@ -150,7 +151,7 @@ def read_csv(reader: CsvReader, scan_done: Callable[[], LineScan], key: tuple[st
     # rejects stored) was seen to hand them over out of file order.
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 1})
     try:
-        with pq.ParquetWriter(target, schema, compression="snappy") as writer:
+        with pq.ParquetWriter(target, schema, **PARQUET_STREAM) as writer:
             try:
                 ordinals, keyless = _stream(con, reader, key, source, department, writer, schema)
             except (duckdb.Error, OSError) as exc:  # OSError: DuckDB's errors as the Arrow stream raises them
@@ -232,7 +233,7 @@ def _renumber(target: Path, schema: pa.Schema, refused: list[int], duck_rows: in
     fixed = target.with_suffix(".renumber")
     source = pq.ParquetFile(target)
     written = 0
-    with pq.ParquetWriter(fixed, schema, compression="snappy") as writer:
+    with pq.ParquetWriter(fixed, schema, **PARQUET_STREAM) as writer:
         for batch in source.iter_batches(batch_size=BATCH_ROWS):
             table = pa.Table.from_batches([batch])
             own = max(0, min(table.num_rows, duck_rows - written))

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from crmmigrate.errors import CrmMigrateError, MappingSpecError
 from crmmigrate.map.mapper import MapResult, map_frame
 from crmmigrate.map.sql import CompiledEntity, compile_entity
-from crmmigrate.rundir import RunDir, StageResult
+from crmmigrate.rundir import PARQUET_STREAM, RunDir, StageResult
 from crmmigrate.schemas import DEFERRED, LINEAGE_NAMES, MAP_NULLED, MAP_REJECTS, mapped_schema
 from crmmigrate.spec.load import Project, check_columns
 from crmmigrate.spec.model import EntityMapping, MappingSpec
@@ -45,7 +45,7 @@ class _Writers:
         self.writers: dict[str, pq.ParquetWriter] = {}
         for name, (path, schema) in self.files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.writers[name] = pq.ParquetWriter(path, schema, compression="snappy")
+            self.writers[name] = pq.ParquetWriter(path, schema, **PARQUET_STREAM)
         self.counts = dict.fromkeys(self.files, 0)
 
     def write(self, result: MapResult) -> None:
