@@ -181,7 +181,8 @@ def _map_doubtful(con: duckdb.DuckDBPyConnection, rows: pa.Table, raw_names: lis
     for pattern in np.unique(patterns):
         at = np.flatnonzero(patterns == pattern)
         subset = frame.iloc[at]
-        known = {f: pd.Series(rows.column(aliases[f]).take(at).to_pandas(), index=subset.index)
+        # set_axis, not pd.Series(..., index=): that would realign by label and shuffle the values.
+        known = {f: rows.column(aliases[f]).take(at).to_pandas().set_axis(subset.index)
                  for i, f in enumerate(fields) if int(pattern) >> i & 1}
         writers.write(map_frame(subset, em, mapping, known, raw_json.iloc[at]))
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import make_project
 from crmmigrate import map as map_stage
 from crmmigrate.extract import run_extract
 from crmmigrate.map.sql import compile_entity
@@ -15,11 +16,9 @@ from crmmigrate.rundir import RunDir
 from crmmigrate.spec import load_project
 
 
-@pytest.fixture(scope="module")
-def both_routes(demo_template: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory) -> dict:
-    project_dir, _ = demo_template
+def map_both_routes(project_dir: Path, run_dir: Path) -> dict:
     project = load_project(project_dir)
-    run = RunDir(tmp_path_factory.mktemp("map-routes") / "run")
+    run = RunDir(run_dir)
     run_extract(run, project)
     outs = {}
     for compiled in (True, False):
@@ -31,6 +30,63 @@ def both_routes(demo_template: tuple[Path, dict], tmp_path_factory: pytest.TempP
                     run, project, mapping, em, out, compiled=compiled)
         outs[compiled] = (out, counts)
     return {"project": project, "outs": outs}
+
+
+@pytest.fixture(scope="module", params=["small", "full"])
+def both_routes(request: pytest.FixtureRequest, demo_template: tuple[Path, dict],
+                tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The tests' small demo, and the README's 500 people: only the larger one has doubtful rows
+    of several kinds interleaved within one batch."""
+    if request.param == "small":
+        project_dir = demo_template[0]
+    else:
+        project_dir = tmp_path_factory.mktemp("demo-500") / "project"
+        make_project(project_dir, people=500, seed=7)
+    return map_both_routes(project_dir, tmp_path_factory.mktemp("map-routes") / "run")
+
+
+INTERLEAVED = """\
+spec_version: 1
+kind: mapping
+system: s
+department: marketing
+default_region: GB
+sources:
+  c: {format: csv, path: c.csv, key: [ID]}
+entities:
+  - entity: contact
+    from: c
+    fields:
+      last_name: {column: NAME, transform: [trim, title]}
+      phone: {column: PHONE, transform: [phone]}
+  - entity: marketing_consent
+    from: c
+    links: {contact: self}
+    fields:
+      channel: {column: CH, map: {E: email, P: post}}
+      opted_in: {constant: true}
+"""
+
+
+def test_doubtful_rows_of_different_kinds_keep_their_own_values(tmp_path: Path) -> None:
+    """Rows the SQL doubts for different fields alternate: each must get its own sure values back."""
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "crmmigrate.yml").write_text("spec_version: 1\nkind: project\nname: t\n")
+    (tmp_path / "mappings" / "s.yml").write_text(INTERLEAVED)
+    lines = ["ID,NAME,PHONE,CH"]
+    for i in range(300):
+        phone = ["020 7946 0%03d" % i, "+44 (0)20 7946 0%03d" % i, "tel 0%d" % i][i % 3]  # 2nd: phonenumbers
+        name = f"ßn{i}" if i % 4 == 1 else f"  name{i} "  # a leading ß: only Python title-cases it
+        lines.append(f"{i},{name},{phone},{'EPX'[i % 3 if i % 2 else 0]}")
+    (tmp_path / "c.csv").write_text("\n".join(lines) + "\n")
+    routes = map_both_routes(tmp_path, tmp_path / "run")
+    (compiled, _), (reference, _) = routes["outs"][True], routes["outs"][False]
+    for rel in sorted(p.relative_to(reference) for p in reference.rglob("*.parquet")):
+        pd.testing.assert_frame_equal(_read(compiled / rel), _read(reference / rel), obj=str(rel))
+    contacts = _read(compiled / "mapped" / "contact" / "s.c.parquet")
+    plain = contacts["_source_key"].astype(int) % 4 != 1
+    assert (contacts.loc[plain, "last_name"] == "Name" + contacts.loc[plain, "_source_key"]).all()
+    assert plain.sum() > 100 and (~plain).sum() > 30
 
 
 def _read(path: Path) -> pd.DataFrame:
