@@ -224,6 +224,8 @@ def _rejects(frame: pd.DataFrame, em: EntityMapping, failures: _Failures, reject
 def _raw_json_rows(rows: pd.DataFrame, columns: list[str]) -> list[str]:
     """Each row's raw values as a JSON object, as DuckDB's to_json writes it (the compiled route
     hands these over from DuckDB); read column-wise, since a `.loc` per row costs ~0.5 ms."""
+    if not columns:  # a source without columns: zip(*[]) would yield no rows at all
+        return ["{}"] * len(rows)
     values = [[None if v is None or v != v else v for v in rows[c].tolist()] for c in columns]
     return json_objects(columns, zip(*values))
 

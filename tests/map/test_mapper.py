@@ -256,3 +256,12 @@ def test_mapping_is_pure_and_repeatable() -> None:
     pd.testing.assert_frame_equal(frame, before)
     pd.testing.assert_frame_equal(first.mapped, second.mapped)
     pd.testing.assert_frame_equal(first.rejects, second.rejects)
+
+
+def test_a_record_of_a_source_without_columns_is_rejected_with_an_empty_raw_record() -> None:
+    frame = table(["ID"], ["1"], ["2"]).drop(columns=["ID"])
+    mapping = spec([{"entity": "contact", "from": "rows", "fields": {
+        "last_name": {"constant": "X"}, "email": {"constant": "not-an-address", "transform": ["email"]}}}])
+    result = run(frame, mapping)
+    assert result.rejects["raw"].tolist() == ["{}", "{}"]
+    assert result.rejects["reason_code"].tolist() == ["invalid_email", "invalid_email"]
