@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import BigInteger
 
 from crmmigrate.spec.reasons import ReasonCode
 
@@ -199,19 +200,23 @@ _ASCII_INT = re.compile(r"[+-]?[0-9]+")
 _ASCII_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
-INT64 = range(-(1 << 63), 1 << 63)
+def int_bits(column_type: object) -> int:
+    """Bits of a CRM integer column: `Integer` is 32-bit on PostgreSQL and most servers, so a value
+    beyond that is refused here rather than failing the load."""
+    return 64 if isinstance(column_type, BigInteger) else 32
 
 
-def _ascii_int(text: str) -> int:
-    """Python's int() also takes `1_000` and non-ASCII digits; a legacy value like that is refused,
-    and so is one beyond the 64-bit integers the run folder and the CRM store."""
-    if not _ASCII_INT.fullmatch(text) or int(text) not in INT64:
-        raise ValueError(text)
-    return int(text)
+def to_int(values: pd.Series, bits: int = 64) -> tuple[pd.Series, pd.Series]:
+    """Plain ASCII integers within *bits* (Python's int() also takes `1_000` and non-ASCII digits:
+    a legacy value like that is refused)."""
+    limit = range(-(1 << (bits - 1)), 1 << (bits - 1))
 
+    def parse(text: str) -> int:
+        if not _ASCII_INT.fullmatch(text) or int(text) not in limit:
+            raise ValueError(text)
+        return int(text)
 
-def to_int(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    return _per_value(values, _ascii_int)
+    return _per_value(values, parse)
 
 
 def to_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -234,4 +239,4 @@ REASON_FOR_TYPE: dict[type, ReasonCode] = {
     bool: ReasonCode.INVALID_BOOLEAN,
 }
 
-__all__ = ["REASON_FOR_TYPE", "to_bool", "to_date", "to_datetime", "to_decimal", "to_int"]
+__all__ = ["REASON_FOR_TYPE", "int_bits", "to_bool", "to_date", "to_datetime", "to_decimal", "to_int"]

@@ -154,7 +154,7 @@ def _coerce(values: pd.Series, raw: pd.Series, entity: str, name: str, python_ty
         column_type = ENTITIES[entity].__table__.columns[name].type
         out, bad = coerce.to_decimal(text, column_type.scale, fs.cents, fs.decimal_mark, column_type.precision)
     elif python_type is int:
-        out, bad = coerce.to_int(text)
+        out, bad = coerce.to_int(text, coerce.int_bits(ENTITIES[entity].__table__.columns[name].type))
     else:
         out, bad = coerce.to_bool(text)
     reason = coerce.REASON_FOR_TYPE[python_type]

@@ -373,10 +373,11 @@ def to_bool(p: _Pipe) -> None:
     p.value = f"CASE WHEN {low} IN ({true}) THEN true WHEN {low} IN ({false}) THEN false END"
 
 
-def to_int(p: _Pipe) -> None:
+def to_int(p: _Pipe, bits: int = 64) -> None:
     t = _stripped(p)
-    p.value = p.let(f"CASE WHEN {_full(t, '[+-]?[0-9]+')} THEN try_cast({t} AS BIGINT) END")
-    p.require(f"{t} IS NULL OR {t} = '' OR {p.value} IS NOT NULL")  # NULL also where BIGINT overflows
+    sql_type = {32: "INTEGER", 64: "BIGINT"}[bits]
+    p.value = p.let(f"CASE WHEN {_full(t, '[+-]?[0-9]+')} THEN CAST(try_cast({t} AS {sql_type}) AS BIGINT) END")
+    p.require(f"{t} IS NULL OR {t} = '' OR {p.value} IS NOT NULL")  # NULL also where the type overflows
 
 
 def to_decimal(p: _Pipe, precision: int, scale: int, cents: bool, mark: str) -> None:
@@ -624,7 +625,7 @@ def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec) ->
     elif target.python_type is Decimal:
         to_decimal(p, column_type.precision, column_type.scale, fs.cents, fs.decimal_mark)
     elif target.python_type is int:
-        to_int(p)
+        to_int(p, coerce.int_bits(column_type))
     elif target.python_type is bool:
         to_bool(p)
     else:

@@ -138,3 +138,11 @@ def test_numbers_beyond_what_the_column_stores_are_refused_not_crashed() -> None
     values, bad = coerce.to_decimal(pd.Series(["999999999999.99", "1000000000000", "-1000000000000.00"]), 2, False,
                              precision=14)
     assert bad.tolist() == [False, True, True] and values[0] == Decimal("999999999999.99")
+
+
+def test_integer_columns_hold_32_bits_as_on_postgresql() -> None:
+    from sqlalchemy import BigInteger, Integer
+
+    assert (coerce.int_bits(Integer()), coerce.int_bits(BigInteger())) == (32, 64)
+    _, bad = coerce.to_int(pd.Series(["2147483647", "2147483648", "-2147483648", "-2147483649"]), 32)
+    assert bad.tolist() == [False, True, False, True]
