@@ -19,7 +19,8 @@ from crmmigrate.extract import fastcsv
 from crmmigrate.extract.base import RawRecord, Reader
 from crmmigrate.extract.csvfile import CsvReader
 from crmmigrate.extract.fastcsv import FastRead, LineScan, fast_encoding
-from crmmigrate.extract.lineage import WHITESPACE, lineage_of, row_hash
+from crmmigrate.extract.lineage import lineage_of, row_hash
+from crmmigrate.sqltext import WHITESPACE
 from crmmigrate.extract.readers import open_reader
 from crmmigrate.rundir import PARQUET_STREAM, RunDir, StageResult, write_table
 from crmmigrate.schemas import EXTRACT_REJECTS, REPEATS, SOURCES, extract_schema

@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 
 from crmmigrate.extract.csvfile import CsvReader
 from crmmigrate.rundir import PARQUET_STREAM
-from crmmigrate.extract.lineage import ident, key_sql, lineage_of, literal, row_hash_sql
+from crmmigrate.extract.lineage import key_sql, lineage_of, row_hash_sql
+from crmmigrate.sqltext import ident, literal
 
 LOG = logging.getLogger("crmmigrate")
 BATCH_ROWS = 65_536

@@ -13,22 +13,8 @@ from collections.abc import Sequence
 
 from crmmigrate.extract.base import RawRecord
 from crmmigrate.jsontext import json_array
+from crmmigrate.sqltext import WHITESPACE, ident, literal
 from crmmigrate.spec.reasons import ReasonCode
-
-# Every character for which Python's str.isspace() is true: str.strip() removes these, and
-# DuckDB's one-argument trim() only removes spaces.
-WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
-              + "\u2028\u2029\u202f\u205f\u3000")
-
-
-def ident(name: str) -> str:
-    """*name* as a DuckDB identifier (column names come from users' files)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
 
 def row_hash_sql(columns: Sequence[str]) -> str:
     """MD5 of the raw values as a JSON array in header order: a null is not '', and no value's
@@ -80,4 +66,4 @@ def lineage_of(rec: RawRecord, header: list[str], key: Sequence[str] | str, sour
     return {**values, **base, "_source_key": key_value, "_row_hash": row_hash(rec.values)}
 
 
-__all__ = ["WHITESPACE", "ident", "key_sql", "lineage_of", "literal", "row_hash", "row_hash_sql", "source_key"]
+__all__ = ["key_sql", "lineage_of", "row_hash", "row_hash_sql", "source_key"]

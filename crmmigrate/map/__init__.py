@@ -26,6 +26,7 @@ from crmmigrate.map.mapper import MapResult, map_frame
 from crmmigrate.map.sql import CompiledEntity, compile_entity
 from crmmigrate.rundir import PARQUET_STREAM, RunDir, StageResult
 from crmmigrate.schemas import DEFERRED, LINEAGE_NAMES, MAP_NULLED, MAP_REJECTS, mapped_schema
+from crmmigrate.sqltext import ident
 from crmmigrate.spec.load import Project, check_columns
 from crmmigrate.spec.model import EntityMapping, MappingSpec
 
@@ -174,7 +175,7 @@ def _map_doubtful(con: duckdb.DuckDBPyConnection, rows: pa.Table, raw_names: lis
                   writers: _Writers) -> None:
     frame = rows.select(raw_names).to_pandas()
     # The rejects' raw records, by DuckDB: ~10x faster than writing the JSON in Python.
-    objects = ", ".join(f"{_ident(c)} := {_ident(c)}" for c in raw_columns)
+    objects = ", ".join(f"{ident(c)} := {ident(c)}" for c in raw_columns)
     raw_json = con.sql(f"SELECT to_json(struct_pack({objects})) FROM rows").to_arrow_table().column(0).to_pandas()
     raw_json.index = frame.index
     patterns = rows.column("_pattern").to_numpy()
@@ -185,10 +186,6 @@ def _map_doubtful(con: duckdb.DuckDBPyConnection, rows: pa.Table, raw_names: lis
         known = {f: rows.column(aliases[f]).take(at).to_pandas().set_axis(subset.index)
                  for i, f in enumerate(fields) if int(pattern) >> i & 1}
         writers.write(map_frame(subset, em, mapping, known, raw_json.iloc[at]))
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def run_map(run: RunDir, project: Project) -> StageResult:

@@ -40,6 +40,7 @@ from crmmigrate.map import coerce
 from crmmigrate.map.mapper import map_frame
 from crmmigrate.schemas import LINEAGE_NAMES, UTC_TS, link_fields, mapped_schema
 from crmmigrate.spec.model import EntityMapping, FieldSpec, MappingSpec
+from crmmigrate.sqltext import WHITESPACE, ident, literal
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,10 @@ class _NoSql(Exception):
 
 # --- quoting and the pipe ------------------------------------------------------------------
 
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def quote_str(text: str) -> str:
     if "\x00" in text:  # a NUL cannot be written in an SQL literal
         raise _NoSql(f"NUL character in {text!r}")
-    return "'" + text.replace("'", "''") + "'"
+    return literal(text)
 
 
 # Lambda parameters are named `__crm_…`; an entity reading a column of such a name is not compiled.
@@ -127,10 +124,7 @@ def _full(value: str, pattern: str) -> str:
 
 # --- text that Python and DuckDB read alike -------------------------------------------------
 
-# Every character where str.isspace(): what str.strip() strips and Python's `\s` matches.
-# RE2's `\s` and DuckDB's trim() know only a few of them.
-WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
-              "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+# WHITESPACE (sqltext) is also what Python's `\s` matches; RE2's `\s` knows only a few of them.
 _WS = "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE)  # for an RE2 class
 _NOT_SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE if c != " ")
 _EDGE = f"^ *[{_NOT_SPACE}]|[{_NOT_SPACE}] *$"  # another whitespace than ' ' at an end
@@ -596,10 +590,10 @@ def _constant(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec)
 
 def _input(fs: FieldSpec) -> str:
     if fs.column is not None:
-        return quote_ident(fs.column)
+        return ident(fs.column)
     assert fs.columns is not None
     # Python joins the present parts (an empty string is present); DuckDB's concat_ws skips NULLs.
-    return f"nullif(concat_ws({quote_str(fs.sep)}, {', '.join(map(quote_ident, fs.columns))}), '')"
+    return f"nullif(concat_ws({quote_str(fs.sep)}, {', '.join(map(ident, fs.columns))}), '')"
 
 
 def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec) -> tuple[str, list[str]]:
@@ -651,10 +645,10 @@ def _compile(em: EntityMapping, mapping: MappingSpec) -> CompiledEntity:
     if clash := sorted(c for c in _read_columns(em, mapping) if c.lower().startswith(_LAMBDA)):
         raise _NoSql(f"columns {clash} would be hidden by the SQL's lambda parameters")
     schema = mapped_schema(em.entity)
-    columns = {n: quote_ident(n) for n in LINEAGE_NAMES}
+    columns = {n: ident(n) for n in LINEAGE_NAMES}
     sure: list[str] = []
     if (lm := mapping.sources[em.from_].last_modified) is not None:  # first: a constant runs map_frame
-        p = _Pipe(quote_ident(lm.column))
+        p = _Pipe(ident(lm.column))
         to_datetime(p, lm.formats, mapping.timezone)
         columns["_last_modified"], lm_sure = p.emit()
         sure.append(lm_sure)
@@ -674,16 +668,16 @@ def _compile(em: EntityMapping, mapping: MappingSpec) -> CompiledEntity:
         if link is None:
             columns[source] = columns[key] = "CAST(NULL AS VARCHAR)"
         elif link.source == "self":
-            columns[source], columns[key] = quote_ident("_source"), quote_ident("_source_key")
+            columns[source], columns[key] = ident("_source"), ident("_source_key")
         elif link.column is None:
             raise _NoSql(f"link {parent} from {link.source} without a column")
         else:
             columns[source] = f"CAST({quote_str(mapping.source_id(link.source))} AS VARCHAR)"
-            columns[key] = _strip(quote_ident(link.column))  # mapper.py keeps a blank key: it is not missing
+            columns[key] = _strip(ident(link.column))  # mapper.py keeps a blank key: it is not missing
             if not ENTITIES[em.entity].__table__.columns[f"{parent}_id"].nullable:
-                sure.append(f"({quote_ident(link.column)} IS NOT NULL)")
+                sure.append(f"({ident(link.column)} IS NOT NULL)")
     if em.when_present:  # skipped when every one of them is missing
-        sure.append(f"(coalesce({', '.join(map(quote_ident, em.when_present))}) IS NOT NULL)")
+        sure.append(f"(coalesce({', '.join(map(ident, em.when_present))}) IS NOT NULL)")
     return CompiledEntity({n: columns[n] for n in schema.names}, _all(sure), fields_sure)
 
 

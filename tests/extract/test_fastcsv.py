@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from crmmigrate.extract import extract_source, fastcsv
 from crmmigrate.extract.csvfile import CsvReader
-from crmmigrate.extract.lineage import WHITESPACE, key_sql, row_hash, row_hash_sql, source_key
+from crmmigrate.extract.lineage import key_sql, row_hash, row_hash_sql, source_key
+from crmmigrate.sqltext import WHITESPACE
 from crmmigrate.spec import load_project
 from crmmigrate.spec.model import CsvSource
 from tests.extract.test_csvfile import CASES, GENERATOR

@@ -14,6 +14,7 @@ from crmmigrate.extract import run_extract
 from crmmigrate.map.sql import compile_entity
 from crmmigrate.rundir import RunDir
 from crmmigrate.spec import load_project
+from tests.test_edge_cases import project
 
 
 def map_both_routes(project_dir: Path, run_dir: Path) -> dict:
@@ -70,19 +71,14 @@ entities:
 
 def test_doubtful_rows_of_different_kinds_keep_their_own_values(tmp_path: Path) -> None:
     """Rows the SQL doubts for different fields alternate: each must get its own sure values back."""
-    (tmp_path / "mappings").mkdir()
-    (tmp_path / "crmmigrate.yml").write_text("spec_version: 1\nkind: project\nname: t\n")
-    (tmp_path / "mappings" / "s.yml").write_text(INTERLEAVED)
     lines = ["ID,NAME,PHONE,CH"]
     for i in range(300):
         phone = ["020 7946 0%03d" % i, "+44 (0)20 7946 0%03d" % i, "tel 0%d" % i][i % 3]  # 2nd: phonenumbers
         name = f"ßn{i}" if i % 4 == 1 else f"  name{i} "  # a leading ß: only Python title-cases it
         lines.append(f"{i},{name},{phone},{'EPX'[i % 3 if i % 2 else 0]}")
-    (tmp_path / "c.csv").write_text("\n".join(lines) + "\n")
-    routes = map_both_routes(tmp_path, tmp_path / "run")
+    routes = map_both_routes(project(tmp_path, "\n".join(lines) + "\n", INTERLEAVED), tmp_path / "run")
     (compiled, _), (reference, _) = routes["outs"][True], routes["outs"][False]
-    for rel in sorted(p.relative_to(reference) for p in reference.rglob("*.parquet")):
-        pd.testing.assert_frame_equal(_read(compiled / rel), _read(reference / rel), obj=str(rel))
+    assert_same_files(compiled, reference)
     contacts = _read(compiled / "mapped" / "contact" / "s.c.parquet")
     plain = contacts["_source_key"].astype(int) % 4 != 1
     assert (contacts.loc[plain, "last_name"] == "Name" + contacts.loc[plain, "_source_key"]).all()
@@ -95,13 +91,17 @@ def _read(path: Path) -> pd.DataFrame:
     return frame.sort_values(order, ignore_index=True) if len(frame) else frame
 
 
-def test_compiled_route_writes_what_map_frame_writes(both_routes: dict) -> None:
-    (compiled, compiled_counts), (reference, reference_counts) = both_routes["outs"][True], both_routes["outs"][False]
-    assert compiled_counts == reference_counts
+def assert_same_files(compiled: Path, reference: Path) -> None:
     files = sorted(p.relative_to(reference) for p in reference.rglob("*.parquet"))
     assert files == sorted(p.relative_to(compiled) for p in compiled.rglob("*.parquet"))
     for rel in files:
         pd.testing.assert_frame_equal(_read(compiled / rel), _read(reference / rel), obj=str(rel))
+
+
+def test_compiled_route_writes_what_map_frame_writes(both_routes: dict) -> None:
+    (compiled, compiled_counts), (reference, reference_counts) = both_routes["outs"][True], both_routes["outs"][False]
+    assert compiled_counts == reference_counts
+    assert_same_files(compiled, reference)
 
 
 def test_most_demo_entities_compile(both_routes: dict) -> None:

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from crmmigrate.map import coerce
 from crmmigrate.map.mapper import map_frame
-from crmmigrate.map.sql import CASED, TRANSFORMS, UNCASED, WHITESPACE, CompiledEntity, compile_entity, quote_ident
+from crmmigrate.map.sql import CASED, TRANSFORMS, UNCASED, WHITESPACE, CompiledEntity, compile_entity, ident
 from crmmigrate.map.sql import _Pipe, to_date, to_datetime, to_decimal
 from tests.map.test_mapper import spec
 from crmmigrate.schemas import extract_schema, mapped_schema
@@ -59,8 +59,8 @@ def run_sql(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, compiled: Compi
     table = pa.Table.from_pandas(frame, schema=extract_schema(raw), preserve_index=False)
     con.register("extract", table)
     try:
-        select = ", ".join(f"{e} AS {quote_ident(n)}" for n, e in compiled.columns.items())
-        flags = "".join(f", {e} AS {quote_ident('_sure_' + n)}" for n, e in compiled.fields_sure.items())
+        select = ", ".join(f"{e} AS {ident(n)}" for n, e in compiled.columns.items())
+        flags = "".join(f", {e} AS {ident('_sure_' + n)}" for n, e in compiled.fields_sure.items())
         return con.sql(f"SELECT {select}, {compiled.sure} AS _sure{flags} FROM extract").to_arrow_table()
     finally:
         con.unregister("extract")
