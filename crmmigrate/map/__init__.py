@@ -26,7 +26,7 @@ from crmmigrate.map.mapper import MapResult, map_frame
 from crmmigrate.map.sql import CompiledEntity, compile_entity
 from crmmigrate.rundir import PARQUET_STREAM, RunDir, StageResult
 from crmmigrate.schemas import DEFERRED, LINEAGE_NAMES, MAP_NULLED, MAP_REJECTS, mapped_schema
-from crmmigrate.sqltext import ident
+from crmmigrate.sqltext import ident, literal
 from crmmigrate.spec.load import Project, check_columns
 from crmmigrate.spec.model import EntityMapping, MappingSpec
 
@@ -88,6 +88,8 @@ def map_source(run: RunDir, project: Project, mapping: MappingSpec, em: EntityMa
     extracted_path = run.require("extract") / f"{source_id}.parquet"
     repeats_path = run.require("extract") / "repeats" / f"{source_id}.parquet"
     sql = compile_entity(em, mapping) if compiled else None
+    if any(c.lower().startswith(_OWN) for c in pq.read_schema(extracted_path).names):
+        sql = None  # a raw column could be mistaken for one of the query's own
     writers = _Writers(out, source_id, em.entity)
     try:
         if sql is None:
@@ -129,24 +131,47 @@ def _map_frames(path: Path, repeated: set[int], em: EntityMapping, mapping: Mapp
 SQL_MEMORY_LIMIT = "128MB"
 # Smaller batches cost ~5% speed and save ~150 MB at peak (raw and mapped columns travel together).
 SQL_BATCH_ROWS = 16_384
+_OWN = "__crm_"  # the prefix of the query's own columns (compile_entity refuses columns read by that name)
 
 
 def _map_sql(path: Path, repeats_path: Path, sql: CompiledEntity, em: EntityMapping, mapping: MappingSpec,
              writers: _Writers) -> tuple[int, int]:
-    """One pass: each batch's sure rows are written from Arrow; its other rows go to `map_frame`
-    with the fields the SQL was sure of handed over as known (a row is usually in doubt about one
-    field: a code missing from a value map, a phone only `phonenumbers` reads), so Python runs
-    only the rules in doubt."""
+    """One pass: each batch's sure rows are written from Arrow, and so are the rows the SQL knows
+    map_frame rejects (with the same failures, message and raw record). The other rows go to
+    `map_frame` with the fields the SQL was sure of handed over as known (a row is usually in doubt
+    about one field: a phone only `phonenumbers` reads, a date in a shape not compiled), so Python
+    runs only the rules in doubt."""
     raw_names = pq.read_schema(path).names
     raw_columns = [c for c in raw_names if c not in LINEAGE_NAMES]
     fields = [f for f in em.fields if f in sql.fields_sure]
-    aliases = {name: f"_m{i}" for i, name in enumerate(sql.columns)}
+    aliases = {name: f"{_OWN}m{i}" for i, name in enumerate(sql.columns)}
     pattern = " + ".join(f"CAST({sql.fields_sure[f]} AS BIGINT) * {1 << i}" for i, f in enumerate(fields)) or "0"
-    select = ", ".join(f"{expr} AS {aliases[name]}" for name, expr in sql.columns.items())
+    failures = (f"list_filter([{', '.join(f'CASE WHEN {_OWN}f{i} THEN {f.struct} END' for i, f in enumerate(sql.failures))}], "
+                f"lambda {_OWN}x: {_OWN}x IS NOT NULL)" if sql.failures else
+                "CAST(NULL AS STRUCT(field VARCHAR, rule VARCHAR, value VARCHAR, reason_code VARCHAR, "
+                "category VARCHAR, message VARCHAR)[])")
+    # The first failure that rejects names the reject (a lenient field's is listed, not naming).
+    first = [(i, f.reason) for i, f in enumerate(sql.failures) if not f.lenient]
+    reason = "CASE " + " ".join(f"WHEN {_OWN}f{i} THEN {literal(str(r))}" for i, r in first) + " END" if first else "NULL"
+    category = "CASE " + " ".join(f"WHEN {_OWN}f{i} THEN {literal(r.category)}" for i, r in first) + " END" \
+        if first else "NULL"
+    # Three projections, each computed once: the mapping (sharing each field's work between its
+    # value and its flags), what a reject needs, then its message. Raw values are not among them:
+    # converting them to Arrow for every row costs more than looking up the few doubtful rows.
+    mapping_sql = ", ".join([*map(ident, raw_columns), *(f"{expr} AS {aliases[n]}" for n, expr in sql.columns.items()),
+                             f"{sql.sure} AS {_OWN}sure", f"{sql.reject} AS {_OWN}reject", f"{pattern} AS {_OWN}pattern",
+                             *(f"{f.when} AS {_OWN}f{i}" for i, f in enumerate(sql.failures))])
+    rows_sql = ", ".join([*aliases.values(), f"{_OWN}sure", f"{_OWN}reject", f"{_OWN}pattern",
+                          f"CASE WHEN {_OWN}reject THEN {failures} END AS {_OWN}failures",
+                          f"CASE WHEN {_OWN}reject THEN {_raw_json(raw_columns)} END AS {_OWN}raw",
+                          f"CASE WHEN {_OWN}reject THEN {reason} END AS {_OWN}reason",
+                          f"CASE WHEN {_OWN}reject THEN {category} END AS {_OWN}category"])
+    texts_sql = (f"array_to_string(list_transform({_OWN}failures, lambda {_OWN}x: {_OWN}x.field || ': ' || "
+                 f"{_OWN}x.message), '; ') AS {_OWN}message")
     schema = writers.files["mapped"][1]
     # Row order within the output does not matter: without it DuckDB need not buffer batches.
     con = duckdb.connect(config={"memory_limit": SQL_MEMORY_LIMIT, "threads": 2, "preserve_insertion_order": False})
-    side = duckdb.connect(config={"threads": 1})  # the stream holds `con`: raw JSON is written here
+    doubtful = _Doubtful(path, raw_names, raw_columns, fields, aliases, em, mapping, writers)
     try:
         params = {"rows": str(path)}
         extracted = pq.ParquetFile(path).metadata.num_rows
@@ -155,37 +180,88 @@ def _map_sql(path: Path, repeats_path: Path, sql: CompiledEntity, em: EntityMapp
             params["repeats"] = str(repeats_path)
             source = ("(SELECT * FROM read_parquet($rows) WHERE _row_number NOT IN "
                       "(SELECT _row_number FROM read_parquet($repeats)))")
-        query = f"SELECT *, {select}, {sql.sure} AS _sure, {pattern} AS _pattern FROM {source}"
+        query = f"SELECT *, {texts_sql} FROM (SELECT {rows_sql} FROM (SELECT {mapping_sql} FROM {source}))"
         for batch in con.sql(query, params=params).to_arrow_reader(SQL_BATCH_ROWS):
             table = pa.Table.from_batches([batch])
-            sure = table.column("_sure")
+            sure, reject = table.column(f"{_OWN}sure"), table.column(f"{_OWN}reject")
             writers.write_arrow("mapped", table.filter(sure).select(list(aliases.values()))
                                 .rename_columns(list(aliases)).cast(schema))
-            doubtful = table.filter(pc.invert(sure))
-            if doubtful.num_rows:
-                _map_doubtful(side, doubtful, raw_names, raw_columns, fields, aliases, em, mapping, writers)
+            if sql.failures:
+                writers.write_arrow("rejects", _certain_rejects(table.filter(reject), aliases, em.entity))
+            doubtful.add(table.filter(pc.and_not(pc.invert(sure), reject)))
+        doubtful.flush()
     finally:
         con.close()
-        side.close()
+        doubtful.close()
     return extracted, repeats
 
 
-def _map_doubtful(con: duckdb.DuckDBPyConnection, rows: pa.Table, raw_names: list[str], raw_columns: list[str],
-                  fields: list[str], aliases: dict[str, str], em: EntityMapping, mapping: MappingSpec,
-                  writers: _Writers) -> None:
-    frame = rows.select(raw_names).to_pandas()
-    # The rejects' raw records, by DuckDB: ~10x faster than writing the JSON in Python.
-    objects = ", ".join(f"{ident(c)} := {ident(c)}" for c in raw_columns)
-    raw_json = con.sql(f"SELECT to_json(struct_pack({objects})) FROM rows").to_arrow_table().column(0).to_pandas()
-    raw_json.index = frame.index
-    patterns = rows.column("_pattern").to_numpy()
-    for pattern in np.unique(patterns):
-        at = np.flatnonzero(patterns == pattern)
-        subset = frame.iloc[at]
-        # set_axis, not pd.Series(..., index=): that would realign by label and shuffle the values.
-        known = {f: rows.column(aliases[f]).take(at).to_pandas().set_axis(subset.index)
-                 for i, f in enumerate(fields) if int(pattern) >> i & 1}
-        writers.write(map_frame(subset, em, mapping, known, raw_json.iloc[at]))
+def _raw_json(raw_columns: list[str], table: str = "") -> str:
+    """A row's raw values as a JSON object (map_frame's `raw` for a reject): ~10x faster in DuckDB."""
+    if not raw_columns:
+        return "'{}'"
+    return "to_json(struct_pack(" + ", ".join(f"{ident(c)} := {table}{ident(c)}" for c in raw_columns) + "))"
+
+
+def _certain_rejects(rows: pa.Table, aliases: dict[str, str], entity: str) -> pa.Table:
+    """Rows the SQL knows map_frame rejects, as map_frame writes them (schemas.MAP_REJECTS)."""
+    n = rows.num_rows
+    columns = {name: rows.column(aliases[name]) for name in LINEAGE_NAMES}
+    columns |= {"entity": pa.array([entity] * n, pa.string()), "reason_code": rows.column(f"{_OWN}reason"),
+                "category": rows.column(f"{_OWN}category"), "message": rows.column(f"{_OWN}message"),
+                "failures": rows.column(f"{_OWN}failures"), "raw": rows.column(f"{_OWN}raw")}
+    return pa.table(columns).cast(MAP_REJECTS)
+
+
+class _Doubtful:
+    """Rows the SQL is not sure of, gathered by row number with their sure fields, then read back
+    with their raw values (one lookup per SQL_BATCH_ROWS of them) and mapped by `map_frame`."""
+
+    def __init__(self, path: Path, raw_names: list[str], raw_columns: list[str], fields: list[str],
+                 aliases: dict[str, str], em: EntityMapping, mapping: MappingSpec, writers: _Writers):
+        self.path, self.raw_names, self.raw_columns, self.fields = path, raw_names, raw_columns, fields
+        self.aliases, self.em, self.mapping, self.writers = aliases, em, mapping, writers
+        self.keep = [aliases[n] for n in fields] + [aliases["_row_number"], f"{_OWN}pattern"]
+        self.pending: list[pa.Table] = []
+        self.rows = 0
+        self.con = duckdb.connect(config={"threads": 1, "memory_limit": SQL_MEMORY_LIMIT})
+
+    def add(self, rows: pa.Table) -> None:
+        if rows.num_rows:
+            self.pending.append(rows.select(self.keep))
+            self.rows += rows.num_rows
+            if self.rows >= SQL_BATCH_ROWS:
+                self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        pending = pa.concat_tables(self.pending)  # noqa: F841 (the query reads it by name)
+        self.pending, self.rows = [], 0
+        number = self.aliases["_row_number"]
+        low, high = pc.min_max(pending.column(number)).values()
+        # The range lets DuckDB skip the row groups of the extract that hold none of these rows.
+        rows = self.con.sql(
+            f"SELECT r.*, p.* EXCLUDE ({number}), {_raw_json(self.raw_columns, 'r.')} AS {_OWN}raw "
+            f"FROM read_parquet($rows) r JOIN pending p ON r._row_number = p.{number} "
+            f"WHERE r._row_number BETWEEN $low AND $high",
+            params={"rows": str(self.path), "low": low.as_py(), "high": high.as_py()}).to_arrow_table()
+        self._map(rows)
+
+    def _map(self, rows: pa.Table) -> None:
+        frame = rows.select(self.raw_names).to_pandas()
+        raw_json = rows.column(f"{_OWN}raw").to_pandas().set_axis(frame.index)
+        patterns = rows.column(f"{_OWN}pattern").to_numpy()
+        for pattern in np.unique(patterns):
+            at = np.flatnonzero(patterns == pattern)
+            subset = frame.iloc[at]
+            # set_axis, not pd.Series(..., index=): that would realign by label and shuffle the values.
+            known = {f: rows.column(self.aliases[f]).take(at).to_pandas().set_axis(subset.index)
+                     for i, f in enumerate(self.fields) if int(pattern) >> i & 1}
+            self.writers.write(map_frame(subset, self.em, self.mapping, known, raw_json.iloc[at]))
+
+    def close(self) -> None:
+        self.con.close()
 
 
 def run_map(run: RunDir, project: Project) -> StageResult:

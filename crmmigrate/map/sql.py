@@ -40,6 +40,7 @@ from crmmigrate.map import coerce
 from crmmigrate.map.mapper import map_frame
 from crmmigrate.schemas import LINEAGE_NAMES, UTC_TS, link_fields, mapped_schema
 from crmmigrate.spec.model import EntityMapping, FieldSpec, MappingSpec
+from crmmigrate.spec.reasons import ReasonCode
 from crmmigrate.sqltext import WHITESPACE, ident, literal
 
 
@@ -52,6 +53,22 @@ class CompiledEntity:
     # Field of em.fields → never NULL; TRUE where that field's value equals map_frame's and passes
     # every rule of the field (map_frame may take it as known and run only the other fields' rules).
     fields_sure: dict[str, str] = field(default_factory=dict)
+    # Never NULL; TRUE where map_frame certainly rejects the row with exactly the failures below.
+    reject: str = "false"
+    # The failures map_frame lists for a `reject` row, in its order: where the condition holds,
+    # the failure struct (schemas.FAILURE's fields) is one of them.
+    failures: list[Failure] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed rule map_frame certainly reports: *when* (never NULL) and what (*struct*)."""
+
+    field: str
+    when: str
+    struct: str
+    reason: ReasonCode
+    lenient: bool = False  # an `on_invalid: null` field's: listed, but it rejects nothing by itself
 
 
 def compile_entity(em: EntityMapping, mapping: MappingSpec) -> CompiledEntity | None:
@@ -91,6 +108,8 @@ class _Pipe:
     value: str
     lets: list[tuple[str, str]] = field(default_factory=list)
     conditions: list[str] = field(default_factory=list)
+    # Where map_frame certainly refuses the value at the value map (then its only failure in the field).
+    unmapped: str | None = None
 
     def let(self, expr: str) -> str:
         if _SIMPLE.fullmatch(expr):
@@ -107,15 +126,20 @@ class _Pipe:
     def require(self, condition: str) -> None:
         self.conditions.append(condition)
 
-    def emit(self) -> tuple[str, str]:
-        """(value, sure): two expressions for the outer SELECT; sure is never NULL."""
-        sure = " AND ".join(f"({c})" for c in self.conditions) or "true"
+    def sure(self) -> str:
+        """Every condition so far (an expression over the bound names)."""
+        return " AND ".join(f"({c})" for c in self.conditions) or "true"
+
+    def emit(self) -> tuple[str, str, str]:
+        """(value, sure, unmapped): expressions for the outer SELECT; sure and unmapped are never NULL."""
+        sure, unmapped = self.sure(), self.unmapped or "false"
         if not self.lets:
-            return self.value, f"coalesce({sure}, false)"
-        body = f"{{'v': {self.value}, 's': {sure}}}"
+            return self.value, f"coalesce({sure}, false)", f"coalesce({unmapped}, false)"
+        body = f"{{'v': {self.value}, 's': {sure}, 'u': {unmapped}}}"
         for name, expr in reversed(self.lets):
             body = f"list_transform([{expr}], lambda {name}: {body})[1]"
-        return f"struct_extract({body}, 'v')", f"coalesce(struct_extract({body}, 's'), false)"
+        return (f"struct_extract({body}, 'v')", f"coalesce(struct_extract({body}, 's'), false)",
+                f"coalesce(struct_extract({body}, 'u'), false)")
 
 
 def _full(value: str, pattern: str) -> str:
@@ -343,6 +367,9 @@ def _value_map(p: _Pipe, table: dict[str, str | bool | None], python_type: type)
 
     x = p.bind()
     keys = ", ".join(quote_str(k) for k in table)
+    # Every rule before the map passed and the value is present but not a key: map_frame's
+    # `unmapped_value`, and nothing after it fails (the value is then missing, not invalid).
+    p.unmapped = f"({p.sure()}) AND {x} IS NOT NULL" + (f" AND {x} NOT IN ({keys})" if table else "")
     p.require(f"{x} IS NULL OR {x} IN ({keys})" if table else f"{x} IS NULL")
     cases = " ".join(f"WHEN {quote_str(k)} THEN {target(t)}" for k, t in table.items())
     p.value = f"CAST(CASE {x} {cases} END AS {'BOOLEAN' if typed else 'VARCHAR'})" if table else \
@@ -596,11 +623,19 @@ def _input(fs: FieldSpec) -> str:
     return f"nullif(concat_ws({quote_str(fs.sep)}, {', '.join(map(ident, fs.columns))}), '')"
 
 
-def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec) -> tuple[str, list[str]]:
-    """(value, [sure conditions]) of one field."""
+def _failure(name: str, rule: str, reason: ReasonCode, message: str, raw: str) -> str:
+    """A schemas.FAILURE struct as mapper._Failures.add writes it, for the raw input *raw*."""
+    text = f"CAST({raw} AS VARCHAR)"
+    return (f"{{'field': {quote_str(name)}, 'rule': {quote_str(rule)}, 'value': {text}, "
+            f"'reason_code': {quote_str(str(reason))}, 'category': {quote_str(reason.category)}, "
+            f"'message': replace({quote_str(message)}, '{{value}}', coalesce({text}, 'None'))}}")
+
+
+def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec) -> tuple[str, list[str], list[Failure]]:
+    """(value, [sure conditions], [certain failures]) of one field."""
     if fs.constant is not None:
         value, sure = _constant(em, name, fs, mapping)
-        return value, [sure]
+        return value, [sure], []
     target = entity_fields(em.entity)[name]
     column_type = ENTITIES[em.entity].__table__.columns[name].type
     p = _Pipe(_input(fs))
@@ -624,14 +659,25 @@ def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec) ->
         to_bool(p)
     else:
         raise _NoSql(f"{em.entity}.{name}: no SQL coercion to {target.python_type.__name__}")
-    value, sure = p.emit()
+    value, sure, unmapped = p.emit()
     conditions = [sure]
     limit = column_type.length if isinstance(column_type, String) else None
     if target.python_type is str and limit:  # Python's len() and DuckDB's length() both count code points
         conditions.append(f"coalesce(length({value}) <= {limit}, true)")
-    if fs.required if fs.required is not None else target.required:
+    required = fs.required if fs.required is not None else target.required
+    failures = []
+    if fs.map is not None:
+        keys = ", ".join(map(str, fs.map))
+        failures.append(Failure(name, unmapped, _failure(name, "map", ReasonCode.UNMAPPED_VALUE,
+                                                         f"'{{value}}' is not in the value map ({keys})", _input(fs)),
+                                ReasonCode.UNMAPPED_VALUE, lenient=fs.on_invalid == "null" and not required))
+    if required:
         conditions.append(f"({value} IS NOT NULL)")
-    return value, conditions
+        # Every rule passed and left nothing: map_frame's only failure of the field is the absence.
+        failures.append(Failure(name, f"({sure} AND {value} IS NULL)",
+                                _failure(name, "required", ReasonCode.MISSING_REQUIRED, "a value is required",
+                                         _input(fs)), ReasonCode.MISSING_REQUIRED))
+    return value, conditions, failures
 
 
 def _read_columns(em: EntityMapping, mapping: MappingSpec) -> set[str]:
@@ -650,14 +696,16 @@ def _compile(em: EntityMapping, mapping: MappingSpec) -> CompiledEntity:
     if (lm := mapping.sources[em.from_].last_modified) is not None:  # first: a constant runs map_frame
         p = _Pipe(ident(lm.column))
         to_datetime(p, lm.formats, mapping.timezone)
-        columns["_last_modified"], lm_sure = p.emit()
+        columns["_last_modified"], lm_sure, _ = p.emit()
         sure.append(lm_sure)
     else:
         columns["_last_modified"] = "CAST(NULL AS TIMESTAMPTZ)"
     fields_sure: dict[str, str] = {}
+    failures: dict[str, list[Failure]] = {}
+    rest = list(sure)  # the row's conditions outside its fields
     for name in entity_fields(em.entity):
         if name in em.fields:
-            columns[name], conditions = _field(em, name, em.fields[name], mapping)
+            columns[name], conditions, failures[name] = _field(em, name, em.fields[name], mapping)
             sure += conditions
             fields_sure[name] = _all(conditions)
         else:
@@ -676,9 +724,19 @@ def _compile(em: EntityMapping, mapping: MappingSpec) -> CompiledEntity:
             columns[key] = _strip(ident(link.column))  # mapper.py keeps a blank key: it is not missing
             if not ENTITIES[em.entity].__table__.columns[f"{parent}_id"].nullable:
                 sure.append(f"({ident(link.column)} IS NOT NULL)")
+                rest.append(sure[-1])
     if em.when_present:  # skipped when every one of them is missing
         sure.append(f"(coalesce({', '.join(map(ident, em.when_present))}) IS NOT NULL)")
-    return CompiledEntity({n: columns[n] for n in schema.names}, _all(sure), fields_sure)
+        rest.append(sure[-1])
+    # In map_frame's order: field by field as em.fields lists them.
+    ordered = [f for name in em.fields for f in failures.get(name, [])]
+    reject = "false"
+    if strict := [f.when for f in ordered if not f.lenient]:
+        # Each field sure or certainly failed, the rest of the row sure, and one failure that rejects.
+        per_field = [f"greatest({fields_sure[n]}, {', '.join(f.when for f in failures[n])})" if failures.get(n)
+                     else fields_sure[n] for n in em.fields]
+        reject = _all(rest + per_field + [f"greatest({', '.join(strict)})"])
+    return CompiledEntity({n: columns[n] for n in schema.names}, _all(sure), fields_sure, reject, ordered)
 
 
 def _all(conditions: list[str]) -> str:
@@ -687,4 +745,4 @@ def _all(conditions: list[str]) -> str:
     return f"least({', '.join([c for c in conditions if c not in ('true', 'coalesce(true, false)')] + ['true'])})"
 
 
-__all__ = ["TRANSFORMS", "CompiledEntity", "compile_entity"]
+__all__ = ["TRANSFORMS", "CompiledEntity", "Failure", "compile_entity"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -69,8 +70,13 @@ entities:
 """
 
 
-def test_doubtful_rows_of_different_kinds_keep_their_own_values(tmp_path: Path) -> None:
-    """Rows the SQL doubts for different fields alternate: each must get its own sure values back."""
+@pytest.mark.parametrize("batch_rows", [16, None])
+def test_doubtful_rows_of_different_kinds_keep_their_own_values(tmp_path: Path, batch_rows: int | None,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows the SQL doubts for different fields alternate: each must get its own sure values back
+    (also when they are looked up again in many small groups)."""
+    if batch_rows:
+        monkeypatch.setattr(map_stage, "SQL_BATCH_ROWS", batch_rows)
     lines = ["ID,NAME,PHONE,CH"]
     for i in range(300):
         phone = ["020 7946 0%03d" % i, "+44 (0)20 7946 0%03d" % i, "tel 0%d" % i][i % 3]  # 2nd: phonenumbers
@@ -110,3 +116,59 @@ def test_most_demo_entities_compile(both_routes: dict) -> None:
     entities = [(m, em) for m in project.mappings.values() for em in m.entities]
     compiled = [em.entity for m, em in entities if compile_entity(em, m) is not None]
     assert len(compiled) >= len(entities) // 2, compiled
+
+
+CERTAIN = """\
+spec_version: 1
+kind: mapping
+system: s
+department: marketing
+default_region: GB
+sources:
+  c: {format: csv, path: c.csv, key: [ID]}
+entities:
+  - entity: support_case
+    from: c
+    fields:
+      case_number: {column: NUM, transform: [trim]}
+      status: {column: ST, map: {O: open, C: closed, "{value}": odd}}
+      channel: {column: CH, map: {E: email, P: phone}, on_invalid: null}
+      priority: {column: PRI, transform: [upper], map: {H: high, L: low}, required: false}
+"""
+
+
+def test_rejects_the_sql_is_sure_of_are_written_as_map_frame_writes_them(tmp_path: Path) -> None:
+    """Unmapped codes and blank required values, alone and together, beside a lenient field's miss
+    (nulled, not rejected) and a value the SQL doubts (`ß` upper-cases differently): the compiled
+    route writes these rejects from SQL, and they must equal map_frame's."""
+    rows = [
+        ("1", "A1", "O", "E", "h"),    # mapped
+        ("2", "A2", "X", "E", "h"),    # status unmapped
+        ("3", " ", "O", "E", "h"),     # case_number blank: missing_required
+        ("4", "", "Q", "Z", "zz"),     # three failures, one of them lenient: rejected with all of them
+        ("5", "A5", "O", "Z", "L"),    # lenient miss only: mapped, the value nulled
+        ("6", "A6", "", "E", "h"),     # status missing
+        ("7", "A7", "Y", "E", "ß"),    # unmapped, but priority in doubt: map_frame decides the row
+        ("8", "A8", "{value}x", "E", ""),  # a template-looking code
+    ]
+    lines = ["ID,NUM,ST,CH,PRI"] + [",".join(r) for r in rows]
+    routes = map_both_routes(project(tmp_path, "\n".join(lines) + "\n", CERTAIN), tmp_path / "run")
+    (compiled, counts), (reference, _) = routes["outs"][True], routes["outs"][False]
+    assert_same_files(compiled, reference)
+    rejects = _read(compiled / "rejects" / "support_case" / "s.c.parquet").set_index("_source_key")
+    assert sorted(rejects.index) == ["2", "3", "4", "6", "7", "8"]
+    assert rejects.loc["4", "message"] == (
+        "case_number: a value is required; status: 'Q' is not in the value map (O, C, Q); "
+        "channel: 'Z' is not in the value map (E, P); priority: 'zz' is not in the value map (H, L)")
+    assert rejects.loc["8", "message"] == "status: '{value}x' is not in the value map (O, C, {value}x)"
+    assert rejects.loc["2", "raw"] == '{"ID":"2","NUM":"A2","ST":"X","CH":"E","PRI":"h"}'
+
+    mapping = next(iter(routes["project"].mappings.values()))
+    sql = compile_entity(mapping.entities[0], mapping)
+    assert sql is not None
+    extract = next(p for p in (tmp_path / "run" / "extract").glob("s.c.parquet"))
+    flags = duckdb.sql(f"SELECT ID, {sql.sure} AS sure, {sql.reject} AS reject FROM read_parquet('{extract}') "
+                       "ORDER BY _row_number").fetchall()
+    assert {i: (s, r) for i, s, r in flags} == {
+        "1": (True, False), "2": (False, True), "3": (False, True), "4": (False, True), "5": (False, False),
+        "6": (False, True), "7": (False, False), "8": (False, True)}

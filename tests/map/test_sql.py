@@ -320,7 +320,7 @@ def test_whitespace_is_exactly_what_python_strips_and_matches_as_backslash_s() -
 
 
 def _eval(con: duckdb.DuckDBPyConnection, values: list[str | None], p: _Pipe) -> list[tuple[object, bool]]:
-    value, sure = p.emit()
+    value, sure, _ = p.emit()
     con.register("v", pa.table({"V": pa.array(values, pa.string())}))
     try:
         return con.sql(f"SELECT {value}, {sure} FROM v").fetchall()
