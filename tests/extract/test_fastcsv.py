@@ -183,3 +183,56 @@ def test_a_line_longer_than_duckdb_reads_is_read_by_python(routes, tmp_path: Pat
     data = b"ID,NOTE\n" + b"".join(b"%d,%s\n" % (i, b"x" * (9000 if i == 3 else 10)) for i in range(1, 50))
     stats, rows, rejects, fast = routes(tmp_path, data)
     assert fast and stats["extracted"] == 49 and rows["NOTE"].str.len().max() == 9000
+
+
+def line_by_line(reader: CsvReader, data: bytes) -> str | None:
+    """LineScan's rules stated plainly, one line at a time: the reference for its numpy form."""
+    if data and not data.endswith(b"\n"):
+        data += b"\n"  # the last line, as LineScan.finish() closes it
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not valid UTF-8"
+    if b"\x00" in data:
+        return "NUL byte"
+    lines = [line.removesuffix(b"\r") for line in data.split(b"\n")[:-1]]
+    checks = [
+        (lambda line: b"\r" in line, "carriage return inside a line"),
+        (lambda line: line == b"", "blank line"),
+        (lambda line: reader.quote in line and not (
+            (line.count(reader.quote) == 2 and _two_quotes_enclose_a_field(line, reader.quote, reader.delimiter))
+            or (line.count(reader.quote) != 2 and reader.closed_line.fullmatch(line))),
+         "a quote that does not enclose a whole field, or a line break inside quotes"),
+        (lambda line: line.endswith((reader.delimiter, reader.delimiter + reader.quote * 2))
+         and reader.fields(line) != len(reader.header), "an empty last field too many (DuckDB would drop it)"),
+    ]
+    return next((problem for failed, problem in checks if any(failed(line) for line in lines)), None)
+
+
+def _two_quotes_enclose_a_field(line: bytes, quote: bytes, delimiter: bytes) -> bool:
+    first = line.index(quote)
+    last = line.index(quote, first + 1)
+    return (first == 0 or line[first - 1:first] == delimiter) and \
+        (last == len(line) - 1 or line[last + 1:last + 2] == delimiter)
+
+
+HOSTILE = st.sampled_from([b"\r", b"\n", b"\r\n", b"\x00", b"\xff", b'"', b',', b',""', b' "a"'])
+
+
+@settings(max_examples=400, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=csv_files(), cuts=st.lists(st.tuples(st.integers(0, 10_000), HOSTILE), max_size=3))
+def test_line_scan_decides_as_its_rules_stated_line_by_line(tmp_path: Path, data: bytes,
+                                                             cuts: list[tuple[int, bytes]]) -> None:
+    for at, bytes_ in cuts:  # a stray byte or two somewhere, past the header
+        header_end = data.find(b"\n") + 1 or len(data)
+        at = header_end + at % (len(data) - header_end + 1)
+        data = data[:at] + bytes_ + data[at:]
+    (tmp_path / "f.csv").write_bytes(data)
+    reader = CsvReader(tmp_path / "f.csv", CsvSource(format="csv", path="f.csv", key=("C0",)))
+    scan = fastcsv.LineScan(reader)
+    scan.feed(data)
+    scan.finish()
+    expected = line_by_line(reader, data)
+    # Which problem is named may differ (the scan stops at the first block with one), not whether there is one.
+    assert (scan.problem is None) == (expected is None), (scan.problem, expected)
