@@ -14,7 +14,7 @@ The anchor's mapping expressed as a crmmigrate mapping file:
   status through a value map. A value map has no default: codes outside it (``XX``, about 1 in 6) are
   rejected as ``unmapped_value`` instead of becoming ``'unknown'``. This costs crmmigrate a second pass
   over the extracted rows, which the anchors do not make, and ~167k rejects per million rows, each
-  built with every failed rule and its raw record by the Python route (the SQL is not sure of them).
+  written with every failed rule, its message and its raw record (by DuckDB: the SQL is sure of them).
 
 crmmigrate writes parquet (extract: raw rows + lineage, an MD5 row hash, a zstd snapshot of the file,
 a byte scan that proves DuckDB may read it; map: mapped rows and rejects); the anchors only

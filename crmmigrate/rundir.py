@@ -11,8 +11,10 @@ import contextlib
 import datetime as dt
 import json
 import os
+import queue
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -157,6 +159,46 @@ class RunDir:
 # repeat by construction. Dictionary-encoding every text column cost ~0.3 s per million rows
 # written (and more to read back) for 8% fewer bytes.
 PARQUET_STREAM = {"compression": "snappy", "use_dictionary": ["_source", "_department", "entity"]}
+
+
+class StreamWriter:
+    """A parquet writer (`PARQUET_STREAM`) that writes in its own thread: encoding and compressing
+    one batch (~0.85 s of CPU per million extracted rows) overlaps with DuckDB computing the next,
+    since both release the GIL. At most *depth* batches wait, so memory stays bounded."""
+
+    def __init__(self, path: Path, schema: pa.Schema, depth: int = 2):
+        self._writer = pq.ParquetWriter(path, schema, **PARQUET_STREAM)
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name=f"write {path.name}", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while (table := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._writer.write_table(table)
+                except BaseException as exc:  # re-raised in the caller's thread
+                    self._error = exc
+
+    def write_table(self, table: pa.Table) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(table)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+            self._writer.close()
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> StreamWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def write_table(path: Path, frame: pd.DataFrame, schema: pa.Schema) -> int:

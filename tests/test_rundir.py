@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from crmmigrate.errors import mask_secrets
-from crmmigrate.rundir import RunDir, read_table, write_table
+from crmmigrate.rundir import RunDir, StreamWriter, read_table, write_table
 
 
 def test_a_stage_swaps_in_its_output_and_marks_later_stages_stale(tmp_path: Path) -> None:
@@ -66,3 +67,16 @@ def test_mask_secrets_covers_query_passwords_and_at_signs_inside_passwords() -> 
     assert mask_secrets("postgresql://ann@db/crm?sslmode=require&password=s3") == \
         "postgresql://ann@db/crm?sslmode=require&password=***"
     assert mask_secrets("postgresql://ann:p@ss@db/crm") == "postgresql://ann:***@db/crm"
+
+
+def test_stream_writer_writes_every_batch_in_order_and_reports_a_failed_write(tmp_path: Path) -> None:
+    schema = pa.schema([pa.field("n", pa.int64(), nullable=False)])
+    with StreamWriter(tmp_path / "ok.parquet", schema) as writer:
+        for start in range(0, 1000, 100):
+            writer.write_table(pa.table({"n": pa.array(range(start, start + 100))}, schema=schema))
+    assert pq.read_table(tmp_path / "ok.parquet")["n"].to_pylist() == list(range(1000))
+
+    writer = StreamWriter(tmp_path / "bad.parquet", schema)
+    writer.write_table(pa.table({"other": [1]}))  # fails in the writing thread ...
+    with pytest.raises(ValueError, match="schema"):
+        writer.close()  # ... and is raised here, in the caller's

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from crmmigrate.extract.csvfile import CsvReader
-from crmmigrate.rundir import PARQUET_STREAM
+from crmmigrate.rundir import PARQUET_STREAM, StreamWriter
 from crmmigrate.extract.lineage import key_sql, lineage_of, row_hash_sql
 from crmmigrate.sqltext import ident, literal
 
@@ -169,7 +169,7 @@ def read_csv(reader: CsvReader, scan_done: Callable[[], LineScan], key: tuple[st
     # rejects stored) was seen to hand them over out of file order.
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 1})
     try:
-        with pq.ParquetWriter(target, schema, **PARQUET_STREAM) as writer:
+        with StreamWriter(target, schema) as writer:
             try:
                 ordinals, keyless = _stream(con, reader, key, source, department, writer, schema)
             except (duckdb.Error, OSError) as exc:  # OSError: DuckDB's errors as the Arrow stream raises them
@@ -202,7 +202,7 @@ def read_csv(reader: CsvReader, scan_done: Callable[[], LineScan], key: tuple[st
 
 
 def _stream(con: duckdb.DuckDBPyConnection, reader: CsvReader, key: tuple[str, ...] | str, source: str,
-            department: str, writer: pq.ParquetWriter, schema: pa.Schema) -> tuple[int, list[int]]:
+            department: str, writer: StreamWriter, schema: pa.Schema) -> tuple[int, list[int]]:
     """Every record DuckDB accepts, in file order, numbered by position (line = position + 2 until
     `_renumber` accounts for refused lines); records whose key is blank are held back by position."""
     header = reader.header

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from crmmigrate.errors import CrmMigrateError, MappingSpecError
 from crmmigrate.map.mapper import MapResult, map_frame
 from crmmigrate.map.sql import CompiledEntity, compile_entity
-from crmmigrate.rundir import PARQUET_STREAM, RunDir, StageResult
+from crmmigrate.rundir import RunDir, StageResult, StreamWriter
 from crmmigrate.schemas import DEFERRED, LINEAGE_NAMES, MAP_NULLED, MAP_REJECTS, mapped_schema
 from crmmigrate.sqltext import ident, literal
 from crmmigrate.spec.load import Project, check_columns
@@ -43,10 +43,10 @@ class _Writers:
             "skipped": (out / "skipped" / entity / f"{source}.parquet", DEFERRED),
             "nulled": (out / "nulled" / entity / f"{source}.parquet", MAP_NULLED),
         }
-        self.writers: dict[str, pq.ParquetWriter] = {}
+        self.writers: dict[str, StreamWriter] = {}
         for name, (path, schema) in self.files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.writers[name] = pq.ParquetWriter(path, schema, **PARQUET_STREAM)
+            self.writers[name] = StreamWriter(path, schema)
         self.counts = dict.fromkeys(self.files, 0)
 
     def write(self, result: MapResult) -> None:
@@ -68,8 +68,14 @@ class _Writers:
             self.counts[name] += table.num_rows
 
     def close(self) -> None:
-        for w in self.writers.values():
-            w.close()
+        errors = []
+        for w in self.writers.values():  # every one, so that no writing thread is left behind
+            try:
+                w.close()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
 
 def _repeated_rows(run: RunDir, source_id: str) -> set[int]:
@@ -184,11 +190,13 @@ def _map_sql(path: Path, repeats_path: Path, sql: CompiledEntity, em: EntityMapp
         for batch in con.sql(query, params=params).to_arrow_reader(SQL_BATCH_ROWS):
             table = pa.Table.from_batches([batch])
             sure, reject = table.column(f"{_OWN}sure"), table.column(f"{_OWN}reject")
-            writers.write_arrow("mapped", table.filter(sure).select(list(aliases.values()))
+            all_sure = pc.all(sure).as_py()  # the common batch: no row to filter out, nothing copied
+            writers.write_arrow("mapped", (table if all_sure else table.filter(sure)).select(list(aliases.values()))
                                 .rename_columns(list(aliases)).cast(schema))
-            if sql.failures:
-                writers.write_arrow("rejects", _certain_rejects(table.filter(reject), aliases, em.entity))
-            doubtful.add(table.filter(pc.and_not(pc.invert(sure), reject)))
+            if not all_sure:
+                if sql.failures:
+                    writers.write_arrow("rejects", _certain_rejects(table.filter(reject), aliases, em.entity))
+                doubtful.add(table.filter(pc.and_not(pc.invert(sure), reject)))
         doubtful.flush()
     finally:
         con.close()

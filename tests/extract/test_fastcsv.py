@@ -224,8 +224,10 @@ HOSTILE = st.sampled_from([b"\r", b"\n", b"\r\n", b"\x00", b"\xff", b'"', b',', 
 @given(data=csv_files(), cuts=st.lists(st.tuples(st.integers(0, 10_000), HOSTILE), max_size=3))
 def test_line_scan_decides_as_its_rules_stated_line_by_line(tmp_path: Path, data: bytes,
                                                              cuts: list[tuple[int, bytes]]) -> None:
+    if b"\n" not in data:
+        data += b"\n"
+    header_end = data.index(b"\n") + 1
     for at, bytes_ in cuts:  # a stray byte or two somewhere, past the header
-        header_end = data.find(b"\n") + 1 or len(data)
         at = header_end + at % (len(data) - header_end + 1)
         data = data[:at] + bytes_ + data[at:]
     (tmp_path / "f.csv").write_bytes(data)
