@@ -132,14 +132,14 @@ class _Pipe:
 
     def emit(self) -> tuple[str, str, str]:
         """(value, sure, unmapped): expressions for the outer SELECT; sure and unmapped are never NULL."""
-        sure, unmapped = self.sure(), self.unmapped or "false"
+        sure, unmapped = self.sure(), self.unmapped
         if not self.lets:
-            return self.value, f"coalesce({sure}, false)", f"coalesce({unmapped}, false)"
-        body = f"{{'v': {self.value}, 's': {sure}, 'u': {unmapped}}}"
+            return self.value, f"coalesce({sure}, false)", f"coalesce({unmapped or 'false'}, false)"
+        body = f"{{'v': {self.value}, 's': {sure}" + (f", 'u': {unmapped}}}" if unmapped else "}")
         for name, expr in reversed(self.lets):
             body = f"list_transform([{expr}], lambda {name}: {body})[1]"
         return (f"struct_extract({body}, 'v')", f"coalesce(struct_extract({body}, 's'), false)",
-                f"coalesce(struct_extract({body}, 'u'), false)")
+                f"coalesce(struct_extract({body}, 'u'), false)" if unmapped else "false")
 
 
 def _full(value: str, pattern: str) -> str:
