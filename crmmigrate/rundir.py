@@ -157,8 +157,10 @@ class RunDir:
 
 # The stages' streamed parquet: snappy, and dictionary pages only for the columns whose values
 # repeat by construction. Dictionary-encoding every text column cost ~0.3 s per million rows
-# written (and more to read back) for 8% fewer bytes.
-PARQUET_STREAM = {"compression": "snappy", "use_dictionary": ["_source", "_department", "entity"]}
+# written (and more to read back) for 8% fewer bytes. Statistics only where a reader prunes row
+# groups by them (the map stage looks rows up again by `_row_number`): 13% less CPU per write.
+PARQUET_STREAM = {"compression": "snappy", "use_dictionary": ["_source", "_department", "entity"],
+                  "write_statistics": ["_row_number"]}
 
 
 class StreamWriter:
