@@ -120,7 +120,8 @@ class RunDir:
         started = time.perf_counter()
         self.set_stage(stage, status="running", started_at=utc_now(), error=None)
         try:
-            yield staging, result
+            with stage_memory_pool():
+                yield staging, result
         except BaseException as exc:
             shutil.rmtree(staging, ignore_errors=True)
             error = exc.attrs() if isinstance(exc, CrmMigrateError) else {
@@ -153,6 +154,24 @@ class RunDir:
                 changed = True
         if changed:
             self.write_meta(meta)
+
+
+@contextlib.contextmanager
+def stage_memory_pool() -> Iterator[None]:
+    """Arrow allocates from the C library's allocator while a stage runs, unless the user chose
+    one (ARROW_DEFAULT_MEMORY_POOL). The default, mimalloc, keeps freed memory in each thread's
+    heap, and a stage streams batches through several threads (DuckDB's, the parquet writers'):
+    peak RSS of extract + map at 1M rows was 407-439 MB with it, 334-342 MB without it, at the
+    same speed. Restored afterwards: a buffer is always freed to the pool it came from."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        yield
+        return
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
 
 
 # The stages' streamed parquet: snappy, and dictionary pages only for the columns whose values

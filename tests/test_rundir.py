@@ -80,3 +80,16 @@ def test_stream_writer_writes_every_batch_in_order_and_reports_a_failed_write(tm
     writer.write_table(pa.table({"other": [1]}))  # fails in the writing thread ...
     with pytest.raises(ValueError, match="schema"):
         writer.close()  # ... and is raised here, in the caller's
+
+
+def test_a_stage_allocates_from_the_system_pool_and_restores_the_default(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    before = pa.default_memory_pool().backend_name
+    run = RunDir(tmp_path / "run")
+    with run.stage("extract"):
+        assert pa.default_memory_pool().backend_name == "system"
+    assert pa.default_memory_pool().backend_name == before
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", before)  # a user's own choice is kept
+    with run.stage("extract"):
+        assert pa.default_memory_pool().backend_name == before
