@@ -406,6 +406,16 @@ def test_case_transforms_on_random_mixtures(values: list[str]) -> None:
             _assert_agrees(c, name, values)
 
 
+def test_ascii_text_is_case_safe_and_agrees_with_python(con: duckdb.DuckDBPyConnection) -> None:
+    """ASCII text, the common case, is always sure for the case transforms: every ASCII character
+    but NUL, alone, after a letter and before one, maps alike in both."""
+    chars = [chr(c) for c in range(1, 128)]
+    values = chars + [f"a{c}b" for c in chars] + [f"{c}Ab" for c in chars] + ["o'NEIL-smith 2nd", "\tMiXeD\x1f"]
+    for name in ("lower", "upper", "title"):
+        assert _assert_agrees(con, name, values) == len(values), name
+    assert _assert_agrees(con, "title", ["a\x00b"]) == 0  # NUL is not in the classes: not sure
+
+
 def test_title_of_names(con: duckdb.DuckDBPyConnection) -> None:
     values = ["o'neil", "ANNE-MARIE", "1st", "mcdonald's", "van der BERG", "ÉLODIE", "łukasz", "  ann  ", "o’neil",
               "jean-\u00a0luc", "", "dvořák-ŽIŽKA", "ıSIL", "WEIß", "straße", "nguyễn", "e\u0301a", "ǅemal"]
