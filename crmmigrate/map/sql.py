@@ -674,7 +674,8 @@ def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec) ->
     if required:
         conditions.append(f"({value} IS NOT NULL)")
         # Every rule passed and left nothing: map_frame's only failure of the field is the absence.
-        failures.append(Failure(name, f"({sure} AND {value} IS NULL)",
+        # least(), not AND: DuckDB would compute the field's struct again inside an AND.
+        failures.append(Failure(name, f"least({sure}, {value} IS NULL)",
                                 _failure(name, "required", ReasonCode.MISSING_REQUIRED, "a value is required",
                                          _input(fs)), ReasonCode.MISSING_REQUIRED))
     return value, conditions, failures
