@@ -490,6 +490,20 @@ def test_strptime_formats_agree_with_python_both_ways(con: duckdb.DuckDBPyConnec
         if printable:
             assert sure == (not refused), f"{text!r}: Python {'refuses' if refused else 'reads'} it"
     assert sum(not r[2] for r in rows) > 0.05 * len(rows)  # the texts are not all junk
+    # The certain refusal (a reject written by SQL): exactly the printable texts Python refuses.
+    p = _Pipe('"V"')
+    to_date(p, tuple(formats))
+    _, _, refused = p.emit()
+    con.register("v", pa.table({"V": pa.array(values + ["1\t2", "é"], pa.string())}))
+    try:
+        claimed = [r[0] for r in con.sql(f"SELECT {refused['type']} FROM v").fetchall()]
+    finally:
+        con.unregister("v")
+    for (text, _, python_refuses, _), claim in zip(rows, claimed):
+        stripped = None if text is None else text.strip()  # what map_frame's coercion reads
+        printable = bool(stripped) and stripped.isascii() and stripped.isprintable()
+        assert claim == (printable and python_refuses), f"{text!r}"
+    assert claimed[-2:] == [False, False] and sum(claimed) > 0.05 * len(rows)
 
 
 def test_iso_dates_are_sure_only_in_the_plain_shape(con: duckdb.DuckDBPyConnection) -> None:
