@@ -505,8 +505,7 @@ def _epoch_value(t: str) -> str:
            f"THEN timezone('UTC', make_timestamp({seconds} * 1000000)) END"
 
 
-def _first_format(p: _Pipe, formats: tuple[str, ...], value: Callable[[str, int, str], str],
-                  refusals: bool = False) -> None:
+def _first_format(p: _Pipe, formats: tuple[str, ...], value: Callable[[str, int, str], str]) -> None:
     """Python tries the formats in order and takes the first that reads the text: the first
     non-NULL (coalesce evaluates a format only on the rows the earlier ones left NULL). `iso`
     and `epoch` decide only the shapes they read here, so later formats are never reached."""
@@ -519,10 +518,10 @@ def _first_format(p: _Pipe, formats: tuple[str, ...], value: Callable[[str, int,
     t = _stripped(p)
     values = ", ".join(value(t, i, f) for i, f in enumerate(formats))
     p.value = p.let(f"CASE WHEN {_printable_ascii(t)} THEN coalesce({values}) END")
-    if refusals and not set(formats) & {"iso", "epoch"}:
+    if not set(formats) & {"iso", "epoch"}:
         # On printable ASCII the compiled strptime regexes are Python's, and a date they read
         # that does not exist (31 April) is refused by both: no format reading the text is a
-        # refusal (tests/map/test_sql.py holds this both ways for dates; not yet for datetimes).
+        # refusal (tests/map/test_sql.py holds this both ways, for dates and datetimes).
         p.refuse("type", f"{t} IS NOT NULL AND {t} <> '' AND {_printable_ascii(t)} AND {p.value} IS NULL")
     p.require(f"{t} IS NULL OR {t} = '' OR {p.value} IS NOT NULL")
 
@@ -530,8 +529,7 @@ def _first_format(p: _Pipe, formats: tuple[str, ...], value: Callable[[str, int,
 def to_date(p: _Pipe, formats: tuple[str, ...]) -> None:
     if "epoch" in formats:
         raise _NoSql("epoch is a format of timestamps, not of dates")
-    _first_format(p, formats, lambda t, i, f: _iso_value(t, False) if f == "iso" else _strptime_value(t, f, i, False),
-                  refusals=True)
+    _first_format(p, formats, lambda t, i, f: _iso_value(t, False) if f == "iso" else _strptime_value(t, f, i, False))
 
 
 def to_datetime(p: _Pipe, formats: tuple[str, ...], timezone: str) -> None:

@@ -191,8 +191,7 @@ def test_rejects_the_sql_is_sure_of_are_written_as_map_frame_writes_them(tmp_pat
             f"SELECT ID, {sql.sure}, {sql.reject} FROM read_parquet('{extract}')").fetchall()}
 
     sure, certain, doubt = (True, False), (False, True), (False, False)
-    # support_case: an unparsable datetime is left to map_frame (refusals are proven for dates only)
-    assert flags(0) == {"1": sure, "2": certain, "3": certain, "4": doubt, "5": doubt, "6": doubt, "7": doubt,
-                        "8": doubt, "9": doubt, "10": doubt}
+    assert flags(0) == {"1": sure, "2": certain, "3": certain, "4": certain, "5": certain, "6": certain,
+                        "7": doubt, "8": certain, "9": certain, "10": doubt}
     assert flags(2) == {"1": sure, "2": certain, "3": sure, "4": certain, "5": certain, "6": certain, "7": sure,
                         "8": certain, "9": certain, "10": doubt}

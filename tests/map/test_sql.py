@@ -708,3 +708,33 @@ def test_integer_columns_are_sure_only_within_32_bits(con: duckdb.DuckDBPyConnec
     mapping = spec([{"entity": "order_line", "from": "rows", "links": {"order": {"source": "other", "column": "ID"}},
                      "fields": {"line_no": {"constant": 1}, "quantity": "A", "unit_price": "B", "sku": "C"}}])
     assert check(con, frame, mapping) == (3, 3)  # the three beyond 32 bits are rejects, never sure
+
+
+@pytest.mark.parametrize("formats", [["%d.%m.%Y %H:%M:%S"], ["%Y%m%d%H%M"], ["%d.%m.%Y %H:%M", "%Y-%m-%d %H:%M"],
+                                     BENCH_FORMATS])
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
+def test_datetime_formats_agree_with_python_both_ways(con: duckdb.DuckDBPyConnection, formats: list[str],
+                                                      zone: str) -> None:
+    """As for dates: on printable ASCII a text no format reads is refused by Python too (a time
+    daylight saving skips or repeats is refused by Python only, and is never claimed here)."""
+    rng = random.Random(" ".join(formats))
+    values: list[str | None] = [t for f in formats for t in _fill(f, rng, 2000)] + [None, "", " ", "x"]
+    values += ["31.03.2024 02:30:00", "27.10.2024 02:30:00", "202403310230", "2024-03-31 02:30"]
+    _, rows = _coerced(con, values, lambda p: to_datetime(p, tuple(formats), zone),
+                       lambda s: coerce.to_datetime(s, tuple(formats), zone))
+    p = _Pipe('"V"')
+    to_datetime(p, tuple(formats), zone)
+    _, _, refused = p.emit()
+    con.register("v", pa.table({"V": pa.array(values, pa.string())}))
+    try:
+        claimed = [r[0] for r in con.sql(f"SELECT {refused['type']} FROM v").fetchall()]
+    finally:
+        con.unregister("v")
+    for (text, _, python_refuses, _), claim in zip(rows, claimed):
+        stripped = None if text is None else text.strip()
+        printable = bool(stripped) and stripped.isascii() and stripped.isprintable()
+        if zone == "UTC":  # no time is skipped nor repeated: every refusal of a printable text is claimed
+            assert claim == (printable and python_refuses), f"{text!r}"
+        elif claim:
+            assert printable and python_refuses, f"{text!r}"
+    assert sum(claimed) > 0.05 * len(rows)
