@@ -186,7 +186,7 @@ def _map_sql(path: Path, repeats_path: Path, sql: CompiledEntity, em: EntityMapp
             params["repeats"] = str(repeats_path)
             source = ("(SELECT * FROM read_parquet($rows) WHERE _row_number NOT IN "
                       "(SELECT _row_number FROM read_parquet($repeats)))")
-        query = f"SELECT *, {texts_sql} FROM (SELECT {rows_sql} FROM (SELECT {mapping_sql} FROM {source}))"
+        query = f"SELECT *, {texts_sql} FROM (SELECT {rows_sql} FROM (SELECT {mapping_sql} FROM {sql.over(source)}))"
         for batch in con.sql(query, params=params).to_arrow_reader(SQL_BATCH_ROWS):
             table = pa.Table.from_batches([batch])
             sure, reject = table.column(f"{_OWN}sure"), table.column(f"{_OWN}reject")

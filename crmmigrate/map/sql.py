@@ -12,9 +12,11 @@ A rule with no exact SQL form (a user transform, a strptime directive not checke
 zone whose rules DuckDB and Python's zoneinfo do not share…) makes `compile_entity` return
 None: the caller then maps that entity with `map_frame` alone.
 
-Run the columns, `sure` (and any `fields_sure`) in *one* SELECT: a field's work is written once
-per row as nested lambdas producing a struct, and DuckDB's common-subexpression pass shares that
-struct between the field's column and its conditions.
+Read the columns, `sure` (and any `fields_sure`) from `CompiledEntity.over(table)`: a value a
+rule reads more than once is computed once per row, as a column of its own in a projection
+layered over the table (`SELECT *, … AS __crm_0_v1 FROM (SELECT *, … AS __crm_0_v0 FROM …)`).
+DuckDB shares no subexpression inside CASE, AND or OR; binding a value in a lambda
+(`list_transform([x], lambda v: …)[1]`) cost ~0.3 s of CPU per field and million rows more.
 """
 
 from __future__ import annotations
@@ -58,6 +60,20 @@ class CompiledEntity:
     # The failures map_frame lists for a `reject` row, in its order: where the condition holds,
     # the failure struct (schemas.FAILURE's fields) is one of them.
     failures: list[Failure] = field(default_factory=list)
+    # (layer, name, expression): the bound values the expressions above read (see `over`).
+    lets: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def over(self, table: str) -> str:
+        """*table* (an SQL table expression) with the bound values as columns: the FROM of the
+        expressions above."""
+        return layered(table, self.lets)
+
+
+def layered(table: str, lets: list[tuple[int, str, str]]) -> str:
+    """*table* under one projection per layer, each adding that layer's bound values."""
+    for layer in sorted({n for n, _, _ in lets}):
+        table = f"(SELECT *, {', '.join(f'{e} AS {name}' for n, name, e in lets if n == layer)} FROM {table})"
+    return table
 
 
 @dataclass(frozen=True)
@@ -91,9 +107,10 @@ def quote_str(text: str) -> str:
     return literal(text)
 
 
-# Lambda parameters are named `__crm_…`; an entity reading a column of such a name is not compiled.
+# Bound values and lambda parameters are named `__crm_…`; an entity reading a column of such a
+# name is not compiled.
 _LAMBDA = "__crm_"
-_SIMPLE = re.compile(rf'"([^"]|"")*"|{_LAMBDA}v\d+')  # a column or a bound name: free to repeat
+_SIMPLE = re.compile(rf'"([^"]|"")*"|{_LAMBDA}\w*v\d+')  # a column or a bound name: free to repeat
 
 
 @dataclass
@@ -102,11 +119,12 @@ class _Pipe:
     under which it is exactly map_frame's.
 
     DuckDB shares no subexpression inside CASE, AND or OR, and each step below reads its input
-    several times, so an intermediate value is bound once (`let`) and emitted as a lambda
-    parameter: ``list_transform([expr], lambda __crm_v0: …)[1]``."""
+    several times, so an intermediate value is bound once (`let`): a column named *prefix*N, in
+    the layer after the last one whose values it reads (see `over`)."""
 
     value: str
-    lets: list[tuple[str, str]] = field(default_factory=list)
+    prefix: str = f"{_LAMBDA}v"
+    lets: list[tuple[int, str, str]] = field(default_factory=list)
     conditions: list[str] = field(default_factory=list)
     # Where map_frame certainly refuses the value, by rule ('map' at the value map, 'type' at the
     # coercion): an expression over the bound names. The refusal is then the field's only failure.
@@ -115,8 +133,9 @@ class _Pipe:
     def let(self, expr: str) -> str:
         if _SIMPLE.fullmatch(expr):
             return expr
-        name = f"{_LAMBDA}v{len(self.lets)}"
-        self.lets.append((name, expr))
+        name = f"{self.prefix}{len(self.lets)}"
+        reads = {int(n) for n in re.findall(rf"{re.escape(self.prefix)}(\d+)", expr)}
+        self.lets.append((1 + max((self.lets[n][0] for n in reads), default=-1), name, expr))
         return name
 
     def bind(self) -> str:
@@ -137,16 +156,14 @@ class _Pipe:
         self.refused[rule] = f"({self.sure()}) AND {condition}"
 
     def emit(self) -> tuple[str, str, dict[str, str]]:
-        """(value, sure, {rule: refused}): expressions for the outer SELECT, the flags never NULL."""
-        sure = self.sure()
-        if not self.lets:
-            return self.value, f"coalesce({sure}, false)", {r: f"coalesce({c}, false)" for r, c in self.refused.items()}
-        members = "".join(f", 'r{i}': {c}" for i, c in enumerate(self.refused.values()))
-        body = f"{{'v': {self.value}, 's': {sure}{members}}}"
-        for name, expr in reversed(self.lets):
-            body = f"list_transform([{expr}], lambda {name}: {body})[1]"
-        return (f"struct_extract({body}, 'v')", f"coalesce(struct_extract({body}, 's'), false)",
-                {r: f"coalesce(struct_extract({body}, 'r{i}'), false)" for i, r in enumerate(self.refused)})
+        """(value, sure, {rule: refused}): bound names (or columns) the outer SELECT may read many
+        times, the flags never NULL. Read them from `over(table)`."""
+        value = self.bind()
+        return (value, self.let(f"coalesce({self.sure()}, false)"),
+                {r: self.let(f"coalesce({c}, false)") for r, c in self.refused.items()})
+
+    def over(self, table: str) -> str:
+        return layered(table, self.lets)
 
 
 def _full(value: str, pattern: str) -> str:
@@ -643,14 +660,15 @@ def _failure(name: str, rule: str, reason: ReasonCode, message: str, raw: str) -
             f"'message': replace({quote_str(message)}, '{{value}}', coalesce({text}, 'None'))}}")
 
 
-def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec) -> tuple[str, list[str], list[Failure]]:
-    """(value, [sure conditions], [certain failures]) of one field."""
+def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec,
+           prefix: str) -> tuple[str, list[str], list[Failure], list[tuple[int, str, str]]]:
+    """(value, [sure conditions], [certain failures], bound values named *prefix*N) of one field."""
     if fs.constant is not None:
         value, sure = _constant(em, name, fs, mapping)
-        return value, [sure], []
+        return value, [sure], [], []
     target = entity_fields(em.entity)[name]
     column_type = ENTITIES[em.entity].__table__.columns[name].type
-    p = _Pipe(_input(fs))
+    p = _Pipe(_input(fs), prefix)
     for call in fs.transform:
         compiler = TRANSFORMS.get(call.name)
         if compiler is None:
@@ -694,11 +712,10 @@ def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec) ->
     if required:
         conditions.append(f"({value} IS NOT NULL)")
         # Every rule passed and left nothing: map_frame's only failure of the field is the absence.
-        # least(), not AND: DuckDB would compute the field's struct again inside an AND.
         failures.append(Failure(name, f"least({sure}, {value} IS NULL)",
                                 _failure(name, "required", ReasonCode.MISSING_REQUIRED, "a value is required",
                                          _input(fs)), ReasonCode.MISSING_REQUIRED))
-    return value, conditions, failures
+    return value, conditions, failures, p.lets
 
 
 def _read_columns(em: EntityMapping, mapping: MappingSpec) -> set[str]:
@@ -714,19 +731,23 @@ def _compile(em: EntityMapping, mapping: MappingSpec) -> CompiledEntity:
     schema = mapped_schema(em.entity)
     columns = {n: ident(n) for n in LINEAGE_NAMES}
     sure: list[str] = []
+    lets: list[tuple[int, str, str]] = []
     if (lm := mapping.sources[em.from_].last_modified) is not None:  # first: a constant runs map_frame
-        p = _Pipe(ident(lm.column))
+        p = _Pipe(ident(lm.column), f"{_LAMBDA}lm_v")
         to_datetime(p, lm.formats, mapping.timezone)
         columns["_last_modified"], lm_sure, _ = p.emit()
         sure.append(lm_sure)
+        lets += p.lets
     else:
         columns["_last_modified"] = "CAST(NULL AS TIMESTAMPTZ)"
     fields_sure: dict[str, str] = {}
     failures: dict[str, list[Failure]] = {}
     rest = list(sure)  # the row's conditions outside its fields
-    for name in entity_fields(em.entity):
+    for i, name in enumerate(entity_fields(em.entity)):
         if name in em.fields:
-            columns[name], conditions, failures[name] = _field(em, name, em.fields[name], mapping)
+            columns[name], conditions, failures[name], bound = _field(em, name, em.fields[name], mapping,
+                                                                      f"{_LAMBDA}{i}_v")
+            lets += bound
             sure += conditions
             fields_sure[name] = _all(conditions)
         else:
@@ -757,12 +778,11 @@ def _compile(em: EntityMapping, mapping: MappingSpec) -> CompiledEntity:
         per_field = [f"greatest({fields_sure[n]}, {', '.join(f.when for f in failures[n])})" if failures.get(n)
                      else fields_sure[n] for n in em.fields]
         reject = _all(rest + per_field + [f"greatest({', '.join(strict)})"])
-    return CompiledEntity({n: columns[n] for n in schema.names}, _all(sure), fields_sure, reject, ordered)
+    return CompiledEntity({n: columns[n] for n in schema.names}, _all(sure), fields_sure, reject, ordered, lets)
 
 
 def _all(conditions: list[str]) -> str:
-    """Never-NULL conditions, all true. least(), not AND: DuckDB shares a field's struct between
-    its column and the condition only outside AND."""
+    """Never-NULL conditions (mostly bound flags), all true."""
     return f"least({', '.join([c for c in conditions if c not in ('true', 'coalesce(true, false)')] + ['true'])})"
 
 

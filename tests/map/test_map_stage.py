@@ -187,8 +187,9 @@ def test_rejects_the_sql_is_sure_of_are_written_as_map_frame_writes_them(tmp_pat
     def flags(entity: int) -> dict[str, tuple[bool, bool]]:
         sql = compile_entity(mapping.entities[entity], mapping)
         assert sql is not None
+        table = f"read_parquet('{extract}')"
         return {i: (s, r) for i, s, r in duckdb.sql(
-            f"SELECT ID, {sql.sure}, {sql.reject} FROM read_parquet('{extract}')").fetchall()}
+            f"SELECT ID, {sql.sure}, {sql.reject} FROM {sql.over(table)}").fetchall()}
 
     sure, certain, doubt = (True, False), (False, True), (False, False)
     assert flags(0) == {"1": sure, "2": certain, "3": certain, "4": certain, "5": certain, "6": certain,

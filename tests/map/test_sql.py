@@ -61,7 +61,7 @@ def run_sql(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, compiled: Compi
     try:
         select = ", ".join(f"{e} AS {ident(n)}" for n, e in compiled.columns.items())
         flags = "".join(f", {e} AS {ident('_sure_' + n)}" for n, e in compiled.fields_sure.items())
-        return con.sql(f"SELECT {select}, {compiled.sure} AS _sure{flags} FROM extract").to_arrow_table()
+        return con.sql(f"SELECT {select}, {compiled.sure} AS _sure{flags} FROM {compiled.over('extract')}").to_arrow_table()
     finally:
         con.unregister("extract")
 
@@ -323,7 +323,7 @@ def _eval(con: duckdb.DuckDBPyConnection, values: list[str | None], p: _Pipe) ->
     value, sure, _ = p.emit()
     con.register("v", pa.table({"V": pa.array(values, pa.string())}))
     try:
-        return con.sql(f"SELECT {value}, {sure} FROM v").fetchall()
+        return con.sql(f"SELECT {value}, {sure} FROM {p.over('v')}").fetchall()
     finally:
         con.unregister("v")
 
@@ -496,7 +496,7 @@ def test_strptime_formats_agree_with_python_both_ways(con: duckdb.DuckDBPyConnec
     _, _, refused = p.emit()
     con.register("v", pa.table({"V": pa.array(values + ["1\t2", "é"], pa.string())}))
     try:
-        claimed = [r[0] for r in con.sql(f"SELECT {refused['type']} FROM v").fetchall()]
+        claimed = [r[0] for r in con.sql(f"SELECT {refused['type']} FROM {p.over('v')}").fetchall()]
     finally:
         con.unregister("v")
     for (text, _, python_refuses, _), claim in zip(rows, claimed):
@@ -727,7 +727,7 @@ def test_datetime_formats_agree_with_python_both_ways(con: duckdb.DuckDBPyConnec
     _, _, refused = p.emit()
     con.register("v", pa.table({"V": pa.array(values, pa.string())}))
     try:
-        claimed = [r[0] for r in con.sql(f"SELECT {refused['type']} FROM v").fetchall()]
+        claimed = [r[0] for r in con.sql(f"SELECT {refused['type']} FROM {p.over('v')}").fetchall()]
     finally:
         con.unregister("v")
     for (text, _, python_refuses, _), claim in zip(rows, claimed):
