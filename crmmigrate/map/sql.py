@@ -152,7 +152,7 @@ class _Pipe:
 
     def refuse(self, rule: str, condition: str) -> None:
         """map_frame certainly refuses the value at *rule* where *condition* holds and every
-        condition so far does."""
+        condition so far does (so call it before the rule's own `require`)."""
         self.refused[rule] = f"({self.sure()}) AND {condition}"
 
     def emit(self) -> tuple[str, str, dict[str, str]]:
@@ -414,6 +414,7 @@ def to_bool(p: _Pipe) -> None:
     t = _stripped(p)
     low = p.let(f"lower({t})")
     true, false = (", ".join(map(quote_str, sorted(s))) for s in (coerce.TRUE, coerce.FALSE))
+    p.refuse("type", f"{t} <> '' AND {_ascii(t)} AND {low} NOT IN ({true}, {false})")
     p.require(f"{t} IS NULL OR {t} = '' OR ({_ascii(t)} AND {low} IN ({true}, {false}))")
     p.value = f"CASE WHEN {low} IN ({true}) THEN true WHEN {low} IN ({false}) THEN false END"
 
@@ -422,6 +423,8 @@ def to_int(p: _Pipe, bits: int = 64) -> None:
     t = _stripped(p)
     sql_type = {32: "INTEGER", 64: "BIGINT"}[bits]
     p.value = p.let(f"CASE WHEN {_full(t, '[+-]?[0-9]+')} THEN CAST(try_cast({t} AS {sql_type}) AS BIGINT) END")
+    # coerce.to_int reads exactly this: ASCII `[+-]?[0-9]+` within the type. The rest it refuses.
+    p.refuse("type", f"{t} <> '' AND {p.value} IS NULL")
     p.require(f"{t} IS NULL OR {t} = '' OR {p.value} IS NOT NULL")  # NULL also where the type overflows
 
 
@@ -445,6 +448,8 @@ def to_decimal(p: _Pipe, precision: int, scale: int, cents: bool, mark: str) -> 
     # Python refuses a value that would need rounding; DuckDB would round it.
     exact = _full(number, f"[+-]?[0-9]*(\\.[0-9]{{0,{scale}}}0*)?")
     p.value = p.let(f"CASE WHEN {exact} THEN try_cast({number} AS DECIMAL({precision},{scale})) END")
+    # coerce.to_decimal reads no number from a text without an ASCII digit (`n/a`, `-`, `?`).
+    p.refuse("type", f"{t} <> '' AND NOT regexp_matches({t}, '[0-9]')")
     p.require(f"{t} IS NULL OR {t} = '' OR {p.value} IS NOT NULL")
 
 

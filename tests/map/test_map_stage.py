@@ -196,3 +196,71 @@ def test_rejects_the_sql_is_sure_of_are_written_as_map_frame_writes_them(tmp_pat
                         "7": doubt, "8": certain, "9": certain, "10": doubt}
     assert flags(2) == {"1": sure, "2": certain, "3": sure, "4": certain, "5": certain, "6": certain, "7": sure,
                         "8": certain, "9": certain, "10": doubt}
+
+
+TYPED = """\
+spec_version: 1
+kind: mapping
+system: s
+department: sales
+default_region: GB
+sources:
+  c: {format: csv, path: c.csv, key: [ID]}
+entities:
+  - entity: contact
+    from: c
+    fields:
+      last_name: {column: ID}
+  - entity: order
+    from: c
+    fields:
+      order_number: {column: ID}
+      ordered_on: {constant: 2024-01-05}
+  - entity: order_line
+    from: c
+    links: {order: {source: c, column: ID}}
+    fields:
+      line_no: {column: N}
+      quantity: {column: Q}
+      unit_price: {column: P, decimal_mark: ","}
+  - entity: marketing_consent
+    from: c
+    links: {contact: self}
+    fields:
+      channel: {constant: email}
+      opted_in: {column: B}
+"""
+
+
+def test_numbers_and_flags_the_sql_refuses_are_written_as_map_frame_writes_them(tmp_path: Path) -> None:
+    """Integers, decimals without a digit and ASCII non-flags are certain rejects, written by SQL;
+    a decimal with too many places and a non-ASCII flag are left to map_frame."""
+    rows = [
+        ("1", "1", "2", "12,50", "ja"),        # mapped
+        ("2", "x", "2", "1,5", "yes"),         # line_no refused
+        ("3", "1", "2.5", "n/a", "nein"),      # quantity and unit_price refused
+        ("4", "1", "1", "12,345", "maybe"),    # unit_price needs rounding (map_frame decides); opted_in refused
+        ("5", "٣", "1", "1", ""),              # a non-ASCII digit refused; opted_in missing
+        ("6", " 7 ", "+3", "-", "İ"),          # unit_price refused; a non-ASCII flag (map_frame decides)
+    ]
+    lines = ["ID,N,Q,P,B"] + [",".join(f'"{v}"' for v in r) for r in rows]
+    routes = map_both_routes(project(tmp_path, "\n".join(lines) + "\n", TYPED), tmp_path / "run")
+    (compiled, _), (reference, _) = routes["outs"][True], routes["outs"][False]
+    assert_same_files(compiled, reference)
+    lines_out = _read(compiled / "rejects" / "order_line" / "s.c.parquet").set_index("_source_key")
+    assert sorted(lines_out.index, key=int) == ["2", "3", "4", "5", "6"]
+    assert lines_out.loc["3", "message"] == ("quantity: '2.5' is not a valid int; "
+                                             "unit_price: 'n/a' is not a valid Decimal")
+
+    mapping = next(iter(routes["project"].mappings.values()))
+    table = f"read_parquet('{tmp_path / 'run' / 'extract' / 's.c.parquet'}')"
+
+    def flags(entity: int) -> dict[str, tuple[bool, bool]]:
+        sql = compile_entity(mapping.entities[entity], mapping)
+        assert sql is not None
+        return {i: (s, r) for i, s, r in duckdb.sql(
+            f"SELECT ID, {sql.sure}, {sql.reject} FROM {sql.over(table)}").fetchall()}
+
+    sure, certain, doubt = (True, False), (False, True), (False, False)
+    assert flags(2) == {"1": sure, "2": certain, "3": certain, "4": doubt, "5": certain, "6": certain}
+    assert flags(3) == {"1": sure, "2": sure, "3": sure, "4": certain, "5": certain, "6": doubt}

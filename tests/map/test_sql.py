@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from crmmigrate.map import coerce
 from crmmigrate.map.mapper import map_frame
 from crmmigrate.map.sql import CASED, TRANSFORMS, UNCASED, WHITESPACE, CompiledEntity, compile_entity, ident
-from crmmigrate.map.sql import _Pipe, to_date, to_datetime, to_decimal
+from crmmigrate.map.sql import _Pipe, to_bool, to_date, to_datetime, to_decimal, to_int
 from tests.map.test_mapper import spec
 from crmmigrate.schemas import extract_schema, mapped_schema
 from crmmigrate.spec.model import EntityMapping, MappingSpec
@@ -585,6 +585,70 @@ def test_decimals(con: duckdb.DuckDBPyConnection, cents: bool, mark: str, precis
         # Sure must cover the plain shapes that fit the column: anything Python reads without an exponent.
         if not refused and value is not None and "e" not in text.lower() and abs(value) < 10 ** (precision - scale):
             assert sure, f"{text!r} → {value} is not sure"
+
+
+def _decided(con: duckdb.DuckDBPyConnection, values: list[str | None], compile_step: Any,
+             python: Any) -> list[tuple[str | None, bool, bool, bool]]:
+    """[(text, Python refuses, SQL sure, SQL claims Python refuses)], asserting sure values equal Python's."""
+    p = _Pipe('"V"')
+    compile_step(p)
+    value, sure, refused = p.emit()
+    expected, bad = python(pd.Series(values, dtype=object))
+    con.register("v", pa.table({"V": pa.array(values, pa.string())}))
+    try:
+        got = con.sql(f"SELECT {value}, {sure}, {refused['type']} FROM {p.over('v')}").fetchall()
+    finally:
+        con.unregister("v")
+    rows = []
+    for text, want, python_refuses, (v, is_sure, claim) in zip(values, expected, bad, got):
+        if is_sure:
+            assert (v, bool(python_refuses)) == (want, False), f"{text!r}"
+        rows.append((text, bool(python_refuses), is_sure, claim))
+    return rows
+
+
+INTS = ["0", "+5", "-0", "007", "0" * 30 + "1", "-" + "0" * 30, "2147483647", "2147483648", "-2147483648",
+        "-2147483649", "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+        "1" * 40, "1_000", "١٢", "１２", "12.0", "1e3", "+", "-", "+-1", "--1", " 12 ", "\u00a012\u3000", "0x1F", "1 2"]
+
+
+@pytest.mark.parametrize("bits", [32, 64])
+def test_ints_are_sure_or_refused_exactly_as_python_reads_them(con: duckdb.DuckDBPyConnection, bits: int) -> None:
+    """Every text is decided: the value where coerce.to_int reads it, a certain refusal where not."""
+    rows = _decided(con, INTS + NUMBERS + HOSTILE, lambda p: to_int(p, bits), lambda s: coerce.to_int(s, bits))
+    for text, python_refuses, sure, claim in rows:
+        assert claim == python_refuses, f"{text!r}: Python {'refuses' if python_refuses else 'reads'} it"
+        assert sure != claim, f"{text!r} is not decided"
+    assert sum(r[3] for r in rows) > 100 and sum(r[2] for r in rows) > 20
+
+
+def test_booleans_are_refused_where_ascii_text_is_no_flag(con: duckdb.DuckDBPyConnection) -> None:
+    flags = sorted(coerce.TRUE | coerce.FALSE)
+    values = HOSTILE + flags + [f.upper() for f in flags] + [f" {f.title()}\t" for f in flags] + [
+        "NEİN", "ja\u0307", "\u212a", "yes!", "tru", "oui", "2", "-1", "on", "off"]
+    rows = _decided(con, values, to_bool, coerce.to_bool)
+    for text, python_refuses, sure, claim in rows:
+        stripped = None if text is None else text.strip()
+        if claim:
+            assert python_refuses, f"{text!r}"
+        if stripped and stripped.isascii():  # ASCII lower-cases alike: every such text is decided
+            assert claim == python_refuses and sure != claim, f"{text!r}"
+    assert sum(r[3] for r in rows) > 100
+
+
+@pytest.mark.parametrize(("cents", "mark"), [(False, "."), (True, ","), (False, ",")])
+def test_decimals_without_a_digit_are_certainly_refused(con: duckdb.DuckDBPyConnection, cents: bool, mark: str) -> None:
+    rng = random.Random(f"refuse{cents}{mark}")
+    values = NUMBERS + HOSTILE + ["".join(rng.choice("0123456789.,-+ eE_١") for _ in range(rng.randint(1, 6)))
+                                  for _ in range(3000)]
+    rows = _decided(con, values, lambda p: to_decimal(p, 14, 2, cents, mark),
+                    lambda s: coerce.to_decimal(s, 2, cents, mark, 14))
+    for text, python_refuses, _, claim in rows:
+        stripped = None if text is None else text.strip()
+        assert claim == bool(stripped and not re.search("[0-9]", stripped)), f"{text!r}"
+        if claim:
+            assert python_refuses, f"{text!r}"
+    assert sum(r[3] for r in rows) > 100
 
 
 # --- hypothesis: any text ------------------------------------------------------------------
