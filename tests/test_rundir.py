@@ -12,6 +12,7 @@ import pytest
 
 from crmmigrate.errors import mask_secrets
 from crmmigrate.rundir import RunDir, StreamWriter, read_table, write_table
+from crmmigrate.schemas import MAP_REJECTS
 
 
 def test_a_stage_swaps_in_its_output_and_marks_later_stages_stale(tmp_path: Path) -> None:
@@ -93,3 +94,13 @@ def test_a_stage_allocates_from_the_system_pool_and_restores_the_default(tmp_pat
     monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", before)  # a user's own choice is kept
     with run.stage("extract"):
         assert pa.default_memory_pool().backend_name == before
+
+
+def test_stream_writer_compresses_every_column_but_the_row_hash(tmp_path: Path) -> None:
+    """Nested columns too: a per-column codec that misses a leaf would leave it uncompressed."""
+    with StreamWriter(tmp_path / "r.parquet", MAP_REJECTS) as writer:
+        writer.write_table(MAP_REJECTS.empty_table())
+    meta = pq.ParquetFile(tmp_path / "r.parquet").metadata
+    codecs = {meta.schema.column(i).path: meta.row_group(0).column(i).compression for i in range(meta.num_columns)}
+    assert codecs.pop("_row_hash") == "UNCOMPRESSED"
+    assert "failures.list.element.message" in codecs and set(codecs.values()) == {"SNAPPY"}

@@ -22,7 +22,7 @@ from crmmigrate.extract.fastcsv import FastRead, LineScan, fast_encoding
 from crmmigrate.extract.lineage import lineage_of, row_hash
 from crmmigrate.sqltext import WHITESPACE
 from crmmigrate.extract.readers import open_reader
-from crmmigrate.rundir import PARQUET_STREAM, RunDir, StageResult, write_table
+from crmmigrate.rundir import parquet_stream, RunDir, StageResult, write_table
 from crmmigrate.schemas import EXTRACT_REJECTS, REPEATS, SOURCES, extract_schema
 from crmmigrate.spec.load import Project
 from crmmigrate.spec.model import MappingSpec
@@ -82,7 +82,7 @@ def _read_records(reader: Reader, key: tuple[str, ...] | str, source: str, depar
     rejects: list[dict[str, object]] = []
     extracted = 0
     key_at = _key_columns(reader.header, key)
-    with pq.ParquetWriter(target, schema, **PARQUET_STREAM) as writer:
+    with pq.ParquetWriter(target, schema, **parquet_stream(schema)) as writer:
         for rec in reader.records():
             snapshot.write_row(rec.raw)
             source_key = None if rec.values is None else _fast_key(rec, key_at)

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from crmmigrate.extract.csvfile import CsvReader
-from crmmigrate.rundir import PARQUET_STREAM, StreamWriter
+from crmmigrate.rundir import parquet_stream, StreamWriter
 from crmmigrate.extract.lineage import key_sql, lineage_of, row_hash_sql
 from crmmigrate.sqltext import ident, literal
 
@@ -251,7 +251,7 @@ def _renumber(target: Path, schema: pa.Schema, refused: list[int], duck_rows: in
     fixed = target.with_suffix(".renumber")
     source = pq.ParquetFile(target)
     written = 0
-    with pq.ParquetWriter(fixed, schema, **PARQUET_STREAM) as writer:
+    with pq.ParquetWriter(fixed, schema, **parquet_stream(schema)) as writer:
         for batch in source.iter_batches(batch_size=BATCH_ROWS):
             table = pa.Table.from_batches([batch])
             own = max(0, min(table.num_rows, duck_rows - written))
