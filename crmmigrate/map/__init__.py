@@ -12,7 +12,6 @@ reference semantics, maps every other row.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -162,15 +161,15 @@ def _map_sql(path: Path, repeats_path: Path, sql: CompiledEntity, em: EntityMapp
     reason = "CASE " + " ".join(f"WHEN {_OWN}f{i} THEN {literal(str(r))}" for i, r in first) + " END" if first else "NULL"
     category = "CASE " + " ".join(f"WHEN {_OWN}f{i} THEN {literal(r.category)}" for i, r in first) + " END" \
         if first else "NULL"
-    # Three projections, each computed once: the mapping, what a reject needs, then its message.
-    # Raw values are not among them: the doubtful and rejected rows are looked up by number
-    # afterwards. Reading every raw column of every row cost ~0.5 CPU-s per million rows for
-    # rejects that may never come; with 17% of rows rejected, the lookups cost as much.
+    # Three projections, each computed once: the mapping (sharing each field's work between its
+    # value and its flags), what a reject needs, then its message. Raw values are not among them:
+    # converting them to Arrow for every row costs more than looking up the few doubtful rows.
     mapping_sql = ", ".join([*map(ident, raw_columns), *(f"{expr} AS {aliases[n]}" for n, expr in sql.columns.items()),
                              f"{sql.sure} AS {_OWN}sure", f"{sql.reject} AS {_OWN}reject", f"{pattern} AS {_OWN}pattern",
                              *(f"{f.when} AS {_OWN}f{i}" for i, f in enumerate(sql.failures))])
     rows_sql = ", ".join([*aliases.values(), f"{_OWN}sure", f"{_OWN}reject", f"{_OWN}pattern",
                           f"CASE WHEN {_OWN}reject THEN {failures} END AS {_OWN}failures",
+                          f"CASE WHEN {_OWN}reject THEN {_raw_json(raw_columns)} END AS {_OWN}raw",
                           f"CASE WHEN {_OWN}reject THEN {reason} END AS {_OWN}reason",
                           f"CASE WHEN {_OWN}reject THEN {category} END AS {_OWN}category"])
     texts_sql = (f"array_to_string(list_transform({_OWN}failures, lambda {_OWN}x: {_OWN}x.field || ': ' || "
@@ -178,15 +177,7 @@ def _map_sql(path: Path, repeats_path: Path, sql: CompiledEntity, em: EntityMapp
     schema = writers.files["mapped"][1]
     # Row order within the output does not matter: without it DuckDB need not buffer batches.
     con = duckdb.connect(config={"memory_limit": SQL_MEMORY_LIMIT, "threads": 2, "preserve_insertion_order": False})
-    lookup = duckdb.connect(config={"threads": 1, "memory_limit": SQL_MEMORY_LIMIT})
-    number = aliases["_row_number"]
-    doubtful = _Lookup(lookup, path, number, [aliases[n] for n in fields] + [number, f"{_OWN}pattern"],
-                       f"r.*, p.* EXCLUDE ({number}), {_raw_json(raw_columns, 'r.')} AS {_OWN}raw",
-                       _Doubtful(raw_names, fields, aliases, em, mapping, writers).map)
-    rejects = _Lookup(lookup, path, number, [aliases[n] for n in LINEAGE_NAMES] + [
-        f"{_OWN}{c}" for c in ("reason", "category", "message", "failures")],
-        f"p.*, {_raw_json(raw_columns, 'r.')} AS {_OWN}raw",
-        lambda rows: writers.write_arrow("rejects", _certain_rejects(rows, aliases, em.entity)))
+    doubtful = _Doubtful(path, raw_names, raw_columns, fields, aliases, em, mapping, writers)
     try:
         params = {"rows": str(path)}
         extracted = pq.ParquetFile(path).metadata.num_rows
@@ -204,13 +195,12 @@ def _map_sql(path: Path, repeats_path: Path, sql: CompiledEntity, em: EntityMapp
                                 .rename_columns(list(aliases)).cast(schema))
             if not all_sure:
                 if sql.failures:
-                    rejects.add(table.filter(reject))
+                    writers.write_arrow("rejects", _certain_rejects(table.filter(reject), aliases, em.entity))
                 doubtful.add(table.filter(pc.and_not(pc.invert(sure), reject)))
-        rejects.flush()
         doubtful.flush()
     finally:
         con.close()
-        lookup.close()
+        doubtful.close()
     return extracted, repeats
 
 
@@ -231,16 +221,18 @@ def _certain_rejects(rows: pa.Table, aliases: dict[str, str], entity: str) -> pa
     return pa.table(columns).cast(MAP_REJECTS)
 
 
-class _Lookup:
-    """Rows gathered by row number (only the columns *keep*), read back with *select* over the
-    extract `r` and the gathered rows `p`: one join per SQL_BATCH_ROWS of them, each pruned to
-    the row groups their range spans, and handed to *handle*."""
+class _Doubtful:
+    """Rows the SQL is not sure of, gathered by row number with their sure fields, then read back
+    with their raw values (one lookup per SQL_BATCH_ROWS of them) and mapped by `map_frame`."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, number: str, keep: list[str], select: str,
-                 handle: Callable[[pa.Table], None]):
-        self.con, self.path, self.number, self.keep, self.select, self.handle = con, path, number, keep, select, handle
+    def __init__(self, path: Path, raw_names: list[str], raw_columns: list[str], fields: list[str],
+                 aliases: dict[str, str], em: EntityMapping, mapping: MappingSpec, writers: _Writers):
+        self.path, self.raw_names, self.raw_columns, self.fields = path, raw_names, raw_columns, fields
+        self.aliases, self.em, self.mapping, self.writers = aliases, em, mapping, writers
+        self.keep = [aliases[n] for n in fields] + [aliases["_row_number"], f"{_OWN}pattern"]
         self.pending: list[pa.Table] = []
         self.rows = 0
+        self.con = duckdb.connect(config={"threads": 1, "memory_limit": SQL_MEMORY_LIMIT})
 
     def add(self, rows: pa.Table) -> None:
         if rows.num_rows:
@@ -254,23 +246,17 @@ class _Lookup:
             return
         pending = pa.concat_tables(self.pending)  # noqa: F841 (the query reads it by name)
         self.pending, self.rows = [], 0
-        low, high = pc.min_max(pending.column(self.number)).values()
+        number = self.aliases["_row_number"]
+        low, high = pc.min_max(pending.column(number)).values()
         # The range lets DuckDB skip the row groups of the extract that hold none of these rows.
-        self.handle(self.con.sql(
-            f"SELECT {self.select} FROM read_parquet($rows) r JOIN pending p ON r._row_number = p.{self.number} "
+        rows = self.con.sql(
+            f"SELECT r.*, p.* EXCLUDE ({number}), {_raw_json(self.raw_columns, 'r.')} AS {_OWN}raw "
+            f"FROM read_parquet($rows) r JOIN pending p ON r._row_number = p.{number} "
             f"WHERE r._row_number BETWEEN $low AND $high",
-            params={"rows": str(self.path), "low": low.as_py(), "high": high.as_py()}).to_arrow_table())
+            params={"rows": str(self.path), "low": low.as_py(), "high": high.as_py()}).to_arrow_table()
+        self._map(rows)
 
-
-class _Doubtful:
-    """Maps the rows the SQL is not sure of with `map_frame`, the fields it was sure of handed over."""
-
-    def __init__(self, raw_names: list[str], fields: list[str], aliases: dict[str, str], em: EntityMapping,
-                 mapping: MappingSpec, writers: _Writers):
-        self.raw_names, self.fields, self.aliases = raw_names, fields, aliases
-        self.em, self.mapping, self.writers = em, mapping, writers
-
-    def map(self, rows: pa.Table) -> None:
+    def _map(self, rows: pa.Table) -> None:
         frame = rows.select(self.raw_names).to_pandas()
         raw_json = rows.column(f"{_OWN}raw").to_pandas().set_axis(frame.index)
         patterns = rows.column(f"{_OWN}pattern").to_numpy()
@@ -281,6 +267,9 @@ class _Doubtful:
             known = {f: rows.column(self.aliases[f]).take(at).to_pandas().set_axis(subset.index)
                      for i, f in enumerate(self.fields) if int(pattern) >> i & 1}
             self.writers.write(map_frame(subset, self.em, self.mapping, known, raw_json.iloc[at]))
+
+    def close(self) -> None:
+        self.con.close()
 
 
 def run_map(run: RunDir, project: Project) -> StageResult:
