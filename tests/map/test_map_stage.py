@@ -3,6 +3,10 @@ plus `map_frame` for the rest must write exactly what `map_frame` alone writes, 
 
 from __future__ import annotations
 
+import csv
+import io
+import random
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -15,6 +19,7 @@ from crmmigrate.extract import run_extract
 from crmmigrate.map.sql import compile_entity
 from crmmigrate.rundir import RunDir
 from crmmigrate.spec import load_project
+from tests.map.test_sql import HOSTILE, NUMBERS
 from tests.test_edge_cases import project
 
 
@@ -264,3 +269,26 @@ def test_numbers_and_flags_the_sql_refuses_are_written_as_map_frame_writes_them(
     sure, certain, doubt = (True, False), (False, True), (False, False)
     assert flags(2) == {"1": sure, "2": certain, "3": certain, "4": doubt, "5": certain, "6": certain}
     assert flags(3) == {"1": sure, "2": sure, "3": sure, "4": certain, "5": certain, "6": doubt}
+
+
+# Values that land on every kind of row: sure, certainly rejected (each reason), and in doubt.
+VALUES = [v for v in HOSTILE if v is not None and "\x00" not in v] + NUMBERS + [
+    "E", "P", "O", "C", "H", "L", "ja", "nein", "1", "2", "05.01.2024 10:00", "2024-01-05 10:00", "20240105"]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_any_table_the_compiled_route_writes_what_map_frame_writes(seed: int) -> None:
+    """Certain rejects are claims about map_frame: on generated hostile tables every file (mapped,
+    rejects with their failures and raw records, skipped, nulled) must equal the reference's."""
+    rng = random.Random(seed)
+    for mapping, columns in ((CERTAIN, ["NUM", "ST", "CH", "PRI", "AT"]), (TYPED, ["N", "Q", "P", "B"]),
+                             (INTERLEAVED, ["NAME", "PHONE", "CH"])):
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(["ID", *columns])
+        writer.writerows([str(i), *(rng.choice(VALUES) for _ in columns)] for i in range(400))
+        with tempfile.TemporaryDirectory() as tmp:
+            routes = map_both_routes(project(Path(tmp), text.getvalue(), mapping), Path(tmp) / "run")
+            (compiled, compiled_counts), (reference, reference_counts) = routes["outs"][True], routes["outs"][False]
+            assert compiled_counts == reference_counts
+            assert_same_files(compiled, reference)
