@@ -134,7 +134,8 @@ class _Pipe:
         if _SIMPLE.fullmatch(expr):
             return expr
         name = f"{self.prefix}{len(self.lets)}"
-        reads = {int(n) for n in re.findall(rf"{re.escape(self.prefix)}(\d+)", expr)}
+        # The names *expr* reads (a literal that looks like one only puts it a layer later).
+        reads = {int(n) for n in re.findall(rf"{re.escape(self.prefix)}(\d+)", expr)} & set(range(len(self.lets)))
         self.lets.append((1 + max((self.lets[n][0] for n in reads), default=-1), name, expr))
         return name
 

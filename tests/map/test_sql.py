@@ -607,6 +607,17 @@ def _decided(con: duckdb.DuckDBPyConnection, values: list[str | None], compile_s
     return rows
 
 
+def test_a_literal_that_looks_like_a_bound_name_is_only_a_literal(con: duckdb.DuckDBPyConnection) -> None:
+    """Bound names are found in the expression text, and so is a value-map key spelled like one."""
+    em = EntityMapping.model_validate({"entity": "support_case", "from": "rows", "fields": {
+        "case_number": "ID", "status": {"column": "A", "transform": ["trim"],
+                                        "map": {"__crm_2_v9": "open", "__crm_2_v0": "closed", "o": "open"}}}})
+    mapping = spec([em.model_dump(by_alias=True)])
+    frame = extracted({"A": [" __crm_2_v9 ", "__crm_2_v0", "o", "x", None]})  # status is field 2: __crm_2_v…
+    sure, mapped = check(con, frame, mapping)
+    assert (sure, mapped) == (3, 3)
+
+
 INTS = ["0", "+5", "-0", "007", "0" * 30 + "1", "-" + "0" * 30, "2147483647", "2147483648", "-2147483648",
         "-2147483649", "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
         "1" * 40, "1_000", "١٢", "１２", "12.0", "1e3", "+", "-", "+-1", "--1", " 12 ", "\u00a012\u3000", "0x1F", "1 2"]
