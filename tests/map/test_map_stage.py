@@ -9,6 +9,8 @@ import random
 import tempfile
 from pathlib import Path
 
+import yaml
+
 import duckdb
 import pandas as pd
 import pytest
@@ -19,8 +21,8 @@ from crmmigrate.extract import run_extract
 from crmmigrate.map.sql import compile_entity
 from crmmigrate.rundir import RunDir
 from crmmigrate.spec import load_project
-from tests.map.test_sql import HOSTILE, NUMBERS
-from tests.test_edge_cases import project
+from tests.map.test_sql import HOSTILE, MAPPINGS, NUMBERS
+from tests.test_edge_cases import SETTINGS, project
 
 
 def map_both_routes(project_dir: Path, run_dir: Path) -> dict:
@@ -273,7 +275,8 @@ def test_numbers_and_flags_the_sql_refuses_are_written_as_map_frame_writes_them(
 
 # Values that land on every kind of row: sure, certainly rejected (each reason), and in doubt.
 VALUES = [v for v in HOSTILE if v is not None and "\x00" not in v] + NUMBERS + [
-    "E", "P", "O", "C", "H", "L", "ja", "nein", "1", "2", "05.01.2024 10:00", "2024-01-05 10:00", "20240105"]
+    "E", "P", "O", "C", "H", "L", "AC", "x", "p", "o", "ja", "nein", "1", "2", "true", "05.01.2024 10:00",
+    "2024-01-05 10:00", "20240105", "31/01/2024", "2024-01-31", "31.03.2024 02:30", "27.10.2024 02:30"]
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -292,3 +295,37 @@ def test_any_table_the_compiled_route_writes_what_map_frame_writes(seed: int) ->
             (compiled, compiled_counts), (reference, reference_counts) = routes["outs"][True], routes["outs"][False]
             assert compiled_counts == reference_counts
             assert_same_files(compiled, reference)
+
+
+def _spec_project(folder: Path, index: int, rng: random.Random) -> Path:
+    """test_sql.MAPPINGS[index] as a project (with the parent entities its links need) over
+    generated hostile `r.csv` and `o.csv`."""
+    doc = MAPPINGS[index].model_dump(mode="json", by_alias=True, exclude_none=True)
+    froms = {e["from"] for e in doc["entities"]}
+    links = [link for e in doc["entities"] for link in (e.get("links") or {}).values()]
+    if any(link.get("source") == "other" for link in links) and "other" not in froms:
+        doc["entities"].append({"entity": "contact", "from": "other", "fields": {"last_name": {"column": "ID"}}})
+    elif "other" not in froms:
+        doc["sources"].pop("other")
+    if any(link.get("source") == "self" for link in links) and all(e["entity"] != "contact" for e in doc["entities"]):
+        doc["entities"].append({"entity": "contact", "from": "rows", "fields": {"last_name": {"column": "ID"}}})
+    (folder / "mappings").mkdir(parents=True)
+    (folder / "crmmigrate.yml").write_text(SETTINGS)
+    (folder / "mappings" / "s.yml").write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    for name in ("r.csv", "o.csv"):
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(["ID", "A", "B", "C", "D"])
+        writer.writerows([str(i), *(rng.choice(VALUES) for _ in range(4))] for i in range(200))
+        (folder / name).write_text(text.getvalue())
+    return folder
+
+
+@pytest.mark.parametrize("index", range(len(MAPPINGS)))
+def test_any_table_the_compiled_route_writes_what_map_frame_writes_for_every_rule(tmp_path: Path, index: int) -> None:
+    """The same, for the mappings test_sql checks row by row: split names, decimals in cents and
+    with a decimal comma, dates, naive times in Europe/Berlin, zfill, splits, links."""
+    routes = map_both_routes(_spec_project(tmp_path / "project", index, random.Random(index)), tmp_path / "run")
+    (compiled, compiled_counts), (reference, reference_counts) = routes["outs"][True], routes["outs"][False]
+    assert compiled_counts == reference_counts
+    assert_same_files(compiled, reference)
