@@ -215,7 +215,7 @@ def _certain_rejects(rows: pa.Table, aliases: dict[str, str], entity: str) -> pa
     """Rows the SQL knows map_frame rejects, as map_frame writes them (schemas.MAP_REJECTS)."""
     n = rows.num_rows
     columns = {name: rows.column(aliases[name]) for name in LINEAGE_NAMES}
-    columns |= {"entity": pa.repeat(pa.scalar(entity, pa.string()), n), "reason_code": rows.column(f"{_OWN}reason"),
+    columns |= {"entity": pa.repeat(entity, n), "reason_code": rows.column(f"{_OWN}reason"),
                 "category": rows.column(f"{_OWN}category"), "message": rows.column(f"{_OWN}message"),
                 "failures": rows.column(f"{_OWN}failures"), "raw": rows.column(f"{_OWN}raw")}
     return pa.table(columns).cast(MAP_REJECTS)

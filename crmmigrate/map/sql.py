@@ -159,8 +159,8 @@ class _Pipe:
     def emit(self) -> tuple[str, str, dict[str, str]]:
         """(value, sure, {rule: refused}): bound names (or columns) the outer SELECT may read many
         times, the flags never NULL. Read them from `over(table)`."""
-        value = self.bind()
-        return (value, self.let(f"coalesce({self.sure()}, false)"),
+        value, sure = self.bind(), self.sure()
+        return (value, "true" if sure == "true" else self.let(f"coalesce({sure}, false)"),
                 {r: self.let(f"coalesce({c}, false)") for r, c in self.refused.items()})
 
     def over(self, table: str) -> str:
@@ -789,7 +789,7 @@ def _compile(em: EntityMapping, mapping: MappingSpec) -> CompiledEntity:
 
 def _all(conditions: list[str]) -> str:
     """Never-NULL conditions (mostly bound flags), all true."""
-    return f"least({', '.join([c for c in conditions if c not in ('true', 'coalesce(true, false)')] + ['true'])})"
+    return f"least({', '.join([c for c in conditions if c != 'true'] + ['true'])})"
 
 
 __all__ = ["TRANSFORMS", "CompiledEntity", "Failure", "compile_entity"]

@@ -795,17 +795,10 @@ def test_datetime_formats_agree_with_python_both_ways(con: duckdb.DuckDBPyConnec
     rng = random.Random(" ".join(formats))
     values: list[str | None] = [t for f in formats for t in _fill(f, rng, 2000)] + [None, "", " ", "x"]
     values += ["31.03.2024 02:30:00", "27.10.2024 02:30:00", "202403310230", "2024-03-31 02:30"]
-    _, rows = _coerced(con, values, lambda p: to_datetime(p, tuple(formats), zone),
-                       lambda s: coerce.to_datetime(s, tuple(formats), zone))
-    p = _Pipe('"V"')
-    to_datetime(p, tuple(formats), zone)
-    _, _, refused = p.emit()
-    con.register("v", pa.table({"V": pa.array(values, pa.string())}))
-    try:
-        claimed = [r[0] for r in con.sql(f"SELECT {refused['type']} FROM {p.over('v')}").fetchall()]
-    finally:
-        con.unregister("v")
-    for (text, _, python_refuses, _), claim in zip(rows, claimed):
+    rows = _decided(con, values, lambda p: to_datetime(p, tuple(formats), zone),
+                    lambda s: coerce.to_datetime(s, tuple(formats), zone))
+    claimed = [r[3] for r in rows]
+    for text, python_refuses, _, claim in rows:
         stripped = None if text is None else text.strip()
         printable = bool(stripped) and stripped.isascii() and stripped.isprintable()
         if zone == "UTC":  # no time is skipped nor repeated: every refusal of a printable text is claimed
