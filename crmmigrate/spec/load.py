@@ -6,6 +6,7 @@ them in one pass; each names the file, the 1-based line and the key path.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from crmmigrate.crm.models import entity_fields, entity_links
 from crmmigrate.errors import MappingSpecError, SpecProblem
-from crmmigrate.spec.model import ENTITY_NAMES, MappingSpec, ProjectSpec
+from crmmigrate.spec.model import ENTITY_NAMES, CsvSource, MappingSpec, ProjectSpec
 from crmmigrate.spec.yamlsource import YamlDoc, load_yaml
 # A module import, not names: `crmmigrate.transforms` imports `crmmigrate.spec.reasons`, which runs
 # this package's __init__; importing names here would fail when transforms is imported first.
@@ -107,6 +108,13 @@ def check_mapping(spec: MappingSpec, doc: YamlDoc) -> None:
             where = (*base, "fields", name)
             if name not in known:
                 doc.problems.append(doc.problem(where, f"'{em.entity}' has no field '{name}'{_transforms.suggest(name, list(known))}"))
+            elif fs.formats is not None and not issubclass(known[name].python_type, dt.date):
+                doc.problems.append(doc.problem((*where, "formats"), (
+                    f"'{name}' of '{em.entity}' is not a date or a time, so `formats` would never be used: "
+                    "remove it")))
+            elif fs.formats and "epoch" in fs.formats and known[name].python_type is dt.date:
+                doc.problems.append(doc.problem((*where, "formats"), (
+                    f"'{name}' of '{em.entity}' is a date: `epoch` (seconds) reads date-times only")))
             elif fs.on_invalid == "null" and fs.required is None and known[name].required:
                 # (`required: true` with `on_invalid: null` is refused by FieldSpec itself.)
                 doc.problems.append(doc.problem((*where, "on_invalid"), (
@@ -211,8 +219,33 @@ def check_columns(project: Project, headers: dict[str, list[str]]) -> list[SpecP
                 for parent, link in em.links.items():
                     if em.from_ == table and link.column:  # the key column lives in the child's source
                         wanted.append((("entities", i, "links", parent, "column"), link.column))
-            for path, column in wanted:
-                if column not in header:
-                    problems.append(doc.problem(path, f"column '{column}' is not in source "
-                                                      f"'{mapping.source_id(table)}'{_transforms.suggest(column, header)}"))
+            wanted += [(("sources", table, "ignore_columns", i), c) for i, c in enumerate(source.ignore_columns)]
+            missing = [(path, column) for path, column in wanted if column not in header]
+            if missing and isinstance(source, CsvSource) and (hint := _header_hint(source, header)):
+                problems.append(doc.problem(("sources", table, hint[0]), hint[1]))
+                continue  # every missing column follows from it: one problem, not one per column
+            for path, column in missing:
+                problems.append(doc.problem(path, f"column '{column}' is not in source "
+                                                  f"'{mapping.source_id(table)}'{_transforms.suggest(column, header)}"))
     return problems
+
+
+_BOM_AS_SINGLE_BYTES = "\u00ef\u00bb\u00bf"  # a UTF-8 byte-order mark read as cp1252 or latin-1
+_DELIMITERS = ",;\t|"
+
+
+def _header_hint(source: CsvSource, header: list[str]) -> tuple[str, str] | None:
+    """(key, message) when a CSV header shows why its columns are not found: a UTF-8 file read in
+    a single-byte encoding, or a header read as one column."""
+    if header[0].startswith(_BOM_AS_SINGLE_BYTES):
+        fallback = f" and `fallback_encoding: {source.encoding}` for lines that are not" \
+            if source.fallback_encoding is None else ""
+        return "encoding", (f"the file starts with a UTF-8 byte-order mark, but is read as {source.encoding} "
+                            f"(its first column reads {header[0]!r}): declare `encoding: utf-8`{fallback}")
+    if len(header) == 1:
+        counts = {d: header[0].count(d) for d in _DELIMITERS if d != source.delimiter}
+        best = max(counts, key=counts.__getitem__)
+        if counts[best]:
+            return "delimiter", (f"the header reads as one column ({header[0][:60]!r}): its delimiter looks like "
+                                 f"{best!r}; declare `delimiter: {best!r}`")
+    return None

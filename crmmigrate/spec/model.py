@@ -7,6 +7,9 @@ forbids unknown keys, so a typo is an error that names its line, not a silently 
 
 from __future__ import annotations
 
+import _strptime
+import codecs
+import re
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -26,6 +29,47 @@ class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+# Formats read by name, not by strptime.
+BUILT_IN_FORMATS = ("iso", "epoch")
+# What strptime reads after a `%` (besides `%%`): its own table, so the check follows the Python in use.
+_DIRECTIVES = frozenset(_strptime._TimeRE_cache) - {"%"}
+# Date patterns of other tools (`dd.mm.yyyy`, `YYYY-MM-DD HH:mm`), longest first, for a suggestion.
+_FOREIGN = [("yyyy", "%Y"), ("YYYY", "%Y"), ("yy", "%y"), ("YY", "%y"), ("dd", "%d"), ("DD", "%d"),
+            ("MM", "%m"), ("HH", "%H"), ("hh", "%I"), ("ss", "%S"), ("SS", "%S")]
+
+
+def check_formats(formats: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse a format that strptime cannot read or that reads no date at all: every value of the
+    column would be rejected, so it is a mistake in the mapping, not in the data."""
+    for fmt in formats:
+        if fmt in BUILT_IN_FORMATS:
+            continue
+        directives = re.findall(r"%(.?)", fmt.replace("%%", ""))
+        if bad := [d for d in directives if d not in _DIRECTIVES]:
+            shown = "a lone '%' at the end" if bad[0] == "" else f"'%{bad[0]}' is not a strptime directive"
+            raise ValueError(f"format {fmt!r}: {shown} (e.g. %Y %m %d %H %M %S %b; or {' / '.join(BUILT_IN_FORMATS)})")
+        if not directives:
+            raise ValueError(f"format {fmt!r} has no % directive, so it reads only that very text"
+                             f"{_foreign_suggestion(fmt)}")
+    return formats
+
+
+def _foreign_suggestion(fmt: str) -> str:
+    """`dd.mm.yyyy` → ` (did you mean '%d.%m.%Y'?)`; `mm` is minutes after an hour, else the month."""
+    out, i = "", 0
+    while i < len(fmt):
+        hit = next(((a, b) for a, b in _FOREIGN if fmt.startswith(a, i)), None)
+        if hit is None and fmt.startswith("mm", i):
+            hit = ("mm", "%M" if re.search(r"%[HI]\W?$", out) else "%m")
+        if hit is None:
+            out += fmt[i]
+            i += 1
+        else:
+            out += hit[1]
+            i += len(hit[0])
+    return f" (did you mean {out!r}?)" if out != fmt else ""
+
+
 class LastModified(Spec):
     """Which column says when a record last changed, and how to read it."""
 
@@ -33,6 +77,11 @@ class LastModified(Spec):
     formats: tuple[str, ...] = Field(
         ("iso",), description="strptime formats tried in order; `iso` and `epoch` (seconds) are built in"
     )
+
+    @field_validator("formats")
+    @classmethod
+    def _formats(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return check_formats(value)
 
 
 DuplicateKeys = Literal["reject", "keep_first"]
@@ -78,6 +127,47 @@ class CsvSource(FileSource):
     )
     delimiter: str | None = Field(None, description="field separator; omitted: sniffed from the header line")
     quotechar: str = Field('"', description="character that quotes a value holding the delimiter or a line break")
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        _codec(value)
+        return value
+
+    @field_validator("fallback_encoding")
+    @classmethod
+    def _single_byte(cls, value: str | None) -> str | None:
+        if value is not None:
+            decode = _codec(value).incrementaldecoder
+            # A lead byte of a multi-byte encoding decodes to nothing until its next byte arrives.
+            if decode is None or "abc,;" != bytes(b"abc,;").decode(value, "replace") or any(
+                    decode(errors="replace").decode(bytes([b])) == "" for b in range(256)):
+                raise ValueError(f"fallback encoding {value!r} is not a single-byte encoding "
+                                 "(one byte, one character: e.g. cp1252, latin-1, cp850)")
+        return value
+
+    @field_validator("delimiter", "quotechar")
+    @classmethod
+    def _one_character(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and (len(value) != 1 or value in "\r\n"):
+            raise ValueError(f"{info.field_name} must be exactly one character other than a line break (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _delimiter_is_not_the_quote(self) -> CsvSource:
+        if self.delimiter is not None and self.delimiter == self.quotechar:
+            raise ValueError(f"delimiter and quotechar are both {self.delimiter!r}")
+        return self
+
+
+def _codec(name: str) -> codecs.CodecInfo:
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        raise ValueError(f"unknown encoding {name!r} (e.g. utf-8, cp1252, latin-1, cp850)") from None
+    if not info._is_text_encoding:  # e.g. `base64`, `rot13`: codecs, but not text encodings
+        raise ValueError(f"{name!r} is not a text encoding (e.g. utf-8, cp1252, latin-1, cp850)")
+    return info
 
 
 class SqlSource(SourceBase):
@@ -146,7 +236,9 @@ class FieldSpec(Spec):
     map: dict[str, str | bool | None] | None = Field(
         None, description="value map (picklist); a value not in it is rejected as `unmapped_value`"
     )
-    formats: tuple[str, ...] | None = Field(None, description="strptime formats for dates and times")
+    formats: tuple[str, ...] | None = Field(
+        None, description="strptime formats for dates and times, tried in order; `iso` is built in, and `epoch` "
+                          "(seconds) for date-times")
     cents: bool = Field(False, description="decimal field stored as integer cents")
     decimal_mark: Literal[".", ","] = Field(
         ".", description="decimal separator of number text: `,` reads `1.234,56` (groups of three may use `.` or "
@@ -169,6 +261,11 @@ class FieldSpec(Spec):
     @classmethod
     def _column_shorthand(cls, value: Any) -> Any:
         return {"column": value} if isinstance(value, str) else value
+
+    @field_validator("formats")
+    @classmethod
+    def _formats(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else check_formats(value)
 
     @field_validator("on_invalid", mode="before")
     @classmethod
@@ -214,7 +311,8 @@ class EntityMapping(Spec):
         default_factory=dict, description="parent entity → where its record is: `self` or `{source, column}`"
     )
     when_present: tuple[str, ...] = Field(
-        (), description="map a record only when one of these columns has a value; others are skipped (with a ledger row)"
+        (), description="map a record only when one of these columns has a value (blank is no value); others are "
+                   "skipped (with a ledger row)"
     )
 
 

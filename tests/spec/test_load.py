@@ -278,3 +278,98 @@ def test_on_invalid_null_round_trips_between_yaml_and_python(tmp_path: Path, spe
 def test_on_invalid_null_with_required_false_or_an_optional_field_loads(tmp_path: Path) -> None:
     text = GOOD.replace("      last_name: NAME\n", "      last_name: {column: NAME, required: false, on_invalid: null}\n")
     assert load_project(project(tmp_path, x=text)).mappings["crm"].entities[0].fields["last_name"].on_invalid == "null"
+
+
+CONSENT = """\
+  - entity: marketing_consent
+    from: people
+    links: {{contact: self}}
+    fields:
+      channel: {{constant: email}}
+      opted_in: {{constant: true}}
+      consented_on: {{column: CHANGED, formats: {formats}}}
+"""
+
+
+def test_a_format_strptime_cannot_read_is_a_problem_before_any_row_moves(tmp_path: Path) -> None:
+    # Every value of the column would be rejected: a mistake in the mapping, not in the data.
+    text = GOOD.replace('formats: ["%Y-%m-%d"]', 'formats: ["%d.%m.%Q", iso]') + CONSENT.format(formats="[dd.mm.yyyy]")
+    assert problems(project(tmp_path, x=text)) == [
+        "mappings/x.yml:10 sources.people.last_modified.formats: format '%d.%m.%Q': '%Q' is not a strptime "
+        "directive (e.g. %Y %m %d %H %M %S %b; or iso / epoch)",
+        "mappings/x.yml:23 entities[1].fields.consented_on.formats: format 'dd.mm.yyyy' has no % directive, so it "
+        "reads only that very text (did you mean '%d.%m.%Y'?)",
+    ]
+
+
+@pytest.mark.parametrize(("given", "suggested"), [
+    ("YYYY-MM-DD HH:mm:ss", "%Y-%m-%d %H:%M:%S"), ("dd/MM/yy", "%d/%m/%y"), ("mm/dd/yyyy", "%m/%d/%Y")])
+def test_a_date_pattern_of_another_tool_gets_its_strptime_spelling(given: str, suggested: str) -> None:
+    with pytest.raises(ValueError, match=f"did you mean '{suggested}'"):
+        FieldSpec(column="x", formats=(given,))
+
+
+@pytest.mark.parametrize("fmt", ["%Y-%m-%d %", "%s", "%:z"])
+def test_a_lone_percent_or_an_unknown_directive_is_refused(fmt: str) -> None:
+    with pytest.raises(ValueError, match="format"):
+        FieldSpec(column="x", formats=(fmt,))
+
+
+def test_formats_on_a_field_that_is_no_date_and_epoch_on_a_date(tmp_path: Path) -> None:
+    text = GOOD.replace("      last_name: NAME\n", "      last_name: {column: NAME, formats: ['%Y']}\n") \
+        + CONSENT.format(formats="[iso, epoch]")
+    assert problems(project(tmp_path, x=text)) == [
+        "mappings/x.yml:15 entities[0].fields.last_name.formats: 'last_name' of 'contact' is not a date or a "
+        "time, so `formats` would never be used: remove it",
+        "mappings/x.yml:23 entities[1].fields.consented_on.formats: 'consented_on' of 'marketing_consent' is a "
+        "date: `epoch` (seconds) reads date-times only",
+    ]
+
+
+def test_encodings_and_delimiters_are_checked_where_they_are_written(tmp_path: Path) -> None:
+    text = GOOD.replace("    key: [ID]\n", "    key: [ID]\n    encoding: utf-99\n    fallback_encoding: utf-8\n"
+                                          "    delimiter: ';;'\n")
+    assert problems(project(tmp_path, x=text)) == [
+        "mappings/x.yml:10 sources.people.encoding: unknown encoding 'utf-99' (e.g. utf-8, cp1252, latin-1, cp850)",
+        "mappings/x.yml:11 sources.people.fallback_encoding: fallback encoding 'utf-8' is not a single-byte "
+        "encoding (one byte, one character: e.g. cp1252, latin-1, cp850)",
+        "mappings/x.yml:12 sources.people.delimiter: delimiter must be exactly one character other than a line "
+        "break (got ';;')",
+    ]
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1", "cp850", "koi8-r", "iso8859-15"])
+def test_single_byte_fallbacks_are_accepted(tmp_path: Path, encoding: str) -> None:
+    text = GOOD.replace("    key: [ID]\n", f"    key: [ID]\n    fallback_encoding: {encoding}\n")
+    assert load_project(project(tmp_path, x=text)).mappings["crm"].sources["people"].fallback_encoding == encoding
+
+
+def test_ignored_columns_are_checked_against_the_header(tmp_path: Path) -> None:
+    text = GOOD.replace("    key: [ID]\n", "    key: [ID]\n    ignore_columns: [NOTES, Bemerkung~3]\n")
+    loaded = load_project(project(tmp_path, x=text))
+    found = [str(p) for p in check_columns(loaded, {"crm.people": ["ID", "NAME", "EMAIL", "CHANGED", "NOTES",
+                                                                   "Bemerkung~2"]})]
+    assert found == ["mappings/x.yml:10 sources.people.ignore_columns[1]: column 'Bemerkung~3' is not in source "
+                     "'crm.people' (did you mean 'Bemerkung~2'?); allowed: ID, NAME, EMAIL, CHANGED, NOTES, "
+                     "Bemerkung~2"]
+
+
+def test_a_header_read_as_one_column_names_the_delimiter_once(tmp_path: Path) -> None:
+    loaded = load_project(project(tmp_path, x=GOOD))
+    found = [str(p) for p in check_columns(loaded, {"crm.people": ["ID;NAME;EMAIL;CHANGED"]})]
+    assert found == ["mappings/x.yml:6 sources.people.delimiter: the header reads as one column "
+                     "('ID;NAME;EMAIL;CHANGED'): its delimiter looks like ';'; declare `delimiter: ';'`"]
+    # A one-column file whose columns are all there is not questioned.
+    one = GOOD.replace("      email: {column: EMAIL, transform: [email]}\n", "").replace(
+        "    last_modified: {column: CHANGED, formats: [\"%Y-%m-%d\"]}\n", "").replace("key: [ID]", "key: [NAME]")
+    loaded = load_project(project(tmp_path / "one", x=one))
+    assert check_columns(loaded, {"crm.people": ["NAME"]}) == []
+
+
+def test_a_utf8_file_read_as_cp1252_is_told_so(tmp_path: Path) -> None:
+    text = GOOD.replace("    key: [ID]\n", "    key: [ID]\n    encoding: cp1252\n")
+    loaded = load_project(project(tmp_path, x=text))
+    found = [str(p) for p in check_columns(loaded, {"crm.people": ["\u00ef\u00bb\u00bfID", "NAME", "EMAIL", "CHANGED"]})]
+    assert found == ["mappings/x.yml:10 sources.people.encoding: the file starts with a UTF-8 byte-order mark, but "
+                     "is read as cp1252 (its first column reads 'ï»¿ID'): declare `encoding: utf-8` and "
+                     "`fallback_encoding: cp1252` for lines that are not"]
