@@ -198,8 +198,9 @@ def map_frame(frame: pd.DataFrame, em: EntityMapping, mapping: MappingSpec,
                 failures.add(keys.isna(), keys, f"{parent}_id", "link", ReasonCode.MISSING_PARENT,
                              f"no {parent} key in column {link.column}")
     skip = pd.Series(False, index=frame.index)
-    if em.when_present:
-        skip = frame[list(em.when_present)].isna().all(axis=1) if len(frame) else skip
+    if em.when_present:  # a blank value is no value: `trim` makes it missing too
+        present = [_none(frame[c]).map(lambda v: v is not None and v.strip() != "") for c in em.when_present]
+        skip = ~pd.concat(present, axis=1).any(axis=1) if len(frame) else skip
     rejected = pd.Series(frame.index.isin(list(failures.strict)), index=frame.index) & ~skip
     mapped = ~rejected & ~skip
     return MapResult(out[mapped], _rejects(frame, em, failures, rejected, raw_json), _skipped(frame, em, skip),

@@ -773,8 +773,9 @@ def _compile(em: EntityMapping, mapping: MappingSpec) -> CompiledEntity:
             if not ENTITIES[em.entity].__table__.columns[f"{parent}_id"].nullable:
                 sure.append(f"({ident(link.column)} IS NOT NULL)")
                 rest.append(sure[-1])
-    if em.when_present:  # skipped when every one of them is missing
-        sure.append(f"(coalesce({', '.join(map(ident, em.when_present))}) IS NOT NULL)")
+    if em.when_present:  # skipped when every one of them is missing or blank
+        present = [f"coalesce(NOT {_full(ident(c), f'[{_WS}]*')}, false)" for c in em.when_present]
+        sure.append(f"greatest({', '.join(present)})")
         rest.append(sure[-1])
     # In map_frame's order: field by field as em.fields lists them.
     ordered = [f for name in em.fields for f in failures.get(name, [])]

@@ -198,11 +198,13 @@ def test_timestamps_are_read_in_the_source_zone_and_stored_in_utc() -> None:
 
 def test_when_present_skips_rows_without_the_entity() -> None:
     account = {"entity": "account", "from": "rows", "when_present": ["COMPANY"], "fields": {"name": "COMPANY"}}
-    result = run(table(["ID", "COMPANY"], ["1", "ACME"], ["2", None], ["3", "x" * 301]), spec([account]))
+    result = run(table(["ID", "COMPANY"], ["1", "ACME"], ["2", None], ["3", "x" * 301], ["4", "  "], ["5", ""]),
+                 spec([account]))
     assert result.mapped["name"].tolist() == ["ACME"]
+    # A blank company is no company (`trim` would make it missing): skipped, not rejected as missing_required.
     assert result.skipped.to_dict("records") == [{
-        "entity": "account", "_source": "s.rows", "_source_key": "2", "reason_code": "not_applicable",
-        "message": "COMPANY empty: no account in this record"}]
+        "entity": "account", "_source": "s.rows", "_source_key": key, "reason_code": "not_applicable",
+        "message": "COMPANY empty: no account in this record"} for key in ("2", "4", "5")]
     assert failures(result) == {"3": [("name", "too_long", "x" * 301)]}
 
 

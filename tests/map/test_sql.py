@@ -261,10 +261,12 @@ def test_identifiers_and_literals_are_quoted(con: duckdb.DuckDBPyConnection) -> 
 
 
 def test_rows_skipped_by_when_present_are_not_sure(con: duckdb.DuckDBPyConnection) -> None:
-    frame = extracted({"A": [None, "", None, "a"], "B": [None, None, "b", None], "F": ["x", "y", "z", None]})
+    frame = extracted({"A": [None, "", None, "a", " \u3000", "\u200b"], "B": [None, None, "b", None, "\t", None],
+                       "F": ["x", "y", "z", None, "w", "v"]})
     mapping = spec([{"entity": "contact", "from": "rows", "when_present": ["A", "B"],
                      "fields": {"last_name": {"column": "F", "required": False}}}])
-    assert check(con, frame, mapping) == (3, 3)  # '' is present: only the first row is skipped
+    # Blank is missing (as `trim` has it): only 'b', 'a' and the zero-width space (not whitespace) are present.
+    assert check(con, frame, mapping) == (3, 3)
 
 
 # --- what does not compile -----------------------------------------------------------------
