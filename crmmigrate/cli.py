@@ -1,20 +1,22 @@
 """`crmmigrate`: a thin layer over the Python API with exit codes that mean something.
 
 0 success and balanced · 1 ledger imbalance or verification failure · 2 usage, mapping or
-connection error (one line, no traceback unless --debug) · 4 a stage crashed · 130 interrupted.
+connection error (one line, no traceback unless --debug) · 4 a stage crashed · 130 interrupted ·
+141 the reader of stdout went away (as a shell reports SIGPIPE).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from crmmigrate import __version__
 from crmmigrate.errors import CrmMigrateError, mask_secrets
 
-EXIT_OK, EXIT_IMBALANCE, EXIT_USAGE, EXIT_STAGE, EXIT_INTERRUPTED = 0, 1, 2, 4, 130
+EXIT_OK, EXIT_IMBALANCE, EXIT_USAGE, EXIT_STAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 4, 130, 141
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,41 +30,47 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "into one CRM, and prove nothing was lost.")
     parser.add_argument("--version", action="version", version=f"crmmigrate {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    # Also after the command (`crmmigrate validate --debug`); SUPPRESS keeps an earlier --debug.
+    debug = _Parser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run the pipeline (or some stages) through the stage notebooks")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[debug])
+
+    run = command("run", "run the pipeline (or some stages) through the stage notebooks")
     run.add_argument("--project", default=".", help="project folder holding crmmigrate.yml (default: .)")
     run.add_argument("--run-dir", help="run folder (default: a new one under the project's runs folder)")
     run.add_argument("--stages", help="comma-separated stages to (re-)run, e.g. merge,load,reconcile")
     run.add_argument("--target", help="SQLAlchemy URL of the CRM, without a password")
     run.add_argument("--target-env", help="environment variable holding the CRM URL (for URLs with a password)")
 
-    validate = sub.add_parser("validate", help="check mappings, source headers and the target; move no row")
+    validate = command("validate", "check mappings, source headers and the target; move no row")
     validate.add_argument("--project", default=".")
     validate.add_argument("--target")
     validate.add_argument("--target-env")
     validate.add_argument("--sample-rows", type=int, default=100_000, metavar="N",
                           help="records of each source scanned for picklist values the maps miss (default: 100000)")
 
-    demo = sub.add_parser("demo-data", help="write the demo's five legacy department systems")
+    demo = command("demo-data", "write the demo's five legacy department systems")
     demo.add_argument("--out", default="data/demo", help="folder to write (default: data/demo)")
     demo.add_argument("--people", type=int, default=500, help="true persons behind the records (default: 500)")
     demo.add_argument("--seed", type=int, default=7, help="random seed; same seed, same files (default: 7)")
 
-    preview = sub.add_parser("preview", help="map the first records of one mapping's sources in memory; write nothing")
+    preview = command("preview", "map the first records of one mapping's sources in memory; write nothing")
     preview.add_argument("--project", default=".")
     preview.add_argument("--mapping", required=True, help="system name (e.g. sales) or path of a mapping file")
     preview.add_argument("--entity", help="only this entity (default: all the mapping's entities)")
     preview.add_argument("-n", type=int, default=500, help="records read from each source (default: 500)")
     preview.add_argument("--show", type=int, default=10, metavar="K", help="mapped rows and rejects shown (default: 10)")
 
-    schema = sub.add_parser("schema", help="print the JSON Schema of mapping or project files, or the reference")
+    schema = command("schema", "print the JSON Schema of mapping or project files, or the reference")
     schema.add_argument("--kind", choices=["mapping", "project"], default="mapping",
                         help="which file's schema to print (default: mapping)")
     schema.add_argument("--reference", action="store_true", help="print the mapping reference (markdown) instead")
     schema.add_argument("--write", metavar="DIR", help="write both schemas and the reference into DIR (e.g. docs)")
 
-    purge = sub.add_parser("purge", help="delete source snapshots older than the retention period")
+    purge = command("purge", "delete source snapshots older than the retention period")
     purge.add_argument("--project", default=".")
     purge.add_argument("--older-than", type=int, metavar="DAYS",
                        help="age in days (default: snapshot_retention_days in crmmigrate.yml)")
@@ -154,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("papermill").setLevel(logging.WARNING)  # its per-notebook INFO lines drown ours
     try:
         return COMMANDS[args.command](args)
+    except BrokenPipeError:
+        # The reader went away (`crmmigrate validate | head`): no traceback, and no second error when
+        # Python flushes stdout at exit. 128 + SIGPIPE, as a shell reports it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print("crmmigrate: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

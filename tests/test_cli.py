@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import papermill
@@ -139,3 +141,29 @@ def test_a_password_in_the_query_string_is_refused_on_the_command_line(demo_proj
     assert main(["validate", "--project", str(project), "--target", "postgresql+psycopg://ann@db/crm?password=hunter2"]) == 2
     err = capsys.readouterr().err
     assert "environment variable" in err and "hunter2" not in err
+
+
+def test_python_dash_m_runs_the_command() -> None:
+    done = subprocess.run([sys.executable, "-m", "crmmigrate", "--version"], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0 and done.stdout.startswith("crmmigrate ")
+
+
+def test_a_reader_that_goes_away_ends_quietly_with_141() -> None:
+    # `crmmigrate schema | head -1`: the pipe closes before the output is written.
+    proc = subprocess.Popen([sys.executable, "-m", "crmmigrate", "schema"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read()
+    assert proc.wait() == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_debug_is_accepted_after_the_command_too(demo_project: tuple[Path, dict]) -> None:
+    project, _ = demo_project
+    args = build_parser().parse_args(["validate", "--project", str(project), "--debug"])
+    assert args.debug is True
+    assert build_parser().parse_args(["--debug", "validate"]).debug is True
+    assert build_parser().parse_args(["validate"]).debug is False
