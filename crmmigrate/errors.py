@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^/\s]*)(?P<tail>@)", re.I)
 
 
-SECRET_PARAMETERS = ("password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "access_key")
+SECRET_PARAMETERS = ("password", "sslpassword", "passwd", "pwd", "secret", "token", "api_key", "apikey", "access_key")
 _QUERY_SECRET = re.compile(r"(?P<head>[?&;](?:%s)=)[^&\s#'\"]*" % "|".join(SECRET_PARAMETERS), re.I)
 
 

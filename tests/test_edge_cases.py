@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -111,3 +112,25 @@ def test_a_value_dropped_by_on_invalid_null_is_counted_and_shown_not_lost(tmp_pa
 def run_meta_counts(run: Path) -> dict:
     meta = json.loads((run / "run.json").read_text())
     return {name: stage.get("counts", {}) for name, stage in meta["stages"].items()}
+
+
+def test_a_password_in_a_source_url_query_reaches_no_file_of_the_run(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # SQLite URIs and libpq take a password in the query too (`?password=`, `sslpassword=`).
+    folder = project(tmp_path, "ID,NAME,MAIL,ST\n")
+    with sqlite3.connect(folder / "legacy.sqlite") as con:
+        con.execute("CREATE TABLE c (ID TEXT, NAME TEXT, MAIL TEXT, ST TEXT)")
+        con.execute("INSERT INTO c VALUES ('1', 'Ann', 'a@b.de', '{open}')")
+    con.close()
+    url = f"sqlite:///file:{folder / 'legacy.sqlite'}?mode=ro&uri=true&password=Hunter2x&sslpassword=Hunter3y"
+    monkeypatch.setenv("LEGACY_URL", url)
+    mapping = MAPPING.replace("c: {format: csv, path: c.csv, key: [ID]}",
+                              "c: {format: sql, url_env: LEGACY_URL, table: c, key: [ID]}")
+    (folder / "mappings" / "s.yml").write_text(mapping)
+    ledger = run_all(folder)
+    assert (ledger["outcome"] == "created").sum() == 2
+    leaks = [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
+             and (b"Hunter2x" in p.read_bytes() or b"Hunter3y" in p.read_bytes())]
+    assert leaks == []
+    report = next((folder / "runs").glob("*/reconcile/report.html")).read_text()
+    assert "password=***" in report and "sslpassword=***" in report

@@ -86,7 +86,8 @@ def _database(path: Path | None, spec: SqlSource) -> tuple[str, str]:
     if not url:
         raise SourceError(label, f"environment variable {spec.url_env} is not set; it must hold the database URL")
     try:
-        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+        # A password may also sit in the query (`?password=`, SQLite URIs, libpq's sslpassword).
+        shown = mask_secrets(sa.engine.make_url(url).render_as_string(hide_password=True))
     except sa.exc.ArgumentError:
         raise SourceError(label, f"environment variable {spec.url_env} does not hold an SQLAlchemy URL") from None
     return f"{label} ({shown})", url

@@ -8,6 +8,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from crmmigrate.errors import mask_secrets
 from crmmigrate.spec.reasons import ReasonCode
 
 EXAMPLES = 5
@@ -44,4 +45,5 @@ def render(path: Path, context: dict[str, Any]) -> None:
     )
     env.filters["num"] = lambda n: "" if n is None or n != n else f"{int(n):,}"
     env.filters["words"] = lambda name: str(name).replace("_", " ")
-    path.write_text(env.get_template("report.html.j2").render(**context), encoding="utf-8")
+    # Masked as a whole, as run.json is: no source location or message may carry a URL's password.
+    path.write_text(mask_secrets(env.get_template("report.html.j2").render(**context)), encoding="utf-8")
