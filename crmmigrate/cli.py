@@ -2,7 +2,7 @@
 
 0 success and balanced · 1 ledger imbalance or verification failure · 2 usage, mapping or
 connection error (one line, no traceback unless --debug) · 4 a stage crashed · 130 interrupted ·
-141 the reader of stdout went away (as a shell reports SIGPIPE).
+141 the reader of stdout went away · 143 terminated (SIGTERM): as a shell reports those signals.
 """
 
 from __future__ import annotations
@@ -10,13 +10,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
 from crmmigrate import __version__
 from crmmigrate.errors import CrmMigrateError, mask_secrets
 
-EXIT_OK, EXIT_IMBALANCE, EXIT_USAGE, EXIT_STAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 4, 130, 141
+EXIT_OK, EXIT_IMBALANCE, EXIT_USAGE, EXIT_STAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE, EXIT_TERMINATED = \
+    0, 1, 2, 4, 130, 141, 143
 
 
 class _Parser(argparse.ArgumentParser):
@@ -160,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     logging.getLogger("papermill").setLevel(logging.WARNING)  # its per-notebook INFO lines drown ours
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return COMMANDS[args.command](args)
     except BrokenPipeError:
@@ -167,14 +170,24 @@ def main(argv: list[str] | None = None) -> int:
         # Python flushes stdout at exit. 128 + SIGPIPE, as a shell reports it.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-    except KeyboardInterrupt:
-        print("crmmigrate: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        print(f"crmmigrate: {str(exc) or 'interrupted'}", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except CrmMigrateError as exc:
         if args.debug:
             raise
         print(f"crmmigrate: {mask_secrets(str(exc))}", file=sys.stderr)
         return exc.exit_code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's timeout, `kill`): stopped like Ctrl-C, so run.json says so."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated("terminated (SIGTERM)")
 
 
 def entry() -> None:

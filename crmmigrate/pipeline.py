@@ -149,6 +149,17 @@ def execute(plan: Plan) -> dict[str, Any]:
             LOG.info("stage %s: done", stage)
         run.update_meta(status="succeeded", finished_at=utc_now())
         return run.read_meta()
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM from a scheduler (cli.Terminated)
+        # run.json must not go on saying `running`; the stage's output was never swapped in, and a
+        # re-run of the stage replaces its half-written staging folder.
+        stopped = next((s for s, e in run.read_meta().get("stages", {}).items() if e.get("status") == "running"), None)
+        reason = str(exc) or "interrupted"
+        if stopped is not None:
+            run.set_stage(stopped, status="failed", finished_at=utc_now(),
+                          error={"type": type(exc).__name__, "message": reason})
+        run.update_meta(status="interrupted", finished_at=utc_now())
+        LOG.error("run %s%s", reason, f" during stage {stopped}" if stopped else "")
+        raise
     finally:
         LOG.removeHandler(handler)
         handler.close()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import papermill
@@ -167,3 +169,28 @@ def test_debug_is_accepted_after_the_command_too(demo_project: tuple[Path, dict]
     assert args.debug is True
     assert build_parser().parse_args(["--debug", "validate"]).debug is True
     assert build_parser().parse_args(["validate"]).debug is False
+
+
+def test_sigterm_during_a_run_exits_143_and_run_json_says_interrupted(demo_project: tuple[Path, dict]) -> None:
+    # A scheduler's timeout sends SIGTERM; run.json must not go on saying `running`.
+    project, _ = demo_project
+    run_dir = project / "runs" / "stopped"
+    proc = subprocess.Popen([sys.executable, "-m", "crmmigrate", "run", "--project", str(project),
+                             "--run-dir", str(run_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+        if any(s.get("status") == "running" for s in meta.get("stages", {}).values()):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    with proc.stderr:  # type: ignore[union-attr]
+        err = proc.stderr.read()  # type: ignore[union-attr]
+    assert proc.wait(timeout=60) == 143, err
+    assert "crmmigrate: terminated (SIGTERM)" in err
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "interrupted" and meta["finished_at"]
+    stopped = [name for name, s in meta["stages"].items() if s["status"] == "failed"]
+    # The stage's kernel, stopped in turn, may record its own KeyboardInterrupt after the CLI's record.
+    assert len(stopped) == 1 and meta["stages"][stopped[0]]["error"]["type"] in ("Terminated", "KeyboardInterrupt")
+    assert not any(s["status"] == "running" for s in meta["stages"].values())
