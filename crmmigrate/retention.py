@@ -37,6 +37,8 @@ def purge_snapshots(project: Project, older_than_days: int | None = None, dry_ru
     days = older_than_days if older_than_days is not None else project.spec.snapshot_retention_days
     if days is None:
         raise SettingsError("purge: give --older-than DAYS or set `snapshot_retention_days` in crmmigrate.yml")
+    if days < 0:  # a cutoff in the future would select every run, including today's
+        raise SettingsError(f"purge: --older-than must be 0 or more days (got {days})")
     cutoff = (now or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=days)
     purged = []
     runs = sorted(p for p in project.runs_dir.glob("*") if (p / "run.json").exists()) if project.runs_dir.exists() else []

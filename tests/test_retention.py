@@ -43,3 +43,11 @@ def test_purge_needs_a_retention_period(demo_project: tuple[Path, dict], capsys:
     settings.write_text(settings.read_text() + "snapshot_retention_days: 0\n")
     make_run(project, "r", "2026-01-01T00:00:00+00:00")
     assert main(["purge", "--project", str(project)]) == 0
+
+
+def test_a_negative_age_is_refused(demo_project: tuple[Path, dict], capsys: pytest.CaptureFixture[str]) -> None:
+    project, _ = demo_project
+    make_run(project, "r", "2026-01-01T00:00:00+00:00")
+    assert main(["purge", "--project", str(project), "--older-than", "-5", "--dry-run"]) == 2
+    assert "--older-than must be 0 or more days (got -5)" in capsys.readouterr().err
+    assert (project / "runs" / "r" / "extract" / "snapshots").exists()
