@@ -221,6 +221,11 @@ def check_columns(project: Project, headers: dict[str, list[str]]) -> list[SpecP
                         wanted.append((("entities", i, "links", parent, "column"), link.column))
             wanted += [(("sources", table, "ignore_columns", i), c) for i, c in enumerate(source.ignore_columns)]
             missing = [(path, column) for path, column in wanted if column not in header]
+            if missing and not header:  # one problem, not one per column with an empty list of allowed ones
+                problems.append(doc.problem(("sources", table), (
+                    f"no column names could be read from source '{mapping.source_id(table)}': is it empty, or "
+                    "broken before its first record? (`crmmigrate preview` shows how it reads)")))
+                continue
             if missing and isinstance(source, CsvSource) and (hint := _header_hint(source, header)):
                 problems.append(doc.problem(("sources", table, hint[0]), hint[1]))
                 continue  # every missing column follows from it: one problem, not one per column

@@ -373,3 +373,10 @@ def test_a_utf8_file_read_as_cp1252_is_told_so(tmp_path: Path) -> None:
     assert found == ["mappings/x.yml:10 sources.people.encoding: the file starts with a UTF-8 byte-order mark, but "
                      "is read as cp1252 (its first column reads 'ï»¿ID'): declare `encoding: utf-8` and "
                      "`fallback_encoding: cp1252` for lines that are not"]
+
+
+def test_a_source_with_no_column_names_is_one_problem(tmp_path: Path) -> None:
+    loaded = load_project(project(tmp_path, x=GOOD))
+    assert [str(p) for p in check_columns(loaded, {"crm.people": []})] == [
+        "mappings/x.yml:6 sources.people: no column names could be read from source 'crm.people': is it empty, "
+        "or broken before its first record? (`crmmigrate preview` shows how it reads)"]
