@@ -90,16 +90,20 @@ def trim(values: pd.Series) -> pd.Series:
 
 @register_transform("collapse_spaces")
 def collapse_spaces(values: pd.Series) -> pd.Series:
+    """Turn every run of whitespace (tabs and line breaks too) into one space and strip the ends;
+    an all-blank value becomes missing: `Anna   Maria` → `Anna Maria`."""
     return _blank_to_none(values.str.replace(r"\s+", " ", regex=True).str.strip())
 
 
 @register_transform("lower")
 def lower(values: pd.Series) -> pd.Series:
+    """Lower-case, by Unicode rules (`STRASSE` → `strasse`, `İ` → `i̇`)."""
     return values.str.lower()
 
 
 @register_transform("upper")
 def upper(values: pd.Series) -> pd.Series:
+    """Upper-case, by Unicode rules (`straße` → `STRASSE`: the text may get longer)."""
     return values.str.upper()
 
 
@@ -111,6 +115,8 @@ def title(values: pd.Series) -> pd.Series:
 
 @register_transform("nfc")
 def nfc(values: pd.Series) -> pd.Series:
+    """Unicode NFC: a letter and its combining accent become one character, so `Müller` typed
+    two ways compares equal (and matches) as one."""
     return _text(values, lambda v: unicodedata.normalize("NFC", v))
 
 

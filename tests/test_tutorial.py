@@ -67,6 +67,11 @@ def run_commands(block: Block, session: Session, monkeypatch: pytest.MonkeyPatch
             pytest.fail(f"tutorial.md:{block.line}: the test cannot run `{command}`; use mkdir -p, cd or crmmigrate")
 
 
+def _shows(line: str, wanted: str) -> bool:
+    """The tutorial shows an output line whole, or its start followed by `…`."""
+    return line.startswith(wanted[:-1]) if wanted.endswith("…") else line.rstrip() == wanted.rstrip()
+
+
 def check_output(block: Block, session: Session) -> None:
     assert session.outputs, f"tutorial.md:{block.line}: expected output with no command before it"
     command, code, output = session.outputs[-1]
@@ -75,8 +80,8 @@ def check_output(block: Block, session: Session) -> None:
     lines = output.splitlines()
     at = 0
     for wanted in filter(None, block.body.splitlines()):
-        hit = next((i for i in range(at, len(lines)) if lines[i].startswith(wanted)), None)
-        assert hit is not None, f"{where}: no line starting {wanted!r} after line {at} of the output:\n{output}"
+        hit = next((i for i in range(at, len(lines)) if _shows(lines[i], wanted)), None)
+        assert hit is not None, f"{where}: no line {wanted!r} after line {at} of the output:\n{output}"
         at = hit + 1
 
 

@@ -15,26 +15,26 @@ OUTCOMES: tuple[str, ...] = get_args(Outcome)
 
 class ReasonCode(StrEnum):
     # extract: the physical record could not be read as a row
-    UNDECODABLE = "undecodable"
-    MALFORMED_ROW = "malformed_row"
-    MISSING_KEY = "missing_key"
+    UNDECODABLE = "undecodable"  # not valid in the source's encoding nor in its fallback_encoding
+    MALFORMED_ROW = "malformed_row"  # too few or too many fields, a broken quote, a blank line, a NUL byte, invalid JSON
+    MISSING_KEY = "missing_key"  # a key column is empty
     # map: a value failed its field rule
-    MISSING_REQUIRED = "missing_required"
-    INVALID_EMAIL = "invalid_email"
-    INVALID_PHONE = "invalid_phone"
-    INVALID_DATE = "invalid_date"
-    INVALID_DATETIME = "invalid_datetime"
-    INVALID_NUMBER = "invalid_number"
-    INVALID_BOOLEAN = "invalid_boolean"
-    UNMAPPED_VALUE = "unmapped_value"
-    TOO_LONG = "too_long"
-    TRANSFORM_ERROR = "transform_error"
+    MISSING_REQUIRED = "missing_required"  # a required field has no value
+    INVALID_EMAIL = "invalid_email"  # not an address the `email` transform accepts
+    INVALID_PHONE = "invalid_phone"  # not a phone number of the default region or with a country code
+    INVALID_DATE = "invalid_date"  # no format of the field reads it as a date
+    INVALID_DATETIME = "invalid_datetime"  # no format reads it, or the local time is ambiguous or skipped (DST)
+    INVALID_NUMBER = "invalid_number"  # not a number of the field's type, precision or decimal mark
+    INVALID_BOOLEAN = "invalid_boolean"  # not one of the yes/no spellings the field reads
+    UNMAPPED_VALUE = "unmapped_value"  # a value its value map (`map`) does not list
+    TOO_LONG = "too_long"  # longer than the CRM column
+    TRANSFORM_ERROR = "transform_error"  # a transform raised an error on the value
     # map/merge: relations between records
-    MISSING_PARENT = "missing_parent"
-    DUPLICATE_KEY = "duplicate_key"
+    MISSING_PARENT = "missing_parent"  # its parent record is not in the migration (deferred, not lost)
+    DUPLICATE_KEY = "duplicate_key"  # a later record repeats a key with different values (`duplicate_keys: reject`)
     NOT_APPLICABLE = "not_applicable"  # the mapping's `when_present` says this record has no such entity
     # load: the target refused the row
-    LOAD_ERROR = "load_error"
+    LOAD_ERROR = "load_error"  # e.g. a constraint of the CRM database
 
     @property
     def category(self) -> Category:
