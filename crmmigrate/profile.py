@@ -39,6 +39,7 @@ HINTS = {
 FULL_NAME = ("name", "full_name", "fullname", "customer_name", "contact_name")
 CHANGED = ("modif", "updated", "changed", "geaendert", "last_change")
 SHARE = 0.95  # a guess needs 95% of the non-empty sample to agree
+CSV_ONLY = ("encoding", "fallback_encoding", "delimiter", "quotechar")
 
 
 @dataclass
@@ -50,6 +51,14 @@ class Profile:
     rejects: dict[str, int] = field(default_factory=dict)
 
 
+def _shape(fmt: str) -> str:
+    """A regex of the text *fmt* writes: `%d.%m.%Y` → `\\d{1,2}\\.\\d{1,2}\\.\\d{4}`."""
+    widths = {"Y": r"\d{4}", "y": r"\d{2}", "m": r"\d{1,2}", "d": r"\d{1,2}", "H": r"\d{1,2}", "M": r"\d{2}",
+              "S": r"\d{2}"}
+    parts = re.split(r"(%.)", fmt)
+    return "".join(widths[p[1]] if p.startswith("%") else re.escape(p) for p in parts)
+
+
 def _guess(values: pd.Series) -> tuple[str, str | None]:
     present = values.dropna()
     present = present[present.str.strip() != ""]
@@ -57,7 +66,11 @@ def _guess(values: pd.Series) -> tuple[str, str | None]:
         return "empty", None
     for fmt in DATE_FORMATS + DATETIME_FORMATS:
         parsed = pd.to_datetime(present, format=fmt, errors="coerce")
-        if parsed.notna().mean() >= SHARE:
+        # A date column with a few impossible dates (31.02.) is still a date column: its bad
+        # values become rejects, which is what the consultant should see, not a column of text.
+        # (Not for `%Y%m%d`: its shape is any 6 to 8 digits.)
+        if parsed.notna().mean() >= SHARE or (parsed.notna().mean() >= 0.5 and re.search(r"[^%\w]", fmt)
+                                             and present.str.fullmatch(_shape(fmt)).mean() >= SHARE):
             return ("date" if fmt in DATE_FORMATS else "datetime"), fmt
     for name, pattern in SHAPES.items():
         if present.str.match(pattern).mean() >= SHARE:
@@ -76,6 +89,8 @@ def profile_source(path: str | Path, format: str | None = None, sample_rows: int
     options = {k: v for k, v in options.items() if v not in ("", None)}  # notebook parameters left empty
     fmt = format or {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json",
                      ".xlsx": "xlsx", ".sqlite": "sql", ".db": "sql"}.get(path.suffix.lower(), "csv")
+    if fmt != "csv":  # the notebook's CSV defaults mean nothing to another format
+        options = {k: v for k, v in options.items() if k not in CSV_ONLY}
     settings = {"format": fmt, "path": str(path), "key": "row_number", **options}
     if fmt == "json" and path.suffix.lower() == ".jsonl":
         settings.setdefault("lines", True)
@@ -116,6 +131,12 @@ def _findings(frame: pd.DataFrame, rejects: Counter, reader: Any) -> list[str]:
     fallback = getattr(reader, "fallback_records", 0)
     if fallback:
         notes.append(f"{fallback} record(s) were not valid in the declared encoding and were read with the fallback")
+    if rejects.get("undecodable") and getattr(getattr(reader, "spec", None), "fallback_encoding", "") is None:
+        notes.append("some records are not valid in the declared encoding: declare `fallback_encoding` "
+                     "(e.g. cp1252) to read them, or check the encoding")
+    if len(frame.columns) and str(frame.columns[0]).startswith("\u00ef\u00bb\u00bf"):
+        notes.append("the file starts with a UTF-8 byte-order mark read as single bytes: it is UTF-8; declare "
+                     "`encoding: utf-8`")
     if any("~" in c for c in frame.columns):
         notes.append("duplicate column names: later copies are addressed as NAME~2, NAME~3…")
     for name in frame.columns:

@@ -60,3 +60,36 @@ def test_a_required_field_without_a_candidate_is_left_for_the_consultant(tmp_pat
     problems = check_columns(loaded, {"t.main": ["code", "amount"]})
     assert [p.message for p in problems] == ["column 'CHOOSE_A_COLUMN' is not in source 't.main'; allowed: code, amount"]
     assert str(MappingSpecError(problems)).startswith("mappings/t.yml:")
+
+
+def test_a_date_column_with_an_impossible_date_is_still_a_date_column(tmp_path: Path) -> None:
+    # One value in eight (31.02.) is no date: below the 95% a guess needs, but every value has the
+    # date's shape. A date column, whose bad value the map stage will reject; not a phone column.
+    days = ["01.03.2024", "02.03.2024", "31.02.2024", "04.03.2024", "05.03.2024", "06.03.2024", "07.03.2024",
+            "08.03.2024"]
+    path = tmp_path / "x.csv"
+    path.write_text("id,Geaendert,phone,digits\n" + "".join(
+        f"{i},{d},+49 30 12345{i},{20240100 + i * 7}\n" for i, d in enumerate(days)), encoding="utf-8")
+    cols = profile_source(path).columns.set_index("column")
+    assert cols.loc["Geaendert", ["guessed_type", "format"]].tolist() == ["date", "%d.%m.%Y"]
+    assert cols.loc["phone", "guessed_type"] == "phone"
+    assert cols.loc["digits", "guessed_type"] == "integer"  # half of them read as %Y%m%d, but digits are no date
+
+
+def test_encoding_findings_name_the_setting_to_declare(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes("\ufeffid;name\n1;Müller\n".encode("utf-8") + "2;Jürgen\n".encode("cp1252"))
+    strict = profile_source(path, encoding="utf-8", delimiter=";")
+    assert strict.rejects == {"undecodable": 1}
+    assert any("declare `fallback_encoding`" in f for f in strict.findings)
+    mixed = profile_source(path, encoding="utf-8", fallback_encoding="cp1252", delimiter=";")
+    assert mixed.rows == 2 and mixed.columns["samples"].tolist()[1] == ["Müller", "Jürgen"]
+    single = profile_source(path, encoding="cp1252", delimiter=";")
+    assert any("byte-order mark" in f and "`encoding: utf-8`" in f for f in single.findings)
+
+
+def test_csv_settings_are_left_out_for_other_formats(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    path.write_text('[{"id": "1", "name": "Ann"}]', encoding="utf-8")
+    profile = profile_source(path, encoding="utf-8", fallback_encoding="cp1252", delimiter=";")
+    assert profile.rows == 1 and "encoding" not in profile.source
