@@ -53,6 +53,9 @@ class Preview:
     n: int
     read: dict[str, int] = field(default_factory=dict)  # source id → records read (readable or not)
     unreadable: dict[str, pd.DataFrame] = field(default_factory=dict)  # source id → extract rejects
+    # source id → records repeating an earlier key of the sample: not mapped again, as in a run
+    # (`_row_number`, `_source_key`, `first_row_number`, `identical`, `outcome`)
+    repeats: dict[str, pd.DataFrame] = field(default_factory=dict)
     entities: list[EntityPreview] = field(default_factory=list)
 
     def __getitem__(self, entity: str) -> EntityPreview:
@@ -120,7 +123,18 @@ def _sample(project: Project, spec: MappingSpec, table: str, n: int, shown: str 
         header = reader.header
     result.read[source_id] = len(rows) + len(rejects)
     result.unreadable[source_id] = pd.DataFrame(rejects, columns=["_row_number", "reason_code", "message", "raw"])
-    return pd.DataFrame(rows, columns=[*header, *LINEAGE_NAMES])
+    frame = pd.DataFrame(rows, columns=[*header, *LINEAGE_NAMES])
+    repeated = frame["_source_key"].duplicated()
+    firsts = frame[~repeated].set_index("_source_key")
+    later = frame[repeated]
+    identical = (later["_row_hash"].to_numpy() == firsts.loc[later["_source_key"], "_row_hash"].to_numpy())
+    result.repeats[source_id] = pd.DataFrame({
+        "_row_number": later["_row_number"], "_source_key": later["_source_key"],
+        "first_row_number": firsts.loc[later["_source_key"], "_row_number"].to_numpy(), "identical": identical,
+        # As the ledger has it (reconcile.ledger.repeat_rows).
+        "outcome": ["merged" if same or source.duplicate_keys == "keep_first" else "rejected: duplicate_key"
+                    for same in identical]})
+    return frame[~repeated]
 
 
 def _check_columns(project: Project, spec: MappingSpec, table: str, header: list[str], shown: str | None) -> None:
@@ -182,6 +196,12 @@ def format_preview(result: Preview, show: int = 10) -> list[str]:
         bad = result.unreadable[source_id]
         lines.append(f"{source_id}: {count:,} records read, {len(bad):,} unreadable")
         lines += [f"  row {r['_row_number']}: {r['reason_code']}: {r['message']}" for r in bad.head(show).to_dict("records")]
+        repeats = result.repeats.get(source_id, pd.DataFrame())
+        if len(repeats):
+            lines.append(f"{source_id}: {len(repeats):,} record(s) repeat an earlier key (mapped once, through the first)")
+            lines += [f"  row {r['_row_number']} (key {r['_source_key']}) repeats row {r['first_row_number']} "
+                      f"{'with the same values' if r['identical'] else 'with different values'}: {r['outcome']}"
+                      for r in repeats.head(show).to_dict("records")]
     for ep in result.entities:
         lines += ["", f"{ep.entity} from {ep.source}: {len(ep.mapped):,} mapped, {len(ep.rejects):,} rejected, "
                       f"{len(ep.skipped):,} skipped"]

@@ -25,7 +25,8 @@ def test_preview_by_system_name_maps_the_first_records(demo_project: tuple[Path,
     assert result.system == "sales" and result.read == {"sales.contacts": 20}
     assert [e.entity for e in result.entities] == ["account", "contact", "address"]
     for ep in result.entities:
-        assert ep.records == 20 - len(result.unreadable["sales.contacts"])  # every row lands once
+        # Every row lands once: mapped, rejected, skipped, or as a repeat of an earlier key.
+        assert ep.records + len(result.repeats["sales.contacts"]) == 20 - len(result.unreadable["sales.contacts"])
     contact = result["contact"]
     assert {"first_name", "last_name", "email", "_source_key", "_row_hash"} <= set(contact.mapped.columns)
     assert files_under(project) == before  # no run folder, no CRM
@@ -102,3 +103,31 @@ def test_the_entry_point_is_lazy() -> None:
     code = ("import sys, crmmigrate; assert 'pandas' not in sys.modules, 'import crmmigrate loaded pandas'; "
             "assert callable(crmmigrate.preview) and 'crmmigrate.previewing' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize(("policy", "differing"), [("reject", "rejected: duplicate_key"), ("keep_first", "merged")])
+def test_repeated_keys_are_mapped_once_as_in_a_run(tmp_path: Path, policy: str, differing: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "crmmigrate.yml").write_text("spec_version: 1\nkind: project\nname: t\n")
+    (tmp_path / "mappings" / "s.yml").write_text(f"""\
+spec_version: 1
+kind: mapping
+system: s
+department: sales
+sources:
+  c: {{format: csv, path: c.csv, key: [ID], duplicate_keys: {policy}}}
+entities:
+  - entity: contact
+    from: c
+    fields: {{last_name: NAME}}
+""")
+    (tmp_path / "c.csv").write_text("ID,NAME\n00123,Ann\n7,Bo\n00123,Ann\n00123,Anne\n0123,Cy\n")
+    result = crmmigrate.preview("s", project=tmp_path)
+    assert result["contact"].mapped["_source_key"].tolist() == ["00123", "7", "0123"]
+    assert result.repeats["s.c"][["_row_number", "first_row_number", "identical", "outcome"]].values.tolist() == [
+        [4, 2, True, "merged"], [5, 2, False, differing]]
+    assert main(["preview", "--project", str(tmp_path), "--mapping", "s"]) == 0
+    out = capsys.readouterr().out
+    assert "s.c: 2 record(s) repeat an earlier key (mapped once, through the first)" in out
+    assert f"row 5 (key 00123) repeats row 2 with different values: {differing}" in out
