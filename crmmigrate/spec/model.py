@@ -132,6 +132,10 @@ class CsvSource(FileSource):
     @classmethod
     def _known_encoding(cls, value: str) -> str:
         _codec(value)
+        # Records are split on the byte of a line break before they are decoded, one by one.
+        if _ASCII_SAMPLE.decode(value, "replace") != _ASCII_SAMPLE.decode("ascii"):
+            raise ValueError(f"encoding {value!r} does not write ASCII as single bytes, so its lines cannot be "
+                             "read one by one: convert the file first (e.g. `iconv -f utf-16 -t utf-8`)")
         return value
 
     @field_validator("fallback_encoding")
@@ -140,7 +144,7 @@ class CsvSource(FileSource):
         if value is not None:
             decode = _codec(value).incrementaldecoder
             # A lead byte of a multi-byte encoding decodes to nothing until its next byte arrives.
-            if decode is None or "abc,;" != bytes(b"abc,;").decode(value, "replace") or any(
+            if _ASCII_SAMPLE.decode(value, "replace") != _ASCII_SAMPLE.decode("ascii") or any(
                     decode(errors="replace").decode(bytes([b])) == "" for b in range(256)):
                 raise ValueError(f"fallback encoding {value!r} is not a single-byte encoding "
                                  "(one byte, one character: e.g. cp1252, latin-1, cp850)")
@@ -158,6 +162,9 @@ class CsvSource(FileSource):
         if self.delimiter is not None and self.delimiter == self.quotechar:
             raise ValueError(f"delimiter and quotechar are both {self.delimiter!r}")
         return self
+
+
+_ASCII_SAMPLE = b"Id,name;\t\"x\"|0-9\r\n"
 
 
 def _codec(name: str) -> codecs.CodecInfo:

@@ -11,6 +11,7 @@ import yaml
 
 from crmmigrate.errors import MappingSpecError
 from crmmigrate.spec import FieldSpec, MappingSpec, load_mapping, load_project
+from crmmigrate.spec.model import CsvSource
 from crmmigrate.spec.load import check_columns
 from crmmigrate.transforms import transform_names
 
@@ -380,3 +381,9 @@ def test_a_source_with_no_column_names_is_one_problem(tmp_path: Path) -> None:
     assert [str(p) for p in check_columns(loaded, {"crm.people": []})] == [
         "mappings/x.yml:6 sources.people: no column names could be read from source 'crm.people': is it empty, "
         "or broken before its first record? (`crmmigrate preview` shows how it reads)"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "cp037"])
+def test_an_encoding_whose_lines_cannot_be_split_as_bytes_is_refused(encoding: str) -> None:
+    with pytest.raises(ValueError, match="does not write ASCII as single bytes.*iconv"):
+        CsvSource(format="csv", path="x.csv", key=("ID",), encoding=encoding)
