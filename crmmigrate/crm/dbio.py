@@ -110,3 +110,24 @@ def fetch_existing(engine: Engine, table: sa.Table, ids: Iterable[str]) -> dict[
 def count_rows(engine: Engine, table: sa.Table) -> int:
     with engine.connect() as con:
         return int(con.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def fetch_rows(con: Connection, table: sa.Table, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Id → the row's values, for *ids* (in batches)."""
+    out: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), BATCH_ROWS):
+        for row in con.execute(sa.select(table).where(table.c.id.in_(ids[start:start + BATCH_ROWS]))).mappings():
+            out[row["id"]] = dict(row)
+    return out
+
+
+def retire_rows(con: Connection, table: sa.Table, pairs: list[tuple[str, str]], metadata: sa.MetaData) -> None:
+    """Delete rows of *table* by id, first re-pointing every foreign key in *metadata* that
+    references one of them to its successor: *pairs* are (old id, successor id)."""
+    references = [(fk.parent.table, fk.parent) for t in metadata.sorted_tables for fk in t.foreign_keys
+                  if fk.column is table.c.id]
+    for old, new in pairs:
+        for child, column in references:
+            con.execute(child.update().where(column == old).values({column.name: new}))
+    for start in range(0, len(pairs), BATCH_ROWS):
+        con.execute(table.delete().where(table.c.id.in_([old for old, _ in pairs[start:start + BATCH_ROWS]])))

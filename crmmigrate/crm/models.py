@@ -180,6 +180,29 @@ class Crosswalk(Base):
     last_run_id: Mapped[str] = mapped_column(String(64))
 
 
+class Superseded(Base):
+    """A CRM row the migration created and later found to be the same thing as another row.
+
+    When a cluster's members carry several CRM ids (two records matched only after both were
+    loaded), the cluster keeps the oldest id and every other id whose crosswalk rows have all
+    moved away is recorded here in the same transaction as the crosswalk change, so no CRM row
+    is ever left with neither a crosswalk row nor a record of what became of it. The load then
+    re-points the row's children to ``superseded_by`` and removes it (``removed_run_id``, its
+    last values in ``removed_values``); a
+    run killed in between finishes the job on the next load. Anyone still holding the old id
+    can look up its successor here.
+    """
+
+    __tablename__ = "migration_superseded"
+    entity: Mapped[str] = mapped_column(String(40), primary_key=True)
+    crm_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    superseded_by: Mapped[str] = mapped_column(String(36), index=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    removed_run_id: Mapped[str | None] = mapped_column(String(64))
+    # The row as it was when removed (hand edits in the CRM included): removed, never lost.
+    removed_values: Mapped[dict | None] = mapped_column(JSON)
+
+
 class MigrationRun(Base):
     __tablename__ = "migration_run"
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -1,9 +1,14 @@
 """Load: golden records → the new CRM, upserted through the crosswalk.
 
-Each golden record's CRM id is the id its members already have in the crosswalk, or (new
-to the CRM) its cluster id. Rows are compared with what the CRM holds first, so a second
-run over the same data creates nothing and updates nothing. Writes ``load/outcomes.parquet``
-(every record's outcome), ``load/errors.parquet`` and ``load/target_counts.parquet``.
+Each golden record's CRM id is the id its members already have in the crosswalk (the oldest
+one when they have several), or (new to the CRM) its cluster id. Rows are compared with what
+the CRM holds first, so a second run over the same data creates nothing and updates nothing.
+A CRM id that no crosswalk row points to any more (its records now belong to a cluster that
+kept an older id) is recorded as superseded in ``migration_superseded`` together with the
+crosswalk change, and removed once every entity is loaded, its children re-pointed to the row
+that superseded it: a re-run never leaves a CRM row that nothing maps to. Writes
+``load/outcomes.parquet`` (every record's outcome), ``load/errors.parquet`` and
+``load/target_counts.parquet``.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from crmmigrate.crm.models import ENTITIES, LOAD_ORDER, Base, Crosswalk, CrmUser, entity_fields
-from crmmigrate.crm.dbio import comparable, count_rows, enforce_foreign_keys, fetch_existing, insert_for, plain, upsert
+from crmmigrate.crm.models import ENTITIES, LOAD_ORDER, Base, Crosswalk, CrmUser, LedgerEntry, Superseded, entity_fields
+from crmmigrate.crm.dbio import (comparable, count_rows, enforce_foreign_keys, fetch_existing, insert_for, plain,
+                                 fetch_rows, retire_rows, upsert)
 from crmmigrate.rundir import RunDir, StageResult, read_table, stack, write_table
 from crmmigrate.schemas import LOAD_ERRORS, OUTCOMES, TARGET_COUNTS, link_fields
 from crmmigrate.spec.load import Project
@@ -38,6 +44,56 @@ def _owner_ids(engine: sa.Engine, names: pd.Series) -> dict[str, str]:
     return ids
 
 
+def created_runs(engine: sa.Engine, entity: str, ids: list[str]) -> dict[str, str]:
+    """CRM id → the first run whose ledger says it created that row (run ids sort by time)."""
+    table = LedgerEntry.__table__
+    out: dict[str, str] = {}
+    with engine.connect() as con:
+        for start in range(0, len(ids), 1000):
+            query = (sa.select(table.c.crm_id, sa.func.min(table.c.run_id))
+                     .where(table.c.entity == entity, table.c.outcome == "created",
+                            table.c.crm_id.in_(ids[start:start + 1000]))
+                     .group_by(table.c.crm_id))
+            out.update({crm_id: run_id for crm_id, run_id in con.execute(query)})
+    return out
+
+
+def retire_superseded(engine: sa.Engine, run_id: str) -> pd.DataFrame:
+    """Remove every superseded CRM row that is still there and that no crosswalk row points
+    to, after re-pointing the rows that reference it to its successor. Children first, one
+    transaction per entity; a row the target will not let go is a load error (and reconcile's
+    read-back then names it), not a crash. Returns the errors (LOAD_ERRORS columns)."""
+    tombs, xwalk = Superseded.__table__, Crosswalk.__table__
+    errors = []
+    for entity in reversed(LOAD_ORDER):
+        table = ENTITIES[entity].__table__
+        pending = (sa.select(tombs.c.crm_id, tombs.c.superseded_by)
+                   .where(tombs.c.entity == entity, tombs.c.crm_id.in_(sa.select(table.c.id)),
+                          ~sa.exists().where(xwalk.c.entity == entity, xwalk.c.crm_id == tombs.c.crm_id))
+                   .order_by(tombs.c.crm_id))
+        with engine.connect() as con:
+            pairs = [tuple(r) for r in con.execute(pending)]
+        if not pairs:
+            continue
+        try:
+            with engine.begin() as con:
+                kept = {old: _jsonable(values) for old, values in fetch_rows(con, table, [p[0] for p in pairs]).items()}
+                retire_rows(con, table, pairs, Base.metadata)
+                for old, _ in pairs:
+                    con.execute(tombs.update().where(tombs.c.entity == entity, tombs.c.crm_id == old)
+                                .values(removed_run_id=run_id, removed_values=kept.get(old)))
+        except sa.exc.DBAPIError as exc:
+            errors += [{"entity": entity, "cluster_id": "", "crm_id": old,
+                        "message": f"superseded by {new} but could not be removed: {type(exc.orig).__name__}: {exc.orig}"}
+                       for old, new in pairs]
+    return pd.DataFrame(errors, columns=LOAD_ERRORS.names)
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    """A CRM row as JSON: dates, times and decimals as their text."""
+    return {k: v if v is None or isinstance(v, (str, int, float, bool)) else str(v) for k, v in values.items()}
+
+
 class EntityLoad:
     """Loads one entity's golden records and works out every member record's outcome."""
 
@@ -50,14 +106,22 @@ class EntityLoad:
         self.members = members.assign(_known=known.reindex(index).to_numpy())
         self.golden = golden.assign(_crm_id=golden["cluster_id"].map(self._claim_ids(golden)))
         self.parent_ids = parent_ids
+        self.superseded: dict[str, str] = {}  # CRM id this load left without crosswalk rows → its successor
 
     def _claim_ids(self, golden: pd.DataFrame) -> dict[str, str]:
-        """Cluster id → CRM id. A CRM id the crosswalk knows goes to the one cluster holding most of
-        its records; a cluster that split off an earlier one gets a row of its own instead of
-        overwriting its former partner's (two golden records must never share one CRM row)."""
+        """Cluster id → CRM id. The crosswalk's CRM ids are handed out oldest first (the run that
+        created the row, from the CRM's ledger; ids it does not know come last), each to the
+        cluster holding most of its records, so a cluster whose members carry several ids keeps
+        the oldest and the others are superseded. A cluster that split off an earlier one gets a
+        row of its own instead of overwriting its former partner's (two golden records must
+        never share one CRM row)."""
         known = self.members.dropna(subset=["_known"])
         votes = known.groupby(["cluster_id", "_known"]).size().rename("n").reset_index()
-        votes = votes.sort_values(["n", "cluster_id", "_known"], ascending=[False, True, True])
+        ages = created_runs(self.engine, self.entity, votes["_known"].unique().tolist())
+        votes["_age"] = votes["_known"].map(ages)
+        votes["_age_unknown"] = votes["_age"].isna()
+        votes = votes.sort_values(["_age_unknown", "_age", "n", "cluster_id", "_known"],
+                                  ascending=[True, True, False, True, True], kind="mergesort")
         claimed: dict[str, str] = {}
         for cluster, crm_id in zip(votes["cluster_id"], votes["_known"]):
             if cluster not in claimed and crm_id not in claimed.values():
@@ -104,10 +168,31 @@ class EntityLoad:
                                if refused else []})
         outcomes = self._outcomes(status, refused)
         ok = outcomes[outcomes["outcome"] != "rejected"]
-        self._write_crosswalk(ok, run_id)
+        self.superseded = self._write_crosswalk(ok, run_id)
+        outcomes = self._explain_moves(outcomes, self.superseded)
         tally = {k: sum(1 for i, s in status.items() if s == k and i not in refused)
                  for k in ("created", "updated", "unchanged")}
         return outcomes, errors, tally
+
+    def _moved(self, outcomes: pd.DataFrame) -> pd.DataFrame:
+        """Loaded records the crosswalk knew under another CRM id: (_known, crm_id) per record."""
+        known = self.members.set_index(["_source", "_source_key"])["_known"]
+        index = pd.MultiIndex.from_frame(outcomes[["_source", "_source_key"]])
+        was = pd.Series(known.reindex(index).to_numpy(), index=outcomes.index)
+        moved = outcomes["crm_id"].notna() & was.notna() & (was != outcomes["crm_id"])
+        return pd.DataFrame({"_known": was[moved], "crm_id": outcomes.loc[moved, "crm_id"]})
+
+    def _explain_moves(self, outcomes: pd.DataFrame, superseded: dict[str, str]) -> pd.DataFrame:
+        """A record whose CRM id changed says so in its ledger message (never a silent re-point)."""
+        moved = self._moved(outcomes)
+        if moved.empty:
+            return outcomes
+        outcomes = outcomes.copy()
+        notes = [f"was CRM {self.entity} {old}, now {new}" + (
+                 f"; {old} is superseded by {new} and removed from the CRM" if superseded.get(old) == new else "")
+                 for old, new in zip(moved["_known"], moved["crm_id"])]
+        outcomes.loc[moved.index, "message"] = notes
+        return outcomes
 
     def _outcomes(self, status: dict[str, str], refused: dict[str, str]) -> pd.DataFrame:
         g = self.golden.set_index("cluster_id")
@@ -133,10 +218,14 @@ class EntityLoad:
         m.loc[failed, "crm_id"] = None
         return m.assign(entity=self.entity)[[f.name for f in OUTCOMES]]
 
-    def _write_crosswalk(self, outcomes: pd.DataFrame, run_id: str) -> None:
+    def _write_crosswalk(self, outcomes: pd.DataFrame, run_id: str) -> dict[str, str]:
+        """Upsert the crosswalk and, in the same transaction, record every CRM id it no longer
+        points to as superseded by the id most of its records moved to. Returns those ids."""
         rows = [{"entity": self.entity, "source": s, "source_key": k, "crm_id": c, "first_run_id": run_id,
                  "last_run_id": run_id} for s, k, c in zip(outcomes["_source"], outcomes["_source_key"], outcomes["crm_id"])]
-        table = Crosswalk.__table__
+        table, tombs = Crosswalk.__table__, Superseded.__table__
+        moved = self._moved(outcomes)
+        live = sorted(set(outcomes["crm_id"].dropna()))
         with self.engine.begin() as con:
             stmt = insert_for(con)(table)
             stmt = stmt.on_conflict_do_update(
@@ -144,6 +233,30 @@ class EntityLoad:
                 set_={"crm_id": stmt.excluded.crm_id, "last_run_id": stmt.excluded.last_run_id})
             for start in range(0, len(rows), 1000):
                 con.execute(stmt, rows[start:start + 1000])
+            for start in range(0, len(live), 1000):  # an id in use again is nobody's superseded id
+                con.execute(tombs.delete().where(tombs.c.entity == self.entity,
+                                                 tombs.c.crm_id.in_(live[start:start + 1000])))
+            candidates = sorted(set(moved["_known"]))
+            still: set[str] = set()
+            for start in range(0, len(candidates), 1000):
+                still |= {r[0] for r in con.execute(sa.select(table.c.crm_id).distinct().where(
+                    table.c.entity == self.entity, table.c.crm_id.in_(candidates[start:start + 1000])))}
+            superseded = {}
+            for old, group in moved[~moved["_known"].isin(still)].groupby("_known"):
+                share = group["crm_id"].value_counts()
+                superseded[old] = sorted(share[share == share.max()].index)[0]
+            for old, new in superseded.items():
+                con.execute(tombs.update().where(tombs.c.entity == self.entity, tombs.c.superseded_by == old)
+                            .values(superseded_by=new))
+            if superseded:
+                stmt = insert_for(con)(tombs)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["entity", "crm_id"],
+                    set_={"superseded_by": stmt.excluded.superseded_by, "run_id": stmt.excluded.run_id,
+                          "removed_run_id": None})
+                con.execute(stmt, [{"entity": self.entity, "crm_id": old, "superseded_by": new, "run_id": run_id,
+                                    "removed_run_id": None} for old, new in superseded.items()])
+        return superseded
 
     def id_map(self, outcomes: pd.DataFrame) -> dict[str, str]:
         """Cluster id → CRM id, for the rows that are in the CRM now."""
@@ -175,8 +288,12 @@ def run_load(run: RunDir, project: Project, target: Target) -> StageResult:
                 parent_ids[entity] = loader.id_map(outcomes)
                 all_outcomes.append(outcomes)
                 all_errors.append(errors)
-                counts.append({"entity": entity, "before": before, "after": count_rows(engine, ENTITIES[entity].__table__), **tally})
-                result.counts[entity] = {**tally, "errors": len(errors)}
+                counts.append({"entity": entity, "before": before, **tally})
+                result.counts[entity] = {**tally, "superseded": len(loader.superseded), "errors": len(errors)}
+            # Only now: a superseded parent's children have just been re-pointed by their own load.
+            all_errors.append(retire_superseded(engine, run.run_id))
+            for row in counts:
+                row["after"] = count_rows(engine, ENTITIES[row["entity"]].__table__)
             write_table(out / "outcomes.parquet", stack(all_outcomes, OUTCOMES.names), OUTCOMES)
             write_table(out / "errors.parquet", stack(all_errors, LOAD_ERRORS.names), LOAD_ERRORS)
             write_table(out / "target_counts.parquet", pd.DataFrame(counts), TARGET_COUNTS)

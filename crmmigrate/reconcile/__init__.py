@@ -2,8 +2,9 @@
 
 Writes ``reconcile/ledger.parquet``, ``reconcile/balance.parquet`` and
 ``reconcile/report.html``, and the ledger into the CRM's ``migration_ledger``. Raises
-``LedgerImbalance`` (exit 1) after writing them when a record is unaccounted for or the
-CRM's counts disagree with what the ledger says was created.
+``LedgerImbalance`` (exit 1) after writing them when a record is unaccounted for, the
+CRM's counts disagree with what the ledger says was created (less the superseded rows the
+load removed), or a CRM row has no crosswalk row pointing to it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from crmmigrate.crm.dbio import count_rows, upsert
-from crmmigrate.crm.models import ENTITIES, Base, Contact, LedgerEntry, MigrationRun
+from crmmigrate.crm.models import ENTITIES, Base, Contact, Crosswalk, LedgerEntry, MigrationRun, Superseded
 from crmmigrate.errors import LedgerImbalance
 from crmmigrate.reconcile.ledger import Balance, balance, build_ledger
 from crmmigrate.reconcile.report import nulled_groups, reject_groups, render
@@ -28,25 +29,48 @@ __all__ = ["build_ledger", "run_reconcile"]
 
 
 def verify(engine: sa.Engine, run: RunDir, ledger: pd.DataFrame) -> tuple[list[dict], list[str]]:
-    """Read the CRM back: per entity, rows now == rows before + created; every id the ledger names exists."""
+    """Read the CRM back: per entity, rows now == rows before + created − superseded rows this
+    run removed; every id the ledger names exists; and every CRM row a run created is one the
+    crosswalk points to (a row nothing maps to is a duplicate no later run would ever update)."""
     counts = read_table(run.require("load") / "target_counts.parquet").set_index("entity")
+    removed = _removed(engine, run.run_id)
+    crosswalk, created_by_us = Crosswalk.__table__, LedgerEntry.__table__
     rows, problems = [], []
     for entity, model in ENTITIES.items():
         table = model.__table__
         created = ledger.loc[(ledger["entity"] == entity) & (ledger["outcome"] == "created"), "crm_id"].nunique()
         before = int(counts.at[entity, "before"]) if entity in counts.index else 0
+        superseded = removed.get(entity, 0)
         actual = count_rows(engine, table)
-        rows.append({"entity": entity, "before": before, "created": created, "expected": before + created,
-                     "actual": actual, "ok": actual == before + created})
+        expected = before + created - superseded
+        rows.append({"entity": entity, "before": before, "created": created, "superseded": superseded,
+                     "expected": expected, "actual": actual, "ok": actual == expected})
         ids = ledger.loc[(ledger["entity"] == entity) & ledger["crm_id"].notna(), "crm_id"].unique().tolist()
         with engine.connect() as con:
             found = {r[0] for i in range(0, len(ids), 1000)
                      for r in con.execute(sa.select(table.c.id).where(table.c.id.in_(ids[i:i + 1000])))}
+            # Only rows the migration created: people may already add records in the new CRM by hand.
+            unmapped = sa.and_(
+                ~sa.exists().where(crosswalk.c.entity == entity, crosswalk.c.crm_id == table.c.id),
+                sa.exists().where(created_by_us.c.entity == entity, created_by_us.c.crm_id == table.c.id,
+                                  created_by_us.c.outcome == "created"))
+            orphans, example = con.execute(sa.select(sa.func.count(), sa.func.min(table.c.id)).where(unmapped)).one()
         if missing := sorted(set(ids) - found):
             problems.append(f"{entity}: {len(missing)} CRM id(s) in the ledger are not in the CRM, e.g. {missing[0]}")
+        if orphans:
+            problems.append(f"{entity}: {orphans} CRM row(s) that no crosswalk row points to (no legacy record "
+                            f"maps to them, so no run will update them), e.g. {example}")
     problems += [f"{r['entity']}: the CRM holds {r['actual']} rows, the ledger says {r['expected']}"
                  for r in rows if not r["ok"]]
     return rows, problems
+
+
+def _removed(engine: sa.Engine, run_id: str) -> dict[str, int]:
+    """Per entity, the superseded CRM rows this run's load removed."""
+    tombs = Superseded.__table__
+    with engine.connect() as con:
+        return dict(con.execute(sa.select(tombs.c.entity, sa.func.count()).where(tombs.c.removed_run_id == run_id)
+                                .group_by(tombs.c.entity)).all())
 
 
 def _record_in_crm(engine: sa.Engine, run: RunDir, ledger: pd.DataFrame, counts: dict) -> None:
@@ -84,6 +108,7 @@ def run_reconcile(run: RunDir, project: Project, target: Target) -> StageResult:
                 **{o: int((ledger["outcome"] == o).sum()) for o in OUTCOMES},
                 "conflicts": len(conflicts),
                 "values_nulled": len(nulled),
+                "crm_rows_superseded": sum(r["superseded"] for r in verification),
                 "persons_created": int(ledger.loc[(ledger["entity"] == "contact") & (ledger["outcome"] == "created"),
                                                   "crm_id"].nunique()),
             }

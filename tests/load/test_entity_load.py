@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 
 from crmmigrate.crm.dbio import enforce_foreign_keys
 from crmmigrate.crm.models import Base
-from crmmigrate.load import EntityLoad
+from crmmigrate.load import EntityLoad, retire_superseded
 
 
 @pytest.fixture
@@ -88,3 +89,87 @@ def test_a_cluster_that_splits_off_gets_its_own_row_instead_of_overwriting(engin
         assert names == ["Alpha", "Beta"]
     assert tally == {"created": 0, "updated": 0, "unchanged": 2}
     assert dict(zip(outcomes["_source_key"], outcomes["crm_id"])) == {"k0": "c0", "1": "c9"}
+
+
+def crm(engine: sa.Engine, sql: str) -> list[tuple]:
+    with engine.connect() as con:
+        return [tuple(r) for r in con.execute(sa.text(sql))]
+
+
+def unmapped(engine: sa.Engine, table: str = "account", entity: str = "account") -> list[str]:
+    """CRM rows no crosswalk row points to: duplicates no later run would ever touch."""
+    return [r[0] for r in crm(engine, f"SELECT id FROM {table} WHERE id NOT IN "
+                                      f"(SELECT crm_id FROM migration_crosswalk WHERE entity = '{entity}')")]
+
+
+def load(engine: sa.Engine, gold: pd.DataFrame, m: pd.DataFrame, run: str, retire: bool = True) -> pd.DataFrame:
+    outcomes, _, _ = EntityLoad(engine, "account", gold, m, crosswalk(engine), {}).load(run)
+    if retire:
+        assert retire_superseded(engine, run).empty
+    return outcomes
+
+
+def two(clusters: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"_source": ["s.t", "b.c"], "_source_key": ["k0", "1"], "cluster_id": clusters,
+                         "entity": "account"})
+
+
+SPLIT = pd.concat([golden(["Alpha"]), golden(["Beta"]).assign(cluster_id="c9", _anchor_source="b.c", _anchor_key="1")],
+                  ignore_index=True)
+
+
+def test_a_cluster_that_splits_and_rejoins_leaves_no_crm_row_without_crosswalk_rows(engine: sa.Engine) -> None:
+    load(engine, golden(["Alpha"]), two(["c0", "c0"]), "run1")
+    load(engine, SPLIT, two(["c0", "c9"]), "run2")  # b.c:1 no longer matches: a row of its own
+    assert sorted(crm(engine, "SELECT id FROM account")) == [("c0",), ("c9",)]
+    outcomes = load(engine, golden(["Alpha"]), two(["c0", "c0"]), "run3")  # it matches again
+    assert crm(engine, "SELECT id, name FROM account") == [("c0", "Alpha")] and unmapped(engine) == []
+    assert crm(engine, "SELECT crm_id, superseded_by, run_id, removed_run_id FROM migration_superseded") == [
+        ("c9", "c0", "run3", "run3")]
+    # The removed row's last values are kept (a hand edit in the CRM included): removed, not lost.
+    (kept,) = crm(engine, "SELECT removed_values FROM migration_superseded")[0]
+    assert json.loads(kept)["name"] == "Beta" and json.loads(kept)["id"] == "c9"
+    moved = outcomes.set_index("_source_key").loc["1"]
+    assert moved["outcome"] == "merged" and moved["crm_id"] == "c0"
+    assert "was CRM account c9" in moved["message"] and "superseded by c0" in moved["message"]
+    load(engine, golden(["Alpha"]), two(["c0", "c0"]), "run4")
+    assert len(crm(engine, "SELECT id FROM account")) == 1
+    # Split once more: c9 is in use again, so it is nobody's superseded id and is not removed.
+    load(engine, SPLIT, two(["c0", "c9"]), "run5")
+    assert sorted(crm(engine, "SELECT id FROM account")) == [("c0",), ("c9",)] and unmapped(engine) == []
+    assert crm(engine, "SELECT * FROM migration_superseded") == []
+
+
+def test_a_cluster_whose_members_carry_several_ids_keeps_the_oldest(engine: sa.Engine) -> None:
+    three = pd.DataFrame({"_source": "s.t", "_source_key": ["k0", "k1", "k2"], "cluster_id": ["c0", "c1", "c1"],
+                          "entity": "account"})
+    load(engine, golden(["Old", "New"]).assign(_anchor_key=["k0", "k1"]), three, "run1")
+    with engine.begin() as con:  # the CRM's ledger: c0 was created a run before c1
+        con.execute(sa.text("INSERT INTO migration_ledger VALUES (:r, 's.t', 'account', :k, 'created', :c, NULL)"),
+                    [{"r": "20240101T000000Z-a", "k": "k0", "c": "c0"}, {"r": "20240201T000000Z-b", "k": "k1", "c": "c1"}])
+    # Now all three are one: c1 holds more of them, but c0 is older.
+    outcomes = load(engine, golden(["One"]).assign(cluster_id="c1", _anchor_key="k1"), three.assign(cluster_id="c1"),
+                    "run2")
+    assert set(outcomes["crm_id"]) == {"c0"}
+    assert crm(engine, "SELECT id, name FROM account") == [("c0", "One")] and unmapped(engine) == []
+    assert crm(engine, "SELECT crm_id, superseded_by FROM migration_superseded") == [("c1", "c0")]
+
+
+def test_a_superseded_rows_children_are_re_pointed_before_it_goes(engine: sa.Engine) -> None:
+    load(engine, golden(["Acme", "Acme Ltd"]), members(2), "run1")
+    with engine.begin() as con:  # a contact of the second account, from a source this run does not read
+        con.execute(sa.text("INSERT INTO contact (id, account_id, last_name) VALUES ('p1', 'c1', 'Ng')"))
+        con.execute(sa.text("INSERT INTO migration_crosswalk VALUES ('contact', 'x.y', '7', 'p1', 'run1', 'run1')"))
+    load(engine, golden(["Acme"]), members(2).assign(cluster_id="c0"), "run2")
+    assert crm(engine, "SELECT id FROM account") == [("c0",)]
+    assert crm(engine, "SELECT id, account_id FROM contact") == [("p1", "c0")]
+
+
+def test_a_load_killed_before_removing_a_superseded_row_is_finished_by_the_next(engine: sa.Engine) -> None:
+    load(engine, golden(["Alpha"]), two(["c0", "c0"]), "run1")
+    load(engine, SPLIT, two(["c0", "c9"]), "run2")
+    load(engine, golden(["Alpha"]), two(["c0", "c0"]), "run3", retire=False)  # killed right after the crosswalk
+    assert crm(engine, "SELECT crm_id, removed_run_id FROM migration_superseded") == [("c9", None)]
+    assert retire_superseded(engine, "run4").empty
+    assert crm(engine, "SELECT id FROM account") == [("c0",)]
+    assert crm(engine, "SELECT crm_id, removed_run_id FROM migration_superseded") == [("c9", "run4")]
