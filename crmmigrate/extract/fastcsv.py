@@ -32,7 +32,7 @@ from crmmigrate.sqltext import ident, literal
 
 LOG = logging.getLogger("crmmigrate")
 BATCH_ROWS = 65_536
-# DuckDB refuses a longer line (it becomes a Python-read record, not a lost one).
+# DuckDB's limit on one line; a file with a longer line is read by the Python route (LineScan).
 MAX_LINE_BYTES = 1 << 20
 BUFFER_BYTES = 1 << 22
 MEMORY_LIMIT = "128MB"
@@ -66,6 +66,7 @@ class LineScan:
         self.problem: str | None = None
         self.lines = 0
         self._carry = b""
+        self._ends = {"\r\n": False, "\n": False}  # the line ends seen so far
 
     def feed(self, block: bytes) -> None:
         if self.problem is not None:
@@ -78,10 +79,10 @@ class LineScan:
 
     def finish(self) -> None:
         if self._carry and self.problem is None:
-            self._check(self._carry + b"\n")  # a last line without a line break, checked like any other
+            self._check(self._carry + b"\n", unterminated=True)  # a last line without a line break
         self._carry = b""
 
-    def _check(self, chunk: bytes) -> None:
+    def _check(self, chunk: bytes, unterminated: bool = False) -> None:
         """*chunk* is whole lines, each ending in a line break but possibly the file's last.
 
         Line by line, but with numpy over the byte positions of line breaks, quotes and carriage
@@ -104,9 +105,22 @@ class LineScan:
             self.problem = "carriage return inside a line"
             return
         # Where each line's text ends: before its \r\n or \n (a \r is always followed by \n now).
-        stops = ends - (data[np.maximum(ends - 1, 0)] == 13) * (ends > starts)
+        crlf = (data[np.maximum(ends - 1, 0)] == 13) & (ends > starts)
+        stops = ends - crlf
         if (stops == starts).any():
             self.problem = "blank line"
+            return
+        # DuckDB takes the first line's end for the file's; after `\n`, a line ending `,\r\n` counts
+        # as two lines, and every later line number it reports is off by one.
+        real = slice(None, -1 if unterminated else None)  # the file's last line may have no end of its own
+        self._ends["\r\n"] |= bool(crlf[real].any())
+        self._ends["\n"] |= bool((~crlf[real]).any())
+        if all(self._ends.values()):
+            self.problem = "both CRLF and LF line ends"
+            return
+        # DuckDB refuses a longer line, and was seen to hand the rows before it over last.
+        if (stops - starts).max() + 2 > MAX_LINE_BYTES:
+            self.problem = f"a line over {MAX_LINE_BYTES:,} bytes"
             return
         if not self._quotes_closed(chunk, data, starts, stops):
             self.problem = "a quote that does not enclose a whole field, or a line break inside quotes"
