@@ -225,7 +225,9 @@ class CsvReader(Reader):
         # cannot read (a CR inside an unquoted field) is still one record; the reader goes on
         # with the next line after an error.
         with self.path.open(encoding=self.spec.encoding, errors="replace", newline="\n") as fh:
-            reader = csv.reader(fh, delimiter=self.sep, quotechar=self.spec.quotechar)
+            # The csv module ends a record at a lone CR outside quotes, where the splitter does not.
+            lines = (line.rstrip("\r\n").replace("\r", " ") + "\n" for line in fh)
+            reader = csv.reader(lines, delimiter=self.sep, quotechar=self.spec.quotechar)
             rows, line = 0, -1
             while True:
                 try:
