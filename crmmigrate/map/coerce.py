@@ -72,7 +72,7 @@ def _datetime_parser(formats: tuple[str, ...], timezone: str) -> Callable[[str],
                     return dt.datetime.fromtimestamp(int(text), dt.timezone.utc)
                 else:
                     value = dt.datetime.strptime(text, fmt)
-            except (ValueError, OverflowError):
+            except (ValueError, OverflowError, OSError):  # OSError: an epoch past the platform's range
                 continue
             if value.tzinfo is None:
                 value = _localise(value, zone)

@@ -39,6 +39,12 @@ def test_to_datetime_zones_and_epoch() -> None:
     assert all(v.utcoffset() == dt.timedelta(0) for v in got[0] if v is not None)
 
 
+def test_an_epoch_beyond_any_date_is_refused_not_a_crash() -> None:
+    # fromtimestamp raises OSError (EOVERFLOW) for some of these, OverflowError or ValueError for others.
+    values = s("-9223372036854775808", "99999999999999", "-99999999999", "1e20")
+    assert result(coerce.to_datetime(values, ("epoch",), "UTC")) == ([None] * 4, [True] * 4)
+
+
 @pytest.mark.parametrize(("text", "scale", "cents", "expected"), [
     ("12.5", 2, False, Decimal("12.50")),
     (" 7 ", 2, False, Decimal("7.00")),

@@ -387,3 +387,11 @@ def test_a_source_with_no_column_names_is_one_problem(tmp_path: Path) -> None:
 def test_an_encoding_whose_lines_cannot_be_split_as_bytes_is_refused(encoding: str) -> None:
     with pytest.raises(ValueError, match="does not write ASCII as single bytes.*iconv"):
         CsvSource(format="csv", path="x.csv", key=("ID",), encoding=encoding)
+
+
+def test_a_flag_in_the_value_map_of_a_text_field_is_a_problem(tmp_path: Path) -> None:
+    # YAML reads `yes` and `true` as flags: on a text field that crashed the map stage.
+    text = GOOD.replace("      last_name: NAME\n", "      last_name: {column: NAME, map: {a: A, b: yes}}\n")
+    assert problems(project(tmp_path, x=text)) == [
+        "mappings/x.yml:15 entities[0].fields.last_name.map.b: 'last_name' of 'contact' is text, but the map gives "
+        "'b' the flag true: quote it ('true') for the text"]
