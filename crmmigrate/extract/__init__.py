@@ -55,8 +55,10 @@ def extract_source(project: Project, mapping: MappingSpec, table: str, out: Path
     target = out / f"{source_id}.parquet"
     try:
         schema = extract_schema(reader.header)
+        # DuckDB's names ignore case: `ID` and `Id` would be one column to it.
+        distinct = len({c.lower() for c in reader.header}) == len(reader.header)
         scan = (LineScan(reader) if fast and isinstance(reader, CsvReader) and fast_encoding(spec.encoding)
-                else None)
+                and distinct else None)
         snapshot = _Snapshot(out, source_id, path, spec.format, scan)
         read = None
         if scan is not None:

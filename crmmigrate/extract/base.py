@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from crmmigrate.schemas import LINEAGE_NAMES
 from crmmigrate.spec.reasons import ReasonCode
 
 
@@ -41,13 +43,18 @@ class Reader:
 
 
 def unique_header(names: list[str]) -> list[str]:
-    """Keep duplicate column names addressable: the second `NAME` becomes `NAME~2`."""
-    seen: dict[str, int] = {}
+    """Keep duplicate column names addressable: the second `NAME` becomes `NAME~2`. A column named
+    like a lineage column (`_source_key`) is renamed the same way, and a made-up name never takes
+    one a real column has (`a~2, a, a` gives `a~2, a, a~3`)."""
+    raw = [name.strip() for name in names]
+    avoid = set(raw) | set(LINEAGE_NAMES)
+    taken: set[str] = set()
     out = []
-    for name in names:
-        name = name.strip()
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else f"{name}~{seen[name]}")
+    for name in raw:
+        if name in taken or name in LINEAGE_NAMES:
+            name = next(f"{name}~{k}" for k in itertools.count(2) if f"{name}~{k}" not in taken | avoid)
+        taken.add(name)
+        out.append(name)
     return out
 
 

@@ -66,6 +66,9 @@ class CsvReader(Reader):
 
     def __init__(self, path: Path, spec: CsvSource):
         self.path, self.spec = path, spec
+        # A byte-order mark means something only at the start of the file (the header reads it);
+        # in a record it is a character, whether the source says utf-8 or utf-8-sig.
+        self.encoding = "utf-8" if codecs.lookup(spec.encoding).name == "utf-8-sig" else spec.encoding
         self.quote = spec.quotechar.encode("ascii")
         self.sep = spec.delimiter or sniff_delimiter(path)
         self.delimiter = self.sep.encode("ascii")
@@ -88,7 +91,7 @@ class CsvReader(Reader):
             raise SourceError(str(self.path), f"the header line cannot be read: {exc}") from None
 
     def _decode_header(self, data: bytes) -> str:
-        encoding = "utf-8-sig" if _is_utf8(self.spec.encoding) else self.spec.encoding
+        encoding = "utf-8-sig" if _is_utf8(self.encoding) else self.spec.encoding
         try:
             return data.decode(encoding)
         except UnicodeDecodeError as exc:
@@ -155,7 +158,7 @@ class CsvReader(Reader):
     def fields(self, line: bytes) -> int:
         """How many fields a one-line record holds (-1 when it cannot be read)."""
         try:
-            parsed = self._parse(line.decode(self.spec.encoding))
+            parsed = self._parse(line.decode(self.encoding))
         except (csv.Error, UnicodeDecodeError):
             return -1
         return -1 if parsed is None else len(parsed)
@@ -163,7 +166,7 @@ class CsvReader(Reader):
     def _decode(self, data: bytes) -> str | UnicodeDecodeError:
         """The record's text in `encoding`, else in `fallback_encoding` (counted), else the error."""
         try:
-            return data.decode(self.spec.encoding)
+            return data.decode(self.encoding)
         except UnicodeDecodeError as exc:
             if self.spec.fallback_encoding is None:
                 return exc
@@ -178,7 +181,7 @@ class CsvReader(Reader):
         message = f"not valid {self.spec.encoding} at byte {exc.start}"
         if self.spec.fallback_encoding is not None:
             message += f", nor valid {self.spec.fallback_encoding}"
-        raw = data.decode(self.spec.encoding, "backslashreplace")
+        raw = data.decode(self.encoding, "backslashreplace")
         return RawRecord(line_no, None, raw, ReasonCode.UNDECODABLE, message)
 
     def records(self) -> Iterator[RawRecord]:

@@ -94,8 +94,9 @@ def map_source(run: RunDir, project: Project, mapping: MappingSpec, em: EntityMa
     extracted_path = run.require("extract") / f"{source_id}.parquet"
     repeats_path = run.require("extract") / "repeats" / f"{source_id}.parquet"
     sql = compile_entity(em, mapping) if compiled else None
-    if any(c.lower().startswith(_OWN) for c in pq.read_schema(extracted_path).names):
-        sql = None  # a raw column could be mistaken for one of the query's own
+    names = pq.read_schema(extracted_path).names
+    if any(c.lower().startswith(_OWN) for c in names) or len({c.lower() for c in names}) < len(names):
+        sql = None  # a raw column could be mistaken for one of the query's own, or for another (`ID`, `Id`)
     writers = _Writers(out, source_id, em.entity)
     try:
         if sql is None:

@@ -62,7 +62,7 @@ def routes(monkeypatch: pytest.MonkeyPatch):
         assert fast_stats == slow_stats
         pd.testing.assert_frame_equal(fast_rows, slow_rows)
         pd.testing.assert_frame_equal(fast_rejects, slow_rejects)
-        return fast_stats, fast_rows, fast_rejects, taken[-1]
+        return fast_stats, fast_rows, fast_rejects, bool(taken) and taken[-1]
 
     return run
 
@@ -263,3 +263,17 @@ def test_a_lone_carriage_return_is_counted_as_the_splitter_reads_it(routes, tmp_
     # records_in is counted by the csv module, apart from the splitter; it ended a record at a lone CR.
     stats, *_ = routes(tmp_path, data)
     assert stats["records_in"] == stats["extracted"] + stats["rejected"]
+
+
+@pytest.mark.parametrize("data", [b"ID,_source_key\n1,a\n", b"ID,a~2,a,a\n1,a,b,c\n", b"ID,Id,iD\n1,a,b\n"])
+def test_headers_that_collide_with_made_up_or_lineage_names_are_read_not_a_crash(routes, tmp_path: Path,
+                                                                                 data: bytes) -> None:
+    stats, rows, _, _ = routes(tmp_path, data)
+    assert stats["extracted"] == 1 and rows["ID"].tolist() == ["1"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig"])
+def test_a_byte_order_mark_inside_the_file_is_a_character(routes, tmp_path: Path, encoding: str) -> None:
+    # Only the file's start may carry a BOM; in a record it is U+FEFF, whichever UTF-8 the source names.
+    stats, rows, _, _ = routes(tmp_path, b"\xef\xbb\xbfID,N\n\xef\xbb\xbf1,a\n", extra=f"    encoding: {encoding}\n")
+    assert rows["_source_key"].tolist() == ["\ufeff1"] and list(rows.columns[:2]) == ["ID", "N"]

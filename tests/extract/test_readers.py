@@ -270,3 +270,6 @@ def test_as_text(value: object, text: str | None) -> None:
 
 def test_unique_header() -> None:
     assert unique_header(["A", "B", "A", " A", "B"]) == ["A", "B", "A~2", "A~3", "B~2"]
+    # A made-up name never takes a real column's, and lineage names are crmmigrate's own.
+    assert unique_header(["ID", "a~2", "a", "a"]) == ["ID", "a~2", "a", "a~3"]
+    assert unique_header(["ID", "_source_key", "_row_hash"]) == ["ID", "_source_key~2", "_row_hash~2"]

@@ -329,3 +329,26 @@ def test_any_table_the_compiled_route_writes_what_map_frame_writes_for_every_rul
     (compiled, compiled_counts), (reference, reference_counts) = routes["outs"][True], routes["outs"][False]
     assert compiled_counts == reference_counts
     assert_same_files(compiled, reference)
+
+
+def test_raw_columns_that_differ_only_in_case_are_mapped_not_a_crash(tmp_path: Path) -> None:
+    # DuckDB's names ignore case: `NAME` and `name` would be one column to it (struct_pack refused them).
+    mapping = """\
+spec_version: 1
+kind: mapping
+system: s
+department: sales
+sources:
+  c: {format: csv, path: c.csv, key: [ID]}
+entities:
+  - entity: contact
+    from: c
+    fields:
+      last_name: NAME
+      first_name: name
+"""
+    routes = map_both_routes(project(tmp_path, "ID,name,NAME,Id\n1,a,b,x\n2,,c,y\n", mapping), tmp_path / "run")
+    (compiled, _), (reference, _) = routes["outs"][True], routes["outs"][False]
+    assert_same_files(compiled, reference)
+    mapped = _read(compiled / "mapped" / "contact" / "s.c.parquet").sort_values("_source_key")
+    assert mapped[["last_name", "first_name"]].values.tolist() == [["b", "a"], ["c", None]]
