@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from crmmigrate import __version__
@@ -162,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     logging.getLogger("papermill").setLevel(logging.WARNING)  # its per-notebook INFO lines drown ours
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    # Only the main thread may set a handler (main() may be called from another, e.g. in a server).
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         return COMMANDS[args.command](args)
     except BrokenPipeError:
@@ -179,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"crmmigrate: {mask_secrets(str(exc))}", file=sys.stderr)
         return exc.exit_code
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 class Terminated(KeyboardInterrupt):

@@ -194,3 +194,14 @@ def test_sigterm_during_a_run_exits_143_and_run_json_says_interrupted(demo_proje
     # The stage's kernel, stopped in turn, may record its own KeyboardInterrupt after the CLI's record.
     assert len(stopped) == 1 and meta["stages"][stopped[0]]["error"]["type"] in ("Terminated", "KeyboardInterrupt")
     assert not any(s["status"] == "running" for s in meta["stages"].values())
+
+
+def test_main_runs_outside_the_main_thread(capsys: pytest.CaptureFixture[str]) -> None:
+    # Only the main thread may set a signal handler; main() must not fail elsewhere.
+    import threading
+
+    codes: list[int] = []
+    worker = threading.Thread(target=lambda: codes.append(main(["schema", "--kind", "project"])))
+    worker.start()
+    worker.join()
+    assert codes == [0]
