@@ -85,9 +85,13 @@ class CsvReader(Reader):
         return re.compile(rb"%s(?:%s%s)*\r?\n?" % (field, d, field))
 
     def _parse_header(self, data: bytes) -> list[str]:
+        text = self._decode_header(data)
         try:
-            return self._parse(self._decode_header(data)) or []
+            return self._parse(text) or []
         except csv.Error as exc:
+            if "\r" in text.rstrip("\r\n"):  # the csv module's own words would suggest another way to open the file
+                raise SourceError(str(self.path), "the header line holds a carriage return (CR) that ends no line, "
+                                                  f"at character {text.index(chr(13)) + 1}") from None
             raise SourceError(str(self.path), f"the header line cannot be read: {exc}") from None
 
     def _decode_header(self, data: bytes) -> str:

@@ -100,6 +100,14 @@ def test_a_header_that_cannot_be_decoded_is_a_source_error(tmp_path: Path) -> No
     assert latin.header == ["ID", "STRAßE"]
 
 
+def test_a_lone_carriage_return_in_the_header_is_named_as_such(tmp_path: Path) -> None:
+    (tmp_path / "h.csv").write_bytes(b"ID,NA\rME\n1,x\n")
+    with pytest.raises(SourceError, match=r"header line holds a carriage return \(CR\) that ends no line, at character 6"):
+        CsvReader(tmp_path / "h.csv", CsvSource(format="csv", path="h.csv", key=("ID",)))
+    (tmp_path / "q.csv").write_bytes(b'ID,"NA\rME"\n1,x\n')  # inside quotes it is part of the name
+    assert CsvReader(tmp_path / "q.csv", CsvSource(format="csv", path="q.csv", key=("ID",))).header == ["ID", "NA\rME"]
+
+
 def test_formulas_and_scripts_are_stored_verbatim(hostile: Path, tmp_path: Path) -> None:
     (tmp_path / "crmmigrate.yml").write_text("spec_version: 1\nkind: project\nname: t\nchunk_rows: 2\n")
     (tmp_path / "mappings").mkdir()
