@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import select
 import signal
 import sys
 import threading
@@ -169,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except BrokenPipeError:
+        if not _stdout_gone():  # another pipe than stdout (a kernel's, a subprocess's) is an error like any other
+            raise
         # The reader went away (`crmmigrate validate | head`): no traceback, and no second error when
         # Python flushes stdout at exit. 128 + SIGPIPE, as a shell reports it.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -184,6 +187,16 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0))
+    except (OSError, ValueError, AttributeError):  # no file descriptor (captured), or no poll()
+        return False
 
 
 class Terminated(KeyboardInterrupt):

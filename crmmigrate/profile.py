@@ -64,14 +64,15 @@ def _guess(values: pd.Series) -> tuple[str, str | None]:
     present = present[present.str.strip() != ""]
     if present.empty:
         return "empty", None
-    for fmt in DATE_FORMATS + DATETIME_FORMATS:
-        parsed = pd.to_datetime(present, format=fmt, errors="coerce")
-        # A date column with a few impossible dates (31.02.) is still a date column: its bad
-        # values become rejects, which is what the consultant should see, not a column of text.
-        # (Not for `%Y%m%d`: its shape is any 6 to 8 digits.)
-        if parsed.notna().mean() >= SHARE or (parsed.notna().mean() >= 0.5 and re.search(r"[^%\w]", fmt)
-                                             and present.str.fullmatch(_shape(fmt)).mean() >= SHARE):
-            return ("date" if fmt in DATE_FORMATS else "datetime"), fmt
+    formats = DATE_FORMATS + DATETIME_FORMATS
+    shares = {fmt: pd.to_datetime(present, format=fmt, errors="coerce").notna().mean() for fmt in formats}
+    best = max(formats, key=shares.__getitem__)  # the first of equals: `%m/%d` before `%d/%m` only on a tie
+    # A date column with a few impossible dates (31.02.) is still a date column: its bad values
+    # become rejects, which is what the consultant should see, not a column of text. (Not for
+    # `%Y%m%d`: its shape is any 6 to 8 digits.)
+    if shares[best] >= SHARE or (shares[best] >= 0.5 and re.search(r"[^%\w]", best)
+                                 and present.str.fullmatch(_shape(best)).mean() >= SHARE):
+        return ("date" if best in DATE_FORMATS else "datetime"), best
     for name, pattern in SHAPES.items():
         if present.str.match(pattern).mean() >= SHARE:
             return name, None

@@ -205,3 +205,14 @@ def test_main_runs_outside_the_main_thread(capsys: pytest.CaptureFixture[str]) -
     worker.start()
     worker.join()
     assert codes == [0]
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_not_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crmmigrate import cli
+
+    def kernel_gone(_args: object) -> int:
+        raise BrokenPipeError("a kernel's socket")
+
+    monkeypatch.setitem(cli.COMMANDS, "validate", kernel_gone)
+    with pytest.raises(BrokenPipeError, match="kernel"):
+        main(["validate"])

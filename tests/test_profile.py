@@ -93,3 +93,13 @@ def test_csv_settings_are_left_out_for_other_formats(tmp_path: Path) -> None:
     path.write_text('[{"id": "1", "name": "Ann"}]', encoding="utf-8")
     profile = profile_source(path, encoding="utf-8", fallback_encoding="cp1252", delimiter=";")
     assert profile.rows == 1 and "encoding" not in profile.source
+
+
+
+def test_day_first_dates_get_the_day_first_format(tmp_path: Path) -> None:
+    # %m/%d/%Y reads 12 of these 20 (and swaps day and month); %d/%m/%Y reads them all.
+    path = tmp_path / "x.csv"
+    path.write_text("id,born\n" + "".join(f"{d},{d:02d}/{d % 12 + 1:02d}/1990\n" for d in range(1, 21)),
+                    encoding="utf-8")
+    cols = profile_source(path).columns.set_index("column")
+    assert cols.loc["born", ["guessed_type", "format"]].tolist() == ["date", "%d/%m/%Y"]

@@ -76,6 +76,9 @@ class LineScan:
         self._carry = data[cut:]
         if cut:
             self._check(data[:cut])
+        if len(self._carry) + 2 > MAX_LINE_BYTES and self.problem is None:  # (CR-only line ends, or one huge line:
+            self.problem = f"a line over {MAX_LINE_BYTES:,} bytes"            # not held whole in memory)
+            self._carry = b""
 
     def finish(self) -> None:
         if self._carry and self.problem is None:

@@ -1,10 +1,9 @@
 """Load: golden records → the new CRM, upserted through the crosswalk.
 
-Each golden record's CRM id is the id its members already have in the crosswalk (the oldest
-one when they have several), or (new to the CRM) its cluster id. Rows are compared with what
-the CRM holds first, so a second run over the same data creates nothing and updates nothing.
-A CRM id that no crosswalk row points to any more (its records now belong to a cluster that
-kept an older id) is recorded as superseded in ``migration_superseded`` together with the
+Each golden record's CRM id is the id most of its members already have in the crosswalk, or
+(new to the CRM) its cluster id. Rows are compared with what the CRM holds first, so a second
+run over the same data creates nothing and updates nothing. A CRM id that no crosswalk row
+points to any more (its records now belong to a cluster that kept another id) is recorded as superseded in ``migration_superseded`` together with the
 crosswalk change, and removed once every entity is loaded, its children re-pointed to the row
 that superseded it: a re-run never leaves a CRM row that nothing maps to. Writes
 ``load/outcomes.parquet`` (every record's outcome), ``load/errors.parquet`` and
@@ -19,7 +18,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from crmmigrate.crm.models import ENTITIES, LOAD_ORDER, Base, Crosswalk, CrmUser, LedgerEntry, Superseded, entity_fields
+from crmmigrate.crm.models import ENTITIES, LOAD_ORDER, Base, Crosswalk, CrmUser, Superseded, entity_fields
 from crmmigrate.crm.dbio import (comparable, count_rows, enforce_foreign_keys, fetch_existing, insert_for, plain,
                                  fetch_rows, retire_rows, upsert)
 from crmmigrate.rundir import RunDir, StageResult, read_table, stack, write_table
@@ -42,20 +41,6 @@ def _owner_ids(engine: sa.Engine, names: pd.Series) -> dict[str, str]:
     ids = {n: str(uuid.uuid5(USER_NAMESPACE, n)) for n in names.dropna().unique()}
     upsert(engine, CrmUser.__table__, [{"id": i, "name": n} for n, i in ids.items()], do_nothing=True)
     return ids
-
-
-def created_runs(engine: sa.Engine, entity: str, ids: list[str]) -> dict[str, str]:
-    """CRM id → the first run whose ledger says it created that row (run ids sort by time)."""
-    table = LedgerEntry.__table__
-    out: dict[str, str] = {}
-    with engine.connect() as con:
-        for start in range(0, len(ids), 1000):
-            query = (sa.select(table.c.crm_id, sa.func.min(table.c.run_id))
-                     .where(table.c.entity == entity, table.c.outcome == "created",
-                            table.c.crm_id.in_(ids[start:start + 1000]))
-                     .group_by(table.c.crm_id))
-            out.update({crm_id: run_id for crm_id, run_id in con.execute(query)})
-    return out
 
 
 def retire_superseded(engine: sa.Engine, run_id: str) -> pd.DataFrame:
@@ -109,19 +94,15 @@ class EntityLoad:
         self.superseded: dict[str, str] = {}  # CRM id this load left without crosswalk rows → its successor
 
     def _claim_ids(self, golden: pd.DataFrame) -> dict[str, str]:
-        """Cluster id → CRM id. The crosswalk's CRM ids are handed out oldest first (the run that
-        created the row, from the CRM's ledger; ids it does not know come last), each to the
-        cluster holding most of its records, so a cluster whose members carry several ids keeps
-        the oldest and the others are superseded. A cluster that split off an earlier one gets a
-        row of its own instead of overwriting its former partner's (two golden records must
-        never share one CRM row)."""
+        """Cluster id → CRM id. A CRM id the crosswalk knows goes to the one cluster holding most of
+        its records, and a cluster keeps the id most of its records have: a cluster whose members
+        carry several ids (records matched only after both were loaded) keeps one, and the others
+        are superseded. A cluster that split off an earlier one gets a row of its own instead of
+        overwriting its former partner's (two golden records must never share one CRM row, and a
+        record split off must not take over a row whose records are elsewhere)."""
         known = self.members.dropna(subset=["_known"])
         votes = known.groupby(["cluster_id", "_known"]).size().rename("n").reset_index()
-        ages = created_runs(self.engine, self.entity, votes["_known"].unique().tolist())
-        votes["_age"] = votes["_known"].map(ages)
-        votes["_age_unknown"] = votes["_age"].isna()
-        votes = votes.sort_values(["_age_unknown", "_age", "n", "cluster_id", "_known"],
-                                  ascending=[True, True, False, True, True], kind="mergesort")
+        votes = votes.sort_values(["n", "cluster_id", "_known"], ascending=[False, True, True])
         claimed: dict[str, str] = {}
         for cluster, crm_id in zip(votes["cluster_id"], votes["_known"]):
             if cluster not in claimed and crm_id not in claimed.values():

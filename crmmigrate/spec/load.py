@@ -7,6 +7,7 @@ them in one pass; each names the file, the 1-based line and the key path.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -257,5 +258,5 @@ def _header_hint(source: CsvSource, header: list[str]) -> tuple[str, str] | None
         best = max(counts, key=counts.__getitem__)
         if counts[best]:
             return "delimiter", (f"the header reads as one column ({header[0][:60]!r}): its delimiter looks like "
-                                 f"{best!r}; declare `delimiter: {best!r}`")
+                                 f"{best!r}; declare `delimiter: {json.dumps(best)}`")  # YAML reads "\t" as a tab
     return None

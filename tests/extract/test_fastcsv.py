@@ -277,3 +277,16 @@ def test_a_byte_order_mark_inside_the_file_is_a_character(routes, tmp_path: Path
     # Only the file's start may carry a BOM; in a record it is U+FEFF, whichever UTF-8 the source names.
     stats, rows, _, _ = routes(tmp_path, b"\xef\xbb\xbfID,N\n\xef\xbb\xbf1,a\n", extra=f"    encoding: {encoding}\n")
     assert rows["_source_key"].tolist() == ["\ufeff1"] and list(rows.columns[:2]) == ["ID", "N"]
+
+
+
+def test_a_file_with_carriage_returns_for_line_ends_is_not_held_whole(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # Old Mac exports end lines with CR alone: for the scan that is one endless line.
+    monkeypatch.setattr(fastcsv, "MAX_LINE_BYTES", 4096)
+    (tmp_path / "f.csv").write_bytes(b"ID,N\n")
+    reader = CsvReader(tmp_path / "f.csv", CsvSource(format="csv", path="f.csv", key=("ID",)))
+    scan = fastcsv.LineScan(reader)
+    for _ in range(100):
+        scan.feed(b"1,a\r" * 500)
+    assert scan.problem == "a line over 4,096 bytes" and scan._carry == b""

@@ -140,19 +140,23 @@ def test_a_cluster_that_splits_and_rejoins_leaves_no_crm_row_without_crosswalk_r
     assert crm(engine, "SELECT * FROM migration_superseded") == []
 
 
-def test_a_cluster_whose_members_carry_several_ids_keeps_the_oldest(engine: sa.Engine) -> None:
-    three = pd.DataFrame({"_source": "s.t", "_source_key": ["k0", "k1", "k2"], "cluster_id": ["c0", "c1", "c1"],
-                          "entity": "account"})
-    load(engine, golden(["Old", "New"]).assign(_anchor_key=["k0", "k1"]), three, "run1")
-    with engine.begin() as con:  # the CRM's ledger: c0 was created a run before c1
+def test_a_record_split_off_does_not_take_over_the_row_its_former_partners_keep(engine: sa.Engine) -> None:
+    # cX holds a0; cY holds y1, y2, y3 and b1. Then a0 joins y1-y3, and b1 splits off alone: the
+    # big cluster keeps cY (most of its records have it), b1 gets a row of its own, cX is superseded.
+    rows = pd.DataFrame({"_source": "s.t", "_source_key": ["a0", "y1", "y2", "y3", "b1"],
+                         "cluster_id": ["cX", "cY", "cY", "cY", "cY"], "entity": "account"})
+    load(engine, golden(["Ann", "Yves"]).assign(cluster_id=["cX", "cY"], _anchor_key=["a0", "y1"]), rows, "run1")
+    with engine.begin() as con:  # cX is the older row; and a hand edit in the CRM
         con.execute(sa.text("INSERT INTO migration_ledger VALUES (:r, 's.t', 'account', :k, 'created', :c, NULL)"),
-                    [{"r": "20240101T000000Z-a", "k": "k0", "c": "c0"}, {"r": "20240201T000000Z-b", "k": "k1", "c": "c1"}])
-    # Now all three are one: c1 holds more of them, but c0 is older.
-    outcomes = load(engine, golden(["One"]).assign(cluster_id="c1", _anchor_key="k1"), three.assign(cluster_id="c1"),
-                    "run2")
-    assert set(outcomes["crm_id"]) == {"c0"}
-    assert crm(engine, "SELECT id, name FROM account") == [("c0", "One")] and unmapped(engine) == []
-    assert crm(engine, "SELECT crm_id, superseded_by FROM migration_superseded") == [("c1", "c0")]
+                    [{"r": "20240101T000000Z-a", "k": "a0", "c": "cX"}, {"r": "20240201T000000Z-b", "k": "y1", "c": "cY"}])
+        con.execute(sa.text("UPDATE account SET name = 'Yves VIP' WHERE id = 'cY'"))
+    gold = golden(["Yves VIP", "Bob"]).assign(cluster_id=["cA", "cB"], _anchor_key=["y1", "b1"])
+    outcomes = load(engine, gold, rows.assign(cluster_id=["cA", "cA", "cA", "cA", "cB"]), "run2")
+    ids = dict(zip(outcomes["_source_key"], outcomes["crm_id"]))
+    assert ids == {"a0": "cY", "y1": "cY", "y2": "cY", "y3": "cY", "b1": "cB"}
+    assert crm(engine, "SELECT id, name FROM account ORDER BY id") == [("cB", "Bob"), ("cY", "Yves VIP")]
+    assert crm(engine, "SELECT crm_id, superseded_by FROM migration_superseded") == [("cX", "cY")]
+    assert unmapped(engine) == []
 
 
 def test_a_superseded_rows_children_are_re_pointed_before_it_goes(engine: sa.Engine) -> None:

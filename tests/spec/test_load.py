@@ -359,7 +359,11 @@ def test_a_header_read_as_one_column_names_the_delimiter_once(tmp_path: Path) ->
     loaded = load_project(project(tmp_path, x=GOOD))
     found = [str(p) for p in check_columns(loaded, {"crm.people": ["ID;NAME;EMAIL;CHANGED"]})]
     assert found == ["mappings/x.yml:6 sources.people.delimiter: the header reads as one column "
-                     "('ID;NAME;EMAIL;CHANGED'): its delimiter looks like ';'; declare `delimiter: ';'`"]
+                     "('ID;NAME;EMAIL;CHANGED'): its delimiter looks like ';'; declare `delimiter: \";\"`"]
+    # The suggestion is YAML that reads back as that character, a tab included.
+    found = [str(p) for p in check_columns(loaded, {"crm.people": ["ID\tNAME\tEMAIL"]})]
+    assert found[0].endswith("declare `delimiter: \"\\t\"`")
+    assert yaml.safe_load('delimiter: "\\t"') == {"delimiter": "\t"}
     # A one-column file whose columns are all there is not questioned.
     one = GOOD.replace("      email: {column: EMAIL, transform: [email]}\n", "").replace(
         "    last_modified: {column: CHANGED, formats: [\"%Y-%m-%d\"]}\n", "").replace("key: [ID]", "key: [NAME]")
