@@ -126,8 +126,9 @@ def retire_rows(con: Connection, table: sa.Table, pairs: list[tuple[str, str]], 
     references one of them to its successor: *pairs* are (old id, successor id)."""
     references = [(fk.parent.table, fk.parent) for t in metadata.sorted_tables for fk in t.foreign_keys
                   if fk.column is table.c.id]
-    for old, new in pairs:
-        for child, column in references:
-            con.execute(child.update().where(column == old).values({column.name: new}))
     for start in range(0, len(pairs), BATCH_ROWS):
-        con.execute(table.delete().where(table.c.id.in_([old for old, _ in pairs[start:start + BATCH_ROWS]])))
+        successor = dict(pairs[start:start + BATCH_ROWS])
+        for child, column in references:  # one statement per child table and batch, not per row
+            con.execute(child.update().where(column.in_(list(successor)))
+                        .values({column.name: sa.case(successor, value=column)}))
+        con.execute(table.delete().where(table.c.id.in_(list(successor))))

@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -197,7 +197,7 @@ class Superseded(Base):
     entity: Mapped[str] = mapped_column(String(40), primary_key=True)
     crm_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     superseded_by: Mapped[str] = mapped_column(String(36), index=True)
-    run_id: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # history: an id may come back and go again
     removed_run_id: Mapped[str | None] = mapped_column(String(64))
     # The row as it was when removed (hand edits in the CRM included): removed, never lost.
     removed_values: Mapped[dict | None] = mapped_column(JSON)
@@ -212,6 +212,8 @@ class MigrationRun(Base):
 
 class LedgerEntry(Base):
     __tablename__ = "migration_ledger"
+    # The read-back asks, per CRM row no crosswalk row points to, whether a run created it.
+    __table_args__ = (Index("ix_migration_ledger_crm_id", "entity", "crm_id"),)
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     source: Mapped[str] = mapped_column(String(120), primary_key=True)
     entity: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -53,7 +53,7 @@ def retire_superseded(engine: sa.Engine, run_id: str) -> pd.DataFrame:
     for entity in reversed(LOAD_ORDER):
         table = ENTITIES[entity].__table__
         pending = (sa.select(tombs.c.crm_id, tombs.c.superseded_by)
-                   .where(tombs.c.entity == entity, tombs.c.crm_id.in_(sa.select(table.c.id)),
+                   .where(tombs.c.entity == entity, tombs.c.removed_run_id.is_(None), tombs.c.crm_id.in_(sa.select(table.c.id)),
                           ~sa.exists().where(xwalk.c.entity == entity, xwalk.c.crm_id == tombs.c.crm_id))
                    .order_by(tombs.c.crm_id))
         with engine.connect() as con:
@@ -65,7 +65,7 @@ def retire_superseded(engine: sa.Engine, run_id: str) -> pd.DataFrame:
                 kept = {old: _jsonable(values) for old, values in fetch_rows(con, table, [p[0] for p in pairs]).items()}
                 retire_rows(con, table, pairs, Base.metadata)
                 for old, _ in pairs:
-                    con.execute(tombs.update().where(tombs.c.entity == entity, tombs.c.crm_id == old)
+                    con.execute(tombs.update().where(tombs.c.entity == entity, tombs.c.crm_id == old, tombs.c.removed_run_id.is_(None))
                                 .values(removed_run_id=run_id, removed_values=kept.get(old)))
         except sa.exc.DBAPIError as exc:
             errors += [{"entity": entity, "cluster_id": "", "crm_id": old,
@@ -214,8 +214,9 @@ class EntityLoad:
                 set_={"crm_id": stmt.excluded.crm_id, "last_run_id": stmt.excluded.last_run_id})
             for start in range(0, len(rows), 1000):
                 con.execute(stmt, rows[start:start + 1000])
-            for start in range(0, len(live), 1000):  # an id in use again is nobody's superseded id
-                con.execute(tombs.delete().where(tombs.c.entity == self.entity,
+            # An id in use again is nobody's superseded id; a removal already done stays as history.
+            for start in range(0, len(live), 1000):
+                con.execute(tombs.delete().where(tombs.c.entity == self.entity, tombs.c.removed_run_id.is_(None),
                                                  tombs.c.crm_id.in_(live[start:start + 1000])))
             candidates = sorted(set(moved["_known"]))
             still: set[str] = set()
@@ -229,10 +230,12 @@ class EntityLoad:
             for old, new in superseded.items():
                 con.execute(tombs.update().where(tombs.c.entity == self.entity, tombs.c.superseded_by == old)
                             .values(superseded_by=new))
-            if superseded:
+            if superseded:  # at most one pending entry per id (a killed run may have left one)
+                con.execute(tombs.delete().where(tombs.c.entity == self.entity, tombs.c.removed_run_id.is_(None),
+                                                 tombs.c.crm_id.in_(list(superseded))))
                 stmt = insert_for(con)(tombs)
                 stmt = stmt.on_conflict_do_update(
-                    index_elements=["entity", "crm_id"],
+                    index_elements=["entity", "crm_id", "run_id"],
                     set_={"superseded_by": stmt.excluded.superseded_by, "run_id": stmt.excluded.run_id,
                           "removed_run_id": None})
                 con.execute(stmt, [{"entity": self.entity, "crm_id": old, "superseded_by": new, "run_id": run_id,

@@ -88,6 +88,8 @@ def run_reconcile(run: RunDir, project: Project, target: Target) -> StageResult:
     engine = target.engine()
     try:
         Base.metadata.create_all(engine)
+        for index in LedgerEntry.__table__.indexes:  # create_all adds no index to a CRM made before it existed
+            index.create(engine, checkfirst=True)
         verification, problems = verify(engine, run, ledger)
         persons = count_rows(engine, Contact.__table__)
         balanced = not checked.imbalances and not problems

@@ -137,7 +137,13 @@ def test_a_cluster_that_splits_and_rejoins_leaves_no_crm_row_without_crosswalk_r
     # Split once more: c9 is in use again, so it is nobody's superseded id and is not removed.
     load(engine, SPLIT, two(["c0", "c9"]), "run5")
     assert sorted(crm(engine, "SELECT id FROM account")) == [("c0",), ("c9",)] and unmapped(engine) == []
-    assert crm(engine, "SELECT * FROM migration_superseded") == []
+    # The removal of run3 stays on record, with the values it removed; nothing is pending.
+    assert crm(engine, "SELECT crm_id, run_id, removed_run_id FROM migration_superseded") == [("c9", "run3", "run3")]
+    # Rejoined once more: c9 goes again, and both removals are on record.
+    load(engine, golden(["Alpha"]), two(["c0", "c0"]), "run6")
+    assert crm(engine, "SELECT id FROM account") == [("c0",)] and unmapped(engine) == []
+    assert crm(engine, "SELECT crm_id, run_id, removed_run_id FROM migration_superseded ORDER BY run_id") == [
+        ("c9", "run3", "run3"), ("c9", "run6", "run6")]
 
 
 def test_a_record_split_off_does_not_take_over_the_row_its_former_partners_keep(engine: sa.Engine) -> None:
