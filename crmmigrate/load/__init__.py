@@ -46,8 +46,8 @@ def _owner_ids(engine: sa.Engine, names: pd.Series) -> dict[str, str]:
 def retire_superseded(engine: sa.Engine, run_id: str) -> pd.DataFrame:
     """Remove every superseded CRM row that is still there and that no crosswalk row points
     to, after re-pointing the rows that reference it to its successor. Children first, one
-    transaction per entity; a row the target will not let go is a load error (and reconcile's
-    read-back then names it), not a crash. Returns the errors (LOAD_ERRORS columns)."""
+    transaction per entity (per row when one fails); a row the target will not let go is a load
+    error (and reconcile's read-back then names it), not a crash. Returns the errors (LOAD_ERRORS columns)."""
     tombs, xwalk = Superseded.__table__, Crosswalk.__table__
     errors = []
     for entity in reversed(LOAD_ORDER):
@@ -61,22 +61,35 @@ def retire_superseded(engine: sa.Engine, run_id: str) -> pd.DataFrame:
         if not pairs:
             continue
         try:
-            with engine.begin() as con:
-                kept = {old: _jsonable(values) for old, values in fetch_rows(con, table, [p[0] for p in pairs]).items()}
-                retire_rows(con, table, pairs, Base.metadata)
-                for old, _ in pairs:
-                    con.execute(tombs.update().where(tombs.c.entity == entity, tombs.c.crm_id == old, tombs.c.removed_run_id.is_(None))
-                                .values(removed_run_id=run_id, removed_values=kept.get(old)))
-        except sa.exc.DBAPIError as exc:
-            errors += [{"entity": entity, "cluster_id": "", "crm_id": old,
-                        "message": f"superseded by {new} but could not be removed: {type(exc.orig).__name__}: {exc.orig}"}
-                       for old, new in pairs]
+            _retire(engine, table, entity, pairs, run_id)
+        except sa.exc.DBAPIError:
+            # One row the target will not let go (a table crmmigrate does not know refers to it)
+            # must not hold back the others: again, one row per transaction.
+            for pair in pairs:
+                try:
+                    _retire(engine, table, entity, [pair], run_id)
+                except sa.exc.DBAPIError as exc:
+                    errors.append({"entity": entity, "cluster_id": "", "crm_id": pair[0],
+                                   "message": f"superseded by {pair[1]} but could not be removed: "
+                                              f"{type(exc.orig).__name__}: {exc.orig}"})
     return pd.DataFrame(errors, columns=LOAD_ERRORS.names)
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     """A CRM row as JSON: dates, times and decimals as their text."""
     return {k: v if v is None or isinstance(v, (str, int, float, bool)) else str(v) for k, v in values.items()}
+
+
+def _retire(engine: sa.Engine, table: sa.Table, entity: str, pairs: list[tuple[str, str]], run_id: str) -> None:
+    """One transaction: keep the rows' last values, re-point their children, remove them, record it."""
+    tombs = Superseded.__table__
+    pending = tombs.c.removed_run_id.is_(None)
+    with engine.begin() as con:
+        kept = {old: _jsonable(values) for old, values in fetch_rows(con, table, [p[0] for p in pairs]).items()}
+        retire_rows(con, table, pairs, Base.metadata)
+        for old, _ in pairs:
+            con.execute(tombs.update().where(tombs.c.entity == entity, tombs.c.crm_id == old, pending)
+                        .values(removed_run_id=run_id, removed_values=kept.get(old)))
 
 
 class EntityLoad:

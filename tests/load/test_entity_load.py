@@ -183,3 +183,17 @@ def test_a_load_killed_before_removing_a_superseded_row_is_finished_by_the_next(
     assert retire_superseded(engine, "run4").empty
     assert crm(engine, "SELECT id FROM account") == [("c0",)]
     assert crm(engine, "SELECT crm_id, removed_run_id FROM migration_superseded") == [("c9", "run4")]
+
+
+def test_a_superseded_row_the_target_will_not_let_go_holds_back_no_other(engine: sa.Engine) -> None:
+    load(engine, golden(["Acme", "Acme Ltd", "ACME"]), members(3), "run1")
+    with engine.begin() as con:  # a table of the CRM's own, unknown to crmmigrate, refers to c1
+        con.execute(sa.text("CREATE TABLE note (id TEXT PRIMARY KEY, account_id TEXT REFERENCES account(id))"))
+        con.execute(sa.text("INSERT INTO note VALUES ('n1', 'c1')"))
+    load(engine, golden(["Acme"]), members(3).assign(cluster_id="c0"), "run2", retire=False)
+    errors = retire_superseded(engine, "run2")
+    assert errors[["crm_id"]].values.tolist() == [["c1"]]
+    assert errors["message"].str.startswith("superseded by c0 but could not be removed: IntegrityError").all()
+    assert crm(engine, "SELECT id FROM account ORDER BY id") == [("c0",), ("c1",)]  # c2 is gone, c1 stays
+    assert crm(engine, "SELECT crm_id, removed_run_id FROM migration_superseded ORDER BY crm_id") == [
+        ("c1", None), ("c2", "run2")]
