@@ -8,6 +8,7 @@ before any kernel starts. Each stage runs as its notebook through papermill's Py
 from __future__ import annotations
 
 import importlib.metadata
+import io
 import logging
 import os
 import sys
@@ -108,7 +109,9 @@ def _kernel_manager(log_path: Path, opened: list[Any]) -> type:
             stream = log_path.open("ab")
             opened.append(stream)
             kw["stderr"] = stream
-            return await super()._async_launch_kernel(kernel_cmd, **kw)
+            result = await super()._async_launch_kernel(kernel_cmd, **kw)
+            opened.append(self)  # so that an interrupted run can stop its kernel before saying so
+            return result
 
     return RunLogKernelManager
 
@@ -151,7 +154,9 @@ def execute(plan: Plan) -> dict[str, Any]:
         return run.read_meta()
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM from a scheduler (cli.Terminated)
         # run.json must not go on saying `running`; the stage's output was never swapped in, and a
-        # re-run of the stage replaces its half-written staging folder.
+        # re-run of the stage replaces its half-written staging folder. The stage's kernel writes
+        # run.json too: it is stopped first, so that it cannot write after us.
+        _stop_kernels(streams)
         stopped = next((s for s, e in run.read_meta().get("stages", {}).items() if e.get("status") == "running"), None)
         reason = str(exc) or "interrupted"
         if stopped is not None:
@@ -164,7 +169,17 @@ def execute(plan: Plan) -> dict[str, Any]:
         LOG.removeHandler(handler)
         handler.close()
         for stream in streams:
-            stream.close()
+            if isinstance(stream, io.IOBase):  # (the list holds the kernel managers too)
+                stream.close()
+
+
+def _stop_kernels(opened: list[Any]) -> None:
+    """Kill the kernels still running (their process, at once: the run is being stopped)."""
+    for manager in opened:
+        process = getattr(getattr(manager, "provisioner", None), "process", None)
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def summary(meta: dict[str, Any]) -> str:

@@ -190,9 +190,11 @@ def test_sigterm_during_a_run_exits_143_and_run_json_says_interrupted(demo_proje
     assert "crmmigrate: terminated (SIGTERM)" in err
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "interrupted" and meta["finished_at"]
+    # The stage that was running failed (recorded by the CLI, or first by its kernel as it was stopped);
+    # between two stages, none was running, and none failed.
     stopped = [name for name, s in meta["stages"].items() if s["status"] == "failed"]
-    # The stage's kernel, stopped in turn, may record its own KeyboardInterrupt after the CLI's record.
-    assert len(stopped) == 1 and meta["stages"][stopped[0]]["error"]["type"] in ("Terminated", "KeyboardInterrupt")
+    assert len(stopped) <= 1 and all(meta["stages"][name]["error"]["type"] in ("Terminated", "KeyboardInterrupt")
+                                     for name in stopped)
     assert not any(s["status"] == "running" for s in meta["stages"].values())
 
 
