@@ -22,7 +22,7 @@ from crmmigrate.map.sql import compile_entity
 from crmmigrate.rundir import RunDir
 from crmmigrate.spec import load_project
 from tests.map.test_sql import HOSTILE, MAPPINGS, NUMBERS
-from tests.test_edge_cases import SETTINGS, project
+from tests.test_edge_cases import MAPPING, SETTINGS, project
 
 
 def map_both_routes(project_dir: Path, run_dir: Path) -> dict:
@@ -333,20 +333,8 @@ def test_any_table_the_compiled_route_writes_what_map_frame_writes_for_every_rul
 
 def test_raw_columns_that_differ_only_in_case_are_mapped_not_a_crash(tmp_path: Path) -> None:
     # DuckDB's names ignore case: `NAME` and `name` would be one column to it (struct_pack refused them).
-    mapping = """\
-spec_version: 1
-kind: mapping
-system: s
-department: sales
-sources:
-  c: {format: csv, path: c.csv, key: [ID]}
-entities:
-  - entity: contact
-    from: c
-    fields:
-      last_name: NAME
-      first_name: name
-"""
+    contact = MAPPING.split("  - entity: support_case")[0]  # the edge cases' mapping, its contact alone
+    mapping = contact.replace("      email: {column: MAIL, transform: [email]}\n", "      first_name: name\n")
     routes = map_both_routes(project(tmp_path, "ID,name,NAME,Id\n1,a,b,x\n2,,c,y\n", mapping), tmp_path / "run")
     (compiled, _), (reference, _) = routes["outs"][True], routes["outs"][False]
     assert_same_files(compiled, reference)
