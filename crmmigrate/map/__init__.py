@@ -78,14 +78,6 @@ class _Writers:
             raise errors[0]
 
 
-def _repeated_rows(run: RunDir, source_id: str) -> set[int]:
-    """Row numbers of repeats of an earlier key: mapped once, through their first occurrence."""
-    path = run.require("extract") / "repeats" / f"{source_id}.parquet"
-    if not path.exists():
-        return set()
-    return set(pq.read_table(path, columns=["_row_number"])["_row_number"].to_pylist())
-
-
 def map_source(run: RunDir, project: Project, mapping: MappingSpec, em: EntityMapping, out: Path,
                compiled: bool = True) -> dict[str, int]:
     """One (source, entity): DuckDB maps the rows its SQL is sure of, `map_frame` the rest (all rows
