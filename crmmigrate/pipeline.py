@@ -11,6 +11,7 @@ import importlib.metadata
 import io
 import logging
 import os
+import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,11 +101,18 @@ def preflight(project_dir: str | os.PathLike[str], run_dir: str | None = None, s
 
 
 def _kernel_manager(log_path: Path, opened: list[Any]) -> type:
-    """A kernel manager whose kernel writes its stderr into run.log instead of the terminal
-    (ipykernel's transport warnings would otherwise bury the summary a cron job mails)."""
+    """A kernel manager whose kernel writes its stderr into run.log instead of the terminal (a
+    cron job mails the summary, not a kernel's chatter), and talks over Unix sockets in the
+    user's Jupyter runtime folder rather than localhost TCP, which any local user may connect to
+    (ipykernel warns of it in every stage)."""
     from jupyter_client.manager import AsyncKernelManager
 
     class RunLogKernelManager(AsyncKernelManager):
+        def __init__(self, **kw: Any) -> None:
+            if connection_file := _ipc_connection_file():
+                kw = {"transport": "ipc", "connection_file": connection_file, **kw}
+            super().__init__(**kw)
+
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
             stream = log_path.open("ab")
             opened.append(stream)
@@ -114,6 +122,23 @@ def _kernel_manager(log_path: Path, opened: list[Any]) -> type:
             return result
 
     return RunLogKernelManager
+
+
+def _ipc_connection_file() -> str | None:
+    """A new kernel's connection file in the user's private Jupyter runtime folder; its sockets
+    are named after it. Absolute, since papermill runs the kernel in the notebook's folder, where
+    relative socket names would land and could collide. None (TCP, then) where the folder cannot
+    be made or the names would pass the ~100-byte limit of a Unix socket path."""
+    from jupyter_core.paths import jupyter_runtime_dir
+    from jupyter_core.utils import ensure_dir_exists
+
+    try:
+        folder = jupyter_runtime_dir()
+        ensure_dir_exists(folder, 0o700)
+    except OSError:
+        return None
+    name = os.path.join(folder, f"crmmigrate-{secrets.token_hex(6)}.json")
+    return name if len(name.encode()) < 90 else None
 
 
 def execute(plan: Plan) -> dict[str, Any]:
