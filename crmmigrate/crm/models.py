@@ -74,8 +74,8 @@ class Account(Base):
 class Contact(Base):
     __tablename__ = "contact"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    account_id: Mapped[str | None] = mapped_column(ForeignKey("account.id"), info=link("account"))
-    owner_id: Mapped[str | None] = mapped_column(ForeignKey("crm_user.id"), info={"lookup": "owner_name"})
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("account.id"), index=True, info=link("account"))
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("crm_user.id"), index=True, info={"lookup": "owner_name"})
     first_name: Mapped[str | None] = mapped_column(String(200), info=F)
     last_name: Mapped[str] = mapped_column(String(200), info=F)
     email: Mapped[str | None] = mapped_column(String(320), info=F)
@@ -88,7 +88,7 @@ class Contact(Base):
 class Address(Base):
     __tablename__ = "address"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    contact_id: Mapped[str] = mapped_column(ForeignKey("contact.id"), info=link("contact"))
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contact.id"), index=True, info=link("contact"))
     kind: Mapped[str] = mapped_column(String(20), info=F)
     street: Mapped[str | None] = mapped_column(String(300), info=F)
     city: Mapped[str | None] = mapped_column(String(200), info=F)
@@ -100,7 +100,7 @@ class Address(Base):
 class Order(Base):
     __tablename__ = "sales_order"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    contact_id: Mapped[str] = mapped_column(ForeignKey("contact.id"), info=link("contact"))
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contact.id"), index=True, info=link("contact"))
     order_number: Mapped[str] = mapped_column(String(40), info=F)
     ordered_on: Mapped[dt.date] = mapped_column(Date, info=F)
     total: Mapped[Decimal | None] = mapped_column(Money(14, 2), info=F)
@@ -111,7 +111,7 @@ class Order(Base):
 class OrderLine(Base):
     __tablename__ = "order_line"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    order_id: Mapped[str] = mapped_column(ForeignKey("sales_order.id"), info=link("order"))
+    order_id: Mapped[str] = mapped_column(ForeignKey("sales_order.id"), index=True, info=link("order"))
     line_no: Mapped[int] = mapped_column(Integer, info=F)
     sku: Mapped[str | None] = mapped_column(String(60), info=F)
     description: Mapped[str | None] = mapped_column(Text, info=F)
@@ -123,7 +123,7 @@ class OrderLine(Base):
 class Invoice(Base):
     __tablename__ = "invoice"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    contact_id: Mapped[str] = mapped_column(ForeignKey("contact.id"), info=link("contact"))
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contact.id"), index=True, info=link("contact"))
     invoice_number: Mapped[str] = mapped_column(String(40), info=F)
     issued_on: Mapped[dt.date] = mapped_column(Date, info=F)
     amount: Mapped[Decimal] = mapped_column(Money(14, 2), info=F)
@@ -136,7 +136,7 @@ class Invoice(Base):
 class Shipment(Base):
     __tablename__ = "shipment"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    order_id: Mapped[str] = mapped_column(ForeignKey("sales_order.id"), info=link("order"))
+    order_id: Mapped[str] = mapped_column(ForeignKey("sales_order.id"), index=True, info=link("order"))
     shipment_number: Mapped[str] = mapped_column(String(40), info=F)
     carrier: Mapped[str | None] = mapped_column(String(60), info=F)
     tracking_number: Mapped[str | None] = mapped_column(String(80), info=F)
@@ -148,7 +148,7 @@ class Shipment(Base):
 class SupportCase(Base):
     __tablename__ = "support_case"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    contact_id: Mapped[str] = mapped_column(ForeignKey("contact.id"), info=link("contact"))
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contact.id"), index=True, info=link("contact"))
     case_number: Mapped[str] = mapped_column(String(40), info=F)
     subject: Mapped[str | None] = mapped_column(Text, info=F)
     status: Mapped[str] = mapped_column(String(20), info=F)
@@ -161,7 +161,7 @@ class SupportCase(Base):
 class MarketingConsent(Base):
     __tablename__ = "marketing_consent"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    contact_id: Mapped[str] = mapped_column(ForeignKey("contact.id"), info=link("contact"))
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contact.id"), index=True, info=link("contact"))
     channel: Mapped[str] = mapped_column(String(20), info=F)
     opted_in: Mapped[bool] = mapped_column(Boolean, info=F)
     consented_on: Mapped[dt.date | None] = mapped_column(Date, info=F)

@@ -19,7 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from crmmigrate.crm.models import ENTITIES, LOAD_ORDER, Base, Crosswalk, CrmUser, Superseded, entity_fields
-from crmmigrate.crm.dbio import (comparable, count_rows, enforce_foreign_keys, fetch_existing, insert_for, plain,
+from crmmigrate.crm.dbio import (comparable, count_rows, create_schema, enforce_foreign_keys, fetch_existing, insert_for, plain,
                                  fetch_rows, retire_rows, upsert)
 from crmmigrate.rundir import RunDir, StageResult, read_table, stack, write_table
 from crmmigrate.schemas import LOAD_ERRORS, OUTCOMES, TARGET_COUNTS, link_fields
@@ -267,7 +267,7 @@ def run_load(run: RunDir, project: Project, target: Target) -> StageResult:
     engine = target.engine()
     enforce_foreign_keys(engine)
     try:
-        Base.metadata.create_all(engine)
+        create_schema(engine, Base.metadata)
         with run.stage("load") as (out, result):
             crosswalk = _crosswalk(engine)
             deferred = read_table(merge_dir / "deferred.parquet")

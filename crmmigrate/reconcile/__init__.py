@@ -14,7 +14,7 @@ import datetime as dt
 import pandas as pd
 import sqlalchemy as sa
 
-from crmmigrate.crm.dbio import count_rows, upsert
+from crmmigrate.crm.dbio import count_rows, create_schema, upsert
 from crmmigrate.crm.models import ENTITIES, Base, Contact, Crosswalk, LedgerEntry, MigrationRun, Superseded
 from crmmigrate.errors import LedgerImbalance
 from crmmigrate.reconcile.ledger import Balance, balance, build_ledger
@@ -87,9 +87,7 @@ def run_reconcile(run: RunDir, project: Project, target: Target) -> StageResult:
     checked: Balance = balance(run, project, ledger)
     engine = target.engine()
     try:
-        Base.metadata.create_all(engine)
-        for index in LedgerEntry.__table__.indexes:  # create_all adds no index to a CRM made before it existed
-            index.create(engine, checkfirst=True)
+        create_schema(engine, Base.metadata)
         verification, problems = verify(engine, run, ledger)
         persons = count_rows(engine, Contact.__table__)
         balanced = not checked.imbalances and not problems
