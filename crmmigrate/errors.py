@@ -100,6 +100,7 @@ class Imbalance:
     records_in: int
     ledger_rows: int
     missing_keys: list[str] = field(default_factory=list)
+    doubled_keys: list[str] = field(default_factory=list)  # keys with more than one outcome
 
 
 class LedgerImbalance(CrmMigrateError):
@@ -113,6 +114,7 @@ class LedgerImbalance(CrmMigrateError):
         parts = [
             f"In source `{i.source}` ({i.entity}): {i.records_in} records in, {i.ledger_rows} ledger rows"
             + (f"; missing keys {', '.join(i.missing_keys[:5])}" if i.missing_keys else "")
+            + (f"; keys with two outcomes {', '.join(i.doubled_keys[:5])}" if i.doubled_keys else "")
             for i in imbalances
         ]
         super().__init__("; ".join(parts + verification) or "ledger does not balance")

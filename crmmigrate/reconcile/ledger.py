@@ -95,6 +95,9 @@ class Balance:
 
 
 def balance(run: RunDir, project: Project, ledger: pd.DataFrame) -> Balance:
+    """Per (source, entity): as many ledger rows as records read, and by key, not only by count:
+    every key read has an outcome and none has two (a record lost while another is counted
+    twice would balance the counts alone)."""
     sources = read_table(run.require("extract") / "sources.parquet")
     pairs = source_entities(project).merge(
         sources[["source", "records_in"]].rename(columns={"source": "_source"}), on="_source", how="left")
@@ -103,11 +106,22 @@ def balance(run: RunDir, project: Project, ledger: pd.DataFrame) -> Balance:
     outcome_columns = [c for c in counts.columns]
     table["ledger_rows"] = table[outcome_columns].sum(axis=1).astype(int) if outcome_columns else 0
     table["records_in"] = table["records_in"].astype(int)
-    table["balanced"] = table["records_in"] == table["ledger_rows"]
-    imbalances = []
-    for row in table[~table["balanced"]].itertuples():
-        extracted = read_table(run.stage_dir("extract") / f"{row._1}.parquet", columns=["_source_key"])
-        seen = set(ledger.loc[(ledger["_source"] == row._1) & (ledger["entity"] == row.entity), "_source_key"])
-        missing = sorted(set(extracted["_source_key"]) - seen)
-        imbalances.append(Imbalance(row._1, row.entity, int(row.records_in), int(row.ledger_rows), missing[:20]))
+    keys_by_pair = ledger.groupby(["_source", "entity"])["_source_key"]
+    extracted: dict[str, set[str]] = {}
+    imbalances, balanced = [], []
+    for row in table.itertuples():
+        source = row._1
+        if source not in extracted:
+            keys = read_table(run.stage_dir("extract") / f"{source}.parquet", columns=["_source_key"])["_source_key"]
+            extracted[source] = set(keys)
+        keys = keys_by_pair.get_group((source, row.entity)) if (source, row.entity) in keys_by_pair.groups \
+            else pd.Series(dtype=object)
+        missing = sorted(extracted[source] - set(keys))
+        doubled = sorted(set(keys[keys.duplicated()]))
+        ok = row.records_in == row.ledger_rows and not missing and not doubled
+        balanced.append(ok)
+        if not ok:
+            imbalances.append(Imbalance(source, row.entity, int(row.records_in), int(row.ledger_rows),
+                                        missing[:20], doubled[:20]))
+    table["balanced"] = balanced
     return Balance(table, imbalances)

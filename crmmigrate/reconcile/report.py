@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,19 @@ from crmmigrate.errors import mask_secrets
 from crmmigrate.spec.reasons import ReasonCode
 
 EXAMPLES = 5
+SHOWN_CHARS = 300  # of one example value: a 40,000-character field would make the page that wide
+# Characters that are invisible or reorder the text around them (a key starting with U+202E
+# displays the rest of its line reversed): shown as their code point instead.
+_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def shown(value: object) -> object:
+    """What the report prints for one value (applied to every ``{{ }}`` before escaping): no URL
+    password, no invisible or reordering character, at most SHOWN_CHARS characters."""
+    if not isinstance(value, str):
+        return value
+    text = _HIDDEN.sub(lambda m: f"<U+{ord(m.group()):04X}>", mask_secrets(value))
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + f"… ({len(text):,} characters)"
 
 
 def reject_groups(ledger: pd.DataFrame) -> list[dict[str, Any]]:
@@ -39,11 +53,12 @@ def nulled_groups(nulled: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def render(path: Path, context: dict[str, Any]) -> None:
+    # Every value is masked and made visible before it is escaped (`finalize`): masking the
+    # finished HTML instead could cut an escaped value's markup short.
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=True, undefined=jinja2.StrictUndefined,
+        autoescape=True, undefined=jinja2.StrictUndefined, finalize=shown,
     )
     env.filters["num"] = lambda n: "" if n is None or n != n else f"{int(n):,}"
     env.filters["words"] = lambda name: str(name).replace("_", " ")
-    # Masked as a whole, as run.json is: no source location or message may carry a URL's password.
-    path.write_text(mask_secrets(env.get_template("report.html.j2").render(**context)), encoding="utf-8")
+    path.write_text(env.get_template("report.html.j2").render(**context), encoding="utf-8")

@@ -61,6 +61,23 @@ def test_a_record_missing_from_every_stage_output_is_named(loaded: tuple) -> Non
     assert RunDir(run.path).read_meta()["verdict"] == "unbalanced"
 
 
+def test_a_lost_record_hidden_by_a_record_counted_twice_is_named(loaded: tuple) -> None:
+    """The counts balance (one row gone, another doubled); the keys do not."""
+    project, run, target, _ = loaded
+    outcomes = pd.read_parquet(run.path / "load" / "outcomes.parquet")
+    invoices = outcomes[outcomes["entity"] == "invoice"]
+    gone, twice = invoices.iloc[0], invoices.iloc[1]
+    pd.concat([outcomes.drop(index=gone.name), invoices.iloc[[1]]]).to_parquet(
+        run.path / "load" / "outcomes.parquet", index=False)
+    with pytest.raises(LedgerImbalance, match="keys with two outcomes") as info:
+        run_reconcile(run, project, target)
+    (imbalance,) = info.value.imbalances
+    assert imbalance.records_in == imbalance.ledger_rows
+    assert imbalance.missing_keys == [gone["_source_key"]] and imbalance.doubled_keys == [twice["_source_key"]]
+    report = (run.path / "reconcile" / "report.html").read_text()
+    assert "Keys with two outcomes" in report and twice["_source_key"] in report
+
+
 def test_a_crm_row_deleted_behind_our_back_fails_verification(loaded: tuple) -> None:
     project, run, target, _ = loaded
     engine = target.engine()

@@ -1,0 +1,42 @@
+"""The report prints data values escaped, unmasked of nothing secret, visible and bounded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from crmmigrate.reconcile.report import SHOWN_CHARS, reject_groups, render, shown
+
+
+def context(rejects: list[dict]) -> dict:
+    summary = {"records_in": 3, "persons": 1, "created": 1, "updated": 0, "rejected": 2, "deferred": 0,
+               "conflicts": 0}
+    return {"run_id": "r1", "project": "p", "target": "sqlite:///crm.sqlite", "generated_at": "now",
+            "balanced": True, "summary": summary, "outcomes": [], "balance": [], "sources": [], "imbalances": [],
+            "verification": [], "problems": [], "rejects": rejects, "conflicts": [], "nulled": []}
+
+
+def test_shown_masks_passwords_shows_hidden_characters_and_cuts_long_values() -> None:
+    assert shown("postgresql://ann:s3cr3t@db/crm") == "postgresql://ann:***@db/crm"
+    assert shown("\u202eO-7777") == "<U+202E>O-7777"
+    assert shown("\r=1+2\t") == "<U+000D>=1+2<U+0009>"
+    assert shown("Ωμέγα مرحبا") == "Ωμέγα مرحبا"  # scripts are left alone, only control characters shown
+    long = shown("x" * 40_000)
+    assert long.startswith("x" * SHOWN_CHARS + "…") and "40,000 characters" in long
+    assert shown(7) == 7
+
+
+def test_rejected_values_are_escaped_after_masking_and_the_rest_is_counted(tmp_path: Path) -> None:
+    ledger = pd.DataFrame({
+        "_source": "s.t", "entity": "contact", "outcome": "rejected", "reason_code": "invalid_email",
+        "_source_key": ["T-1?token=abc", "<script>alert(1)</script>", "\u202ek", "4", "5", "6", "7"],
+        "message": ["'x' is not an email"] * 7,
+    })
+    render(tmp_path / "report.html", context(reject_groups(ledger)))
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<code>T-1?token=***</code>" in html and "abc" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script" not in html
+    assert "&lt;U+202E&gt;k" in html and "\u202e" not in html
+    assert "… and 2 more" in html
+    assert "2 rejected and 0 deferred" in html
