@@ -132,7 +132,16 @@ class StageFailed(CrmMigrateError):
 
     exit_code = 4
 
-    def __init__(self, stage: str, notebook: str, cause: str):
+    def __init__(self, stage: str, notebook: str, cause: str, error_type: str = ""):
         self.stage = stage
         self.notebook = notebook
+        # A source, mapping or target error met inside the stage (a sheet unreadable past a row, a
+        # database failing mid-read) is not a crash: it exits as it would before any stage ran.
+        known = {c.__name__: c for c in _subclasses(CrmMigrateError)}.get(error_type)
+        if known is not None and known.exit_code == 2:
+            self.exit_code = 2
         super().__init__(f"Stage `{stage}` failed (executed notebook: {notebook}): {mask_secrets(cause)}")
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [c for sub in cls.__subclasses__() for c in (sub, *_subclasses(sub))]

@@ -173,7 +173,7 @@ def execute(plan: Plan) -> dict[str, Any]:
                 error = {"type": exc.ename, "message": mask_secrets(exc.evalue)}
                 run.set_stage(stage, status="failed", error=error)
                 run.update_meta(status="failed", finished_at=utc_now())
-                raise StageFailed(stage, str(executed), f"{exc.ename}: {exc.evalue}") from None
+                raise StageFailed(stage, str(executed), f"{exc.ename}: {exc.evalue}", exc.ename) from None
             LOG.info("stage %s: done", stage)
         run.update_meta(status="succeeded", finished_at=utc_now())
         return run.read_meta()

@@ -218,3 +218,14 @@ def test_a_broken_pipe_that_is_not_stdout_is_not_swallowed(monkeypatch: pytest.M
     monkeypatch.setitem(cli.COMMANDS, "validate", kernel_gone)
     with pytest.raises(BrokenPipeError, match="kernel"):
         main(["validate"])
+
+
+def test_an_error_of_the_source_met_inside_a_stage_exits_2_not_4() -> None:
+    """A sheet unreadable past a row, a database failing mid-read: raised in the stage's kernel,
+    reported as papermill's error name, and exiting as a source error found before a stage."""
+    from crmmigrate.errors import StageFailed
+
+    assert StageFailed("extract", "nb", "SourceError: x.xlsx: row 3", "SourceError").exit_code == 2
+    assert StageFailed("map", "nb", "MappingSpecError: …", "MappingSpecError").exit_code == 2
+    assert StageFailed("map", "nb", "ValueError: boom", "ValueError").exit_code == 4
+    assert StageFailed("reconcile", "nb", "LedgerImbalance: …", "LedgerImbalance").exit_code == 4

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from crmmigrate.errors import SourceError
 from crmmigrate.extract.duplicates import find_repeats
 from crmmigrate.extract import fastcsv
 from crmmigrate.extract.base import RawRecord, Reader
@@ -69,6 +70,13 @@ def extract_source(project: Project, mapping: MappingSpec, table: str, out: Path
         snapshot.close()
     finally:
         reader.close()
+    if read.records_in != read.extracted + len(read.rejects):
+        # The count is a second pass over the source: a database written to in between, or a
+        # query that is not deterministic (`random()`, `LIMIT` without `ORDER BY`), differs.
+        changed = "the query is not deterministic or the data changed" if spec.format == "sql" else \
+            "the file changed"
+        raise SourceError(reader.location or str(path), f"counted {read.records_in} records but read "
+                          f"{read.extracted + len(read.rejects)} ({changed} while it was read); extract it again")
     write_table(out / "rejects" / f"{source_id}.parquet", pd.DataFrame(read.rejects), EXTRACT_REJECTS)
     return {"source": source_id, "system": mapping.system, "department": mapping.department, "table": table,
             "format": spec.format, "path": spec.path or reader.location, "records_in": read.records_in,

@@ -45,8 +45,9 @@ class Reader:
 def unique_header(names: list[str]) -> list[str]:
     """Keep duplicate column names addressable: the second `NAME` becomes `NAME~2`. A column named
     like a lineage column (`_source_key`) is renamed the same way, and a made-up name never takes
-    one a real column has (`a~2, a, a` gives `a~2, a, a~3`)."""
-    raw = [name.strip() for name in names]
+    one a real column has (`a~2, a, a` gives `a~2, a, a~3`). A blank name becomes `column_N`
+    (its 1-based position), as a spreadsheet shows it: no SQL or mapping can name an empty one."""
+    raw = [name.strip() or f"column_{i + 1}" for i, name in enumerate(names)]
     avoid = set(raw) | set(LINEAGE_NAMES)
     taken: set[str] = set()
     out = []

@@ -148,10 +148,14 @@ class SqlReader(Reader):
                 # a text() statement into one partition.
                 con = con.execution_options(stream_results=True, yield_per=self.chunk_rows)
                 n = 0
-                for chunk in con.execute(self.statement).partitions(self.chunk_rows):
-                    for row in chunk:
-                        n += 1
-                        yield self._record(n, tuple(row))
+                try:
+                    for chunk in con.execute(self.statement).partitions(self.chunk_rows):
+                        for row in chunk:
+                            n += 1
+                            yield self._record(n, tuple(row))
+                except sa.exc.SQLAlchemyError as exc:  # e.g. a row the query's own functions refuse
+                    raise SourceError(self.location, f"cannot read {self.what}: {_reason(exc)} (after {n} rows were read)")\
+                        from None
         finally:
             self.engine.dispose()
 
@@ -296,7 +300,10 @@ class JsonReader(Reader):
         self.prefix = spec.records
         self.item_prefix = f"{spec.records}.item" if spec.records else "item"
         self.broken: _Broken | None = None
-        self.header = self._lines_header() if spec.lines else self._array_scan()
+        # The records' own dotted keys, and the columns they become (a key named like a lineage
+        # column, or blank, is renamed as a CSV header would be).
+        self.keys = self._lines_header() if spec.lines else self._array_scan()
+        self.header = unique_header(self.keys)
 
     # JSON Lines
 
@@ -457,7 +464,7 @@ class JsonReader(Reader):
                                      f"{what} is a {type(obj).__name__}, not an object"))
         try:
             flat = _flatten(obj)
-            values = [as_text(flat.get(c)) for c in self.header]
+            values = [as_text(flat.get(c)) for c in self.keys]
         except RecursionError:
             return checked(RawRecord(n, None, raw, ReasonCode.MALFORMED_ROW, f"record {n} is nested too deeply to flatten"))
         return checked(RawRecord(n, values, raw))
@@ -517,9 +524,13 @@ class XlsxReader(Reader):
         self.path, self.spec, self.location = path, spec, str(path)
         self.header_row = spec.header_row
         with self._sheet() as sheet:
-            head = list(next(sheet.iter_rows(min_row=self.header_row, max_row=self.header_row, values_only=True), ()))
-        while head and head[-1] in (None, ""):  # rows are padded to the sheet's width: not header cells
-            head.pop()
+            rows = sheet.iter_rows(min_row=self.header_row, max_row=self.header_row, values_only=True)
+            head = list(next((row for _, row in self._guarded(rows, self.header_row)), ()))
+            while head and head[-1] in (None, ""):  # rows are padded to the sheet's width: not header cells
+                head.pop()
+            if not head and any(any(v not in (None, "") for v in row) for _, row in self._rows(sheet)):
+                raise SourceError(str(self.path), f"sheet '{self.spec.sheet}': row {self.header_row} (`header_row`) "
+                                  f"is empty, but rows below it hold values: which row names the columns?")
         self.header = unique_header([as_text(v) or f"column_{i + 1}" for i, v in enumerate(head)])
 
     def _open(self) -> Any:
@@ -537,6 +548,8 @@ class XlsxReader(Reader):
             if self.spec.sheet not in book.sheetnames:
                 raise SourceError(str(self.path), f"no sheet named '{self.spec.sheet}'; sheets: {', '.join(book.sheetnames)}")
             sheet = book[self.spec.sheet]
+            if not hasattr(sheet, "iter_rows"):
+                raise SourceError(str(self.path), f"sheet '{self.spec.sheet}' is a chart sheet; it holds no rows")
             # The <dimension> a file declares may be stale (written by another tool); read-only
             # mode would silently stop at its last row. Read every row the sheet really has.
             sheet.reset_dimensions()
@@ -545,10 +558,25 @@ class XlsxReader(Reader):
             book.close()
 
     def _rows(self, sheet: Any) -> Iterator[tuple[int, tuple[Any, ...]]]:
-        for n, row in enumerate(sheet.iter_rows(min_row=self.header_row + 1, values_only=True),
-                                start=self.header_row + 1):
+        for n, row in self._guarded(sheet.iter_rows(min_row=self.header_row + 1, values_only=True), self.header_row + 1):
             if any(v not in (None, "") for v in row):
                 yield n, row
+
+    def _guarded(self, rows: Iterator[Any], first: int) -> Iterator[tuple[int, Any]]:
+        """(row number, row) of *rows*, the sheet's from row *first*. openpyxl raises on a cell
+        it cannot read (a number cell holding `abc`, a shared string that is not there), and no
+        row after it can be read: that is an error naming the row, not a crash."""
+        n = first - 1
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except Exception as exc:  # openpyxl raises ValueError, IndexError, KeyError…
+                raise SourceError(str(self.path), f"sheet '{self.spec.sheet}': row {n + 1} cannot be read "
+                                  f"({type(exc).__name__}: {exc}); fix or re-save the workbook") from None
+            n += 1
+            yield n, row
 
     def records(self) -> Iterator[RawRecord]:
         """Every non-empty row below the header; its row number is the sheet's."""
@@ -566,7 +594,7 @@ class XlsxReader(Reader):
     def count_records(self) -> int:
         """Rows with a non-empty cell, from the cells themselves (not the row values)."""
         with self._sheet() as sheet:
-            rows = {cell.row for row in sheet.iter_rows(min_row=self.header_row + 1)
+            rows = {cell.row for _, row in self._guarded(sheet.iter_rows(min_row=self.header_row + 1), self.header_row + 1)
                     for cell in row if getattr(cell, "value", None) not in (None, "")}
         return len(rows)
 

@@ -127,3 +127,35 @@ def test_row_hash_tells_missing_from_empty() -> None:
     assert row_hash(["a\x1fb", "c"]) != row_hash(["a", "b\x1fc"])
     assert row_hash(["\x00"]) != row_hash([None])
     assert row_hash(["a", "b"]) == row_hash(["a", "b"])
+
+
+def test_a_source_whose_count_and_read_disagree_is_an_error(project, tmp_path: Path) -> None:
+    """A table written to between the count and the read (here: a query that is not
+    deterministic) is refused, naming the source, instead of balancing nothing."""
+    (tmp_path / "mappings" / "shop.yml").write_text(
+        MAPPING.replace("table: NOTES", "query: SELECT TEXT FROM NOTES WHERE (SELECT count(*) FROM _calls) = 1"))
+    con = sqlite3.connect(tmp_path / "notes.sqlite")
+    con.execute("CREATE TABLE _calls (n INTEGER)")
+    con.commit()
+    con.close()
+    changed = load_project(tmp_path)
+
+    import crmmigrate.extract.readers as readers
+
+    count = readers.SqlReader.count_records
+
+    def count_then_write(self: readers.SqlReader) -> int:  # a writer slips in after the count
+        n = count(self)
+        with sqlite3.connect(tmp_path / "notes.sqlite") as db:
+            db.execute("INSERT INTO _calls VALUES (1)")
+        return n
+
+    out = tmp_path / "out"
+    out.mkdir()
+    from crmmigrate.errors import SourceError
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(readers.SqlReader, "count_records", count_then_write)
+        with pytest.raises(SourceError, match=r"notes.sqlite`: counted 0 records but read 3 \(the query is not "
+                                              r"deterministic or the data changed while it was read\)"):
+            extract_source(changed, changed.mappings["shop"], "notes", out)

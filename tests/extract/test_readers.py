@@ -273,3 +273,54 @@ def test_unique_header() -> None:
     # A made-up name never takes a real column's, and lineage names are crmmigrate's own.
     assert unique_header(["ID", "a~2", "a", "a"]) == ["ID", "a~2", "a", "a~3"]
     assert unique_header(["ID", "_source_key", "_row_hash"]) == ["ID", "_source_key~2", "_row_hash~2"]
+
+
+# -- failures met while reading ------------------------------------------------------------
+
+def test_xlsx_cell_openpyxl_cannot_read_is_an_error_naming_its_row(tmp_path: Path) -> None:
+    import zipfile
+
+    book = openpyxl.Workbook()
+    book.active.title = "S"
+    for row in (["Id", "Postcode"], ["1", 800], ["2", 801]):
+        book.active.append(row)
+    book.save(tmp_path / "ok.xlsx")
+    with zipfile.ZipFile(tmp_path / "ok.xlsx") as src, zipfile.ZipFile(tmp_path / "in.xlsx", "w") as dst:
+        for item in src.infolist():  # the number cell of row 3 holds text no number parser reads
+            data = src.read(item.filename)
+            dst.writestr(item, data.replace(b"<v>801</v>", b"<v>abc</v>") if "worksheets/" in item.filename else data)
+    reader = open_reader(tmp_path / "in.xlsx", XlsxSource(format="xlsx", path="x", key=("Id",), sheet="S"), 10)
+    with pytest.raises(SourceError, match=r"in.xlsx`: sheet 'S': row 3 cannot be read \(ValueError"):
+        list(reader.records())
+
+
+def test_xlsx_empty_header_row_above_values_is_an_error(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    book.active.title = "S"
+    for row in (["Report"], [None], ["Id", "Name"], ["1", "Ann"]):
+        book.active.append(row)
+    book.save(tmp_path / "in.xlsx")
+    with pytest.raises(SourceError, match=r"row 2 \(`header_row`\) is empty, but rows below it hold values"):
+        open_reader(tmp_path / "in.xlsx", XlsxSource(format="xlsx", path="x", key="row_number", sheet="S",
+                                                     header_row=2), 10)
+
+
+def test_sql_row_the_query_refuses_mid_read_is_an_error_naming_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "in.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE T (ID TEXT, J TEXT)")
+    con.executemany("INSERT INTO T VALUES (?, ?)", [("1", '{"x": 1}'), ("2", "not json"), ("3", '{"x": 3}')])
+    con.commit()
+    con.close()
+    spec = SqlSource(format="sql", path="x", key=("ID",), query="SELECT ID, json_extract(J, '$.x') AS X FROM T")
+    reader = open_reader(path, spec, 1)
+    with pytest.raises(SourceError, match=r"in.sqlite`: cannot read query: malformed JSON \(after [01] rows were read\)"):
+        list(reader.records())
+
+
+def test_json_keys_named_like_lineage_or_blank_are_renamed(tmp_path: Path) -> None:
+    path = tmp_path / "in.json"
+    path.write_text('[{"id": "1", "_source_key": "evil", "_row_number": 5, "": "blank"}]')
+    reader = open_reader(path, JsonSource(format="json", path="x", key=("id",)), 10)
+    assert reader.header == ["id", "_source_key~2", "_row_number~2", "column_4"]
+    assert rows(read(reader)) == [(1, ["1", "evil", "5", "blank"], None)]
