@@ -193,17 +193,53 @@ JSON_WS = b" \t\r\n"
 #: within one buffer; 4 KiB keeps that to tens of MB, and `MAX_DEPTH` stops it after.
 JSON_BUFFER = 4096
 MAX_DEPTH = 512
+# A `\uD800`-`\uDFFF` escape that is not half of a pair. ijson's C parser turns a lone one into
+# `?`, joins it with the next escape into another character, or stops reading the document; the
+# pure-Python parser (~10x slower) keeps it, so that the record becomes an `undecodable` reject
+# as it does in JSON Lines. (An escaped backslash before `ud800` also matches: the slow parser
+# then reads a file it need not, which costs time, not records.)
+_LONE_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+                             rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
+def _has_lone_surrogate(path: Path) -> bool:
+    carry = b""
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            data = carry + block
+            # A match needs the 12 bytes around it (a pair's other half) to be told apart: those
+            # near the end are looked at again with the next block.
+            if any(m.start() < len(data) - 12 for m in _LONE_SURROGATE.finditer(data)):
+                return True
+            carry = data[-24:]
+    return bool(_LONE_SURROGATE.search(carry))
+
+
+class _Collision(Exception):
+    """Two keys of one record flatten to the same column (`{"a.b": 1, "a": {"b": 2}}`)."""
 
 
 def _flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in obj.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{name}."))
-        else:
-            out[name] = value
+        flat = _flatten(value, f"{name}.") if isinstance(value, dict) else {name: value}
+        if clash := out.keys() & flat.keys():
+            raise _Collision(min(clash))
+        out.update(flat)
     return out
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`json.loads`' object_pairs_hook: a key given twice would keep only its last value."""
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"key '{key}' appears twice in one object")
+            seen.add(key)
+    return obj
 
 
 class _Feed:
@@ -300,6 +336,8 @@ class JsonReader(Reader):
         self.prefix = spec.records
         self.item_prefix = f"{spec.records}.item" if spec.records else "item"
         self.broken: _Broken | None = None
+        self.parser = _json_parser(path) if not spec.lines else None
+        self.repeated_keys: dict[int, str] = {}  # array item → a key it gives twice (ijson keeps the last)
         # The records' own dotted keys, and the columns they become (a key named like a lineage
         # column, or blank, is renamed as a CSV header would be).
         self.keys = self._lines_header() if spec.lines else self._array_scan()
@@ -334,7 +372,7 @@ class JsonReader(Reader):
             return RawRecord(n, None, line.decode("utf-8", "backslashreplace").rstrip("\r\n"), ReasonCode.UNDECODABLE,
                              f"line {n} is not valid UTF-8 at byte {exc.start}")
         try:
-            return json.loads(text, parse_float=_decimal, parse_constant=_no_constant), text
+            return json.loads(text, parse_float=_decimal, parse_constant=_no_constant, object_pairs_hook=_unique_pairs), text
         except (ValueError, RecursionError) as exc:
             return checked(RawRecord(n, None, text, ReasonCode.MALFORMED_ROW, f"line {n} is not valid JSON: {_problem(exc)}"))
 
@@ -351,6 +389,8 @@ class JsonReader(Reader):
 
         names: dict[str, None] = {}
         state = {"found": None, "done": 0, "depth": 0, "events": 0}
+        maps: list[set[str]] = []  # the keys of each object being read, innermost last
+        inside = (self.item_prefix, f"{self.item_prefix}.")
 
         def tap(events: Iterator[tuple[str, str, Any]]) -> Iterator[tuple[str, str, Any]]:
             for prefix, event, value in events:
@@ -359,8 +399,16 @@ class JsonReader(Reader):
                     state["depth"] += 1
                     if state["depth"] > MAX_DEPTH:
                         raise _TooDeep(f"nested deeper than {MAX_DEPTH} levels")
+                    if event == "start_map":
+                        maps.append(set())
                 elif event in ("end_map", "end_array"):
                     state["depth"] -= 1
+                    if event == "end_map":
+                        maps.pop()
+                elif event == "map_key":
+                    if value in maps[-1] and (prefix == inside[0] or prefix.startswith(inside[1])):
+                        self.repeated_keys.setdefault(state["done"] + 1, value)  # the item being read
+                    maps[-1].add(value)
                 if prefix == self.prefix and state["found"] is None and event != "map_key":
                     state["found"] = event
                 if prefix == self.item_prefix and event not in ("start_map", "start_array", "map_key"):
@@ -370,7 +418,7 @@ class JsonReader(Reader):
         with self.path.open("rb") as fh:
             feed = _Feed(fh)
             try:
-                for item in ijson.items(tap(ijson.parse(feed, buf_size=JSON_BUFFER)), self.item_prefix):
+                for item in ijson.items(tap(self.parser.parse(feed, buf_size=JSON_BUFFER)), self.item_prefix):
                     names.update(dict.fromkeys(_keys(item)))
             except (ijson.JSONError, ValueError, _TooDeep) as exc:
                 if state["events"] == 0 and feed.cut is None and self._blank():
@@ -437,14 +485,19 @@ class JsonReader(Reader):
         expected = self.counted - (self.broken is not None)
         n = 0
         with self.path.open("rb") as fh:
-            items = ijson.items(_Feed(fh), self.item_prefix, buf_size=JSON_BUFFER, use_float=False)
+            items = self.parser.items(_Feed(fh), self.item_prefix, buf_size=JSON_BUFFER, use_float=False)
             try:
                 # Stop at the records the scan saw complete: past them the parser may meet the
                 # break (or a hostile nesting) that the scan already located.
                 while n < expected:
                     item = next(items)
                     n += 1
-                    yield self._object_record(n, item, None)
+                    if n in self.repeated_keys:
+                        yield checked(RawRecord(n, None, json_text(item), ReasonCode.MALFORMED_ROW,
+                                                f"key '{self.repeated_keys[n]}' appears twice in one object "
+                                                f"(raw shows the last value; the snapshot keeps both)"))
+                    else:
+                        yield self._object_record(n, item, None)
             except (ijson.JSONError, ValueError, StopIteration) as exc:
                 # The file changed since the scan: say so rather than lose the difference.
                 raise SourceError(str(self.path), f"the file changed while it was read ({_problem(exc)})") from None
@@ -467,6 +520,9 @@ class JsonReader(Reader):
             values = [as_text(flat.get(c)) for c in self.keys]
         except RecursionError:
             return checked(RawRecord(n, None, raw, ReasonCode.MALFORMED_ROW, f"record {n} is nested too deeply to flatten"))
+        except _Collision as exc:
+            return checked(RawRecord(n, None, raw, ReasonCode.MALFORMED_ROW,
+                                     f"two keys of the record both make column '{exc}' (a dotted key and a nested one)"))
         return checked(RawRecord(n, values, raw))
 
     def records(self) -> Iterator[RawRecord]:
@@ -489,13 +545,24 @@ class _TooDeep(Exception):
     pass
 
 
+def _json_parser(path: Path) -> Any:
+    """ijson's C backend, or its pure-Python one for a file with a lone surrogate escape."""
+    import ijson
+
+    if _has_lone_surrogate(path):
+        from ijson.backends import python
+
+        return python
+    return ijson
+
+
 def _keys(obj: Any) -> list[str]:
     """The dotted column names of one record; none for a record that will be a reject."""
     if not isinstance(obj, dict):
         return []
     try:
         return list(_flatten(obj))
-    except RecursionError:
+    except (RecursionError, _Collision):
         return []
 
 

@@ -324,3 +324,38 @@ def test_json_keys_named_like_lineage_or_blank_are_renamed(tmp_path: Path) -> No
     reader = open_reader(path, JsonSource(format="json", path="x", key=("id",)), 10)
     assert reader.header == ["id", "_source_key~2", "_row_number~2", "column_4"]
     assert rows(read(reader)) == [(1, ["1", "evil", "5", "blank"], None)]
+
+
+def test_json_array_lone_surrogate_escapes_are_undecodable_rejects(tmp_path: Path) -> None:
+    """ijson's C parser turned `\\ud800` into `?`, joined `\\ud800\\u0041` into U+10041 and
+    stopped at `\\udc00`; every record must come out, those three as rejects."""
+    path = tmp_path / "in.json"
+    path.write_text('[{"id": "1", "name": "\\ud800"}, {"id": "2", "name": "\\ud800\\u0041"},\n'
+                    '{"id": "3", "name": "\\udc00x"}, {"id": "4", "name": "\\ud83d\\ude00"}, {"id": "5", "name": "ok"}]')
+    records = read(open_reader(path, JsonSource(format="json", path="x", key=("id",)), 10))
+    assert rows(records) == [(1, None, "undecodable"), (2, None, "undecodable"), (3, None, "undecodable"),
+                             (4, ["4", "\U0001f600"], None), (5, ["5", "ok"], None)]
+
+
+def test_lone_surrogate_scan_reads_pairs_across_blocks(tmp_path: Path) -> None:
+    from crmmigrate.extract.readers import _has_lone_surrogate
+
+    path = tmp_path / "in.json"
+    for text, lone in [("\\ud83d\\ude00", False), ("\\ud83d", True), ("\\ude00", True), ("\\uD83D\\uDE00", False)]:
+        for pad in (1 << 20) - 14, (1 << 20) - 6, (1 << 20) - 3, 5:  # the escape astride the 1 MiB block edge
+            path.write_bytes(b" " * pad + text.encode() + b" " * 3)
+            assert _has_lone_surrogate(path) is lone, (text, pad)
+
+
+@pytest.mark.parametrize("lines", [False, True])
+def test_json_key_given_twice_or_flattening_onto_another_is_a_reject(tmp_path: Path, lines: bool) -> None:
+    objects = ['{"id": "1", "name": "A", "name": "B"}', '{"id": "2", "a.b": "flat", "a": {"b": "nested"}}',
+               '{"id": "3", "x": {"k": 1, "k": 2}}', '{"id": "4", "name": "ok"}']
+    path = tmp_path / "in.json"
+    path.write_text("\n".join(objects) if lines else "[" + ",\n".join(objects) + "]")
+    records = read(open_reader(path, JsonSource(format="json", path="x", key=("id",), lines=lines), 10))
+    assert [(r.row_number, r.reason is None) for r in records] == [(1, False), (2, False), (3, False), (4, True)]
+    assert "key 'name' appears twice in one object" in str(records[0].message)
+    assert "key 'k' appears twice" in str(records[2].message)
+    assert "column 'a.b'" in str(records[1].message)
+    assert records[3].values is not None and "ok" in records[3].values
