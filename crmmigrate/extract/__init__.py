@@ -17,14 +17,14 @@ import pyarrow.parquet as pq
 from crmmigrate.errors import SourceError
 from crmmigrate.extract.duplicates import find_repeats
 from crmmigrate.extract import fastcsv
-from crmmigrate.extract.base import RawRecord, Reader
+from crmmigrate.extract.base import RawRecord, Reader, RejectWriter
 from crmmigrate.extract.csvfile import CsvReader
 from crmmigrate.extract.fastcsv import FastRead, LineScan, fast_encoding
 from crmmigrate.extract.lineage import lineage_of, row_hash
 from crmmigrate.sqltext import WHITESPACE
 from crmmigrate.extract.readers import open_reader
 from crmmigrate.rundir import parquet_stream, RunDir, StageResult, write_table
-from crmmigrate.schemas import EXTRACT_REJECTS, REPEATS, SOURCES, extract_schema
+from crmmigrate.schemas import REPEATS, SOURCES, extract_schema
 from crmmigrate.spec.load import Project
 from crmmigrate.spec.model import MappingSpec
 
@@ -54,6 +54,7 @@ def extract_source(project: Project, mapping: MappingSpec, table: str, out: Path
     path = _source_path(project, spec.path)
     reader = open_reader(path, spec, project.spec.chunk_rows)
     target = out / f"{source_id}.parquet"
+    rejects = RejectWriter(out / "rejects" / f"{source_id}.parquet", project.spec.chunk_rows)
     try:
         schema = extract_schema(reader.header)
         # DuckDB's names ignore case: `ID` and `Id` would be one column to it.
@@ -63,33 +64,33 @@ def extract_source(project: Project, mapping: MappingSpec, table: str, out: Path
         snapshot = _Snapshot(out, source_id, path, spec.format, scan)
         read = None
         if scan is not None:
-            read = fastcsv.read_csv(reader, snapshot.wait, spec.key, source_id, mapping.department, target, schema)
+            read = fastcsv.read_csv(reader, snapshot.wait, spec.key, source_id, mapping.department, target, schema,
+                                    rejects)
         if read is None:
             read = _read_records(reader, spec.key, source_id, mapping.department, target, schema,
-                                 project.spec.chunk_rows, snapshot)
+                                 project.spec.chunk_rows, snapshot, rejects)
         snapshot.close()
     finally:
         reader.close()
-    if read.records_in != read.extracted + len(read.rejects):
+        rejects.close()
+    if read.records_in != read.extracted + read.rejected:
         # The count is a second pass over the source: a database written to in between, or a
         # query that is not deterministic (`random()`, `LIMIT` without `ORDER BY`), differs.
         changed = "the query is not deterministic or the data changed" if spec.format == "sql" else \
             "the file changed"
         raise SourceError(reader.location or str(path), f"counted {read.records_in} records but read "
-                          f"{read.extracted + len(read.rejects)} ({changed} while it was read); extract it again")
-    write_table(out / "rejects" / f"{source_id}.parquet", pd.DataFrame(read.rejects), EXTRACT_REJECTS)
+                          f"{read.extracted + read.rejected} ({changed} while it was read); extract it again")
     return {"source": source_id, "system": mapping.system, "department": mapping.department, "table": table,
             "format": spec.format, "path": spec.path or reader.location, "records_in": read.records_in,
-            "extracted": read.extracted, "rejected": len(read.rejects), "snapshot": snapshot.path.name,
+            "extracted": read.extracted, "rejected": read.rejected, "snapshot": snapshot.path.name,
             "fallback_decoded": int(getattr(reader, "fallback_records", 0))}
 
 
 def _read_records(reader: Reader, key: tuple[str, ...] | str, source: str, department: str, target: Path,
-                  schema: pa.Schema, chunk_rows: int, snapshot: _Snapshot) -> FastRead:
+                  schema: pa.Schema, chunk_rows: int, snapshot: _Snapshot, rejects: RejectWriter) -> FastRead:
     """The per-record route: every reader, and delimited files DuckDB may not read."""
     records_in = reader.count_records()
     rows: list[tuple[object, ...]] = []
-    rejects: list[dict[str, object]] = []
     extracted = 0
     key_at = _key_columns(reader.header, key)
     with pq.ParquetWriter(target, schema, **parquet_stream(schema)) as writer:
@@ -99,7 +100,7 @@ def _read_records(reader: Reader, key: tuple[str, ...] | str, source: str, depar
             if source_key is None:  # a reject, or a key _fast_key cannot tell: the full route
                 outcome = lineage_of(rec, reader.header, key, source, department)
                 if "reason_code" in outcome:
-                    rejects.append(outcome)
+                    rejects.add(outcome)
                     continue
                 source_key = str(outcome["_source_key"])
             rows.append((*rec.values, source, department, source_key,  # type: ignore[misc]
@@ -107,7 +108,7 @@ def _read_records(reader: Reader, key: tuple[str, ...] | str, source: str, depar
             if len(rows) >= chunk_rows:
                 extracted += _flush_rows(writer, rows, schema)
         extracted += _flush_rows(writer, rows, schema)
-    return FastRead(records_in, extracted, rejects)
+    return FastRead(records_in, extracted, rejects.count)
 
 
 def _key_columns(header: list[str], key: tuple[str, ...] | str) -> list[int] | None:

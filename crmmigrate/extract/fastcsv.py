@@ -16,7 +16,7 @@ from __future__ import annotations
 import codecs
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from crmmigrate.extract.base import RejectWriter
 from crmmigrate.extract.csvfile import CsvReader
 from crmmigrate.rundir import parquet_stream, StreamWriter
 from crmmigrate.extract.lineage import key_sql, lineage_of, row_hash_sql
@@ -169,11 +170,11 @@ class LineScan:
 class FastRead:
     records_in: int
     extracted: int
-    rejects: list[dict[str, object]] = field(default_factory=list)
+    rejected: int = 0
 
 
 def read_csv(reader: CsvReader, scan_done: Callable[[], LineScan], key: tuple[str, ...] | str, source: str, department: str,
-             target: Path, schema: pa.Schema) -> FastRead | None:
+             target: Path, schema: pa.Schema, rejects: RejectWriter) -> FastRead | None:
     """Write *reader*'s file to *target* through DuckDB; None when the file is not for this route.
 
     Parameters
@@ -204,18 +205,29 @@ def read_csv(reader: CsvReader, scan_done: Callable[[], LineScan], key: tuple[st
                 return None  # the two counts disagree: let the Python route read it record by record
             again = sorted(set(refused) | {int(n) for n in _line_numbers(np.array(keyless, dtype=np.int64), refused)})
             result = FastRead(records_in, ordinals - len(keyless))
-            rows = []
+            rows: list[dict[str, object]] = []
             for line_no, data in _read_lines(reader.path, again):
                 outcome = lineage_of(reader.record(line_no, data), header, key, source, department)
-                (result.rejects if "reason_code" in outcome else rows).append(outcome)
-            if rows:
-                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
-                result.extracted += len(rows)
+                if "reason_code" in outcome:
+                    rejects.add(outcome)
+                    result.rejected += 1
+                else:
+                    rows.append(outcome)
+                if len(rows) == BATCH_ROWS:
+                    result.extracted += _write_rows(writer, rows, schema)
+                    rows = []
+            result.extracted += _write_rows(writer, rows, schema)
     finally:
         con.close()
     if refused:
         _renumber(target, schema, refused, ordinals - len(keyless), key == "row_number")
     return result
+
+
+def _write_rows(writer: StreamWriter, rows: list[dict[str, object]], schema: pa.Schema) -> int:
+    if rows:
+        writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+    return len(rows)
 
 
 def _stream(con: duckdb.DuckDBPyConnection, reader: CsvReader, key: tuple[str, ...] | str, source: str,

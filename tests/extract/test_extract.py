@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from crmmigrate.extract import extract_source, row_hash, run_extract, source_header
@@ -87,6 +88,8 @@ def test_extract_csv_source(project, tmp_path: Path) -> None:
     assert rejects["message"].tolist()[1] == "key column(s) ID, REGION empty"
     assert rejects["raw"].tolist()[1] == " ,south,Bob\n"
     assert (rejects["_source"] == "shop.people").all()
+    # Written chunk_rows (1) at a time as they come, never gathered whole in memory.
+    assert pq.ParquetFile(out / "rejects" / "shop.people.parquet").num_row_groups == 4
     assert unzstd(out / "snapshots" / "shop.people.csv.zst") == PEOPLE
 
 
