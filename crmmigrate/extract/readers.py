@@ -174,7 +174,11 @@ class SqlReader(Reader):
             with self.engine.connect() as con:
                 return int(con.execute(count).scalar_one())
         except sa.exc.SQLAlchemyError as exc:
-            raise SourceError(self.location, f"cannot count {self.what}: {_reason(exc)}") from None
+            # The query ran on its own (the header pass): what broke is the wrapper around it.
+            hint = "" if self.what != "query" else \
+                " (counted as SELECT COUNT(*) FROM (<query>) AS q: a comment after the last `;`, or a second " \
+                "statement, breaks that; remove it)"
+            raise SourceError(self.location, f"cannot count {self.what}: {_reason(exc)}{hint}") from None
         finally:
             self.engine.dispose()
 
@@ -374,7 +378,10 @@ class JsonReader(Reader):
         try:
             return json.loads(text, parse_float=_decimal, parse_constant=_no_constant, object_pairs_hook=_unique_pairs), text
         except (ValueError, RecursionError) as exc:
-            return checked(RawRecord(n, None, text, ReasonCode.MALFORMED_ROW, f"line {n} is not valid JSON: {_problem(exc)}"))
+            # A file with CR-only line ends is one line to JSON Lines, whose records end in \n.
+            hint = "; the file seems to end its lines with CR only: convert them to LF" if "}\r{" in text else ""
+            return checked(RawRecord(n, None, text, ReasonCode.MALFORMED_ROW,
+                                     f"line {n} is not valid JSON: {_problem(exc)}{hint}"))
 
     def _line_record(self, n: int, line: bytes) -> RawRecord:
         loaded = self._load_line(n, line)

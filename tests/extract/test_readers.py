@@ -359,3 +359,13 @@ def test_json_key_given_twice_or_flattening_onto_another_is_a_reject(tmp_path: P
     assert "key 'k' appears twice" in str(records[2].message)
     assert "column 'a.b'" in str(records[1].message)
     assert records[3].values is not None and "ok" in records[3].values
+
+
+def test_hints_for_cr_only_json_lines_and_a_query_the_count_cannot_wrap(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"id":"1"}\r{"id":"2"}\r')
+    (record,) = read(open_reader(path, JsonSource(format="json", path="x", key=("id",), lines=True), 10))
+    assert record.message.endswith("the file seems to end its lines with CR only: convert them to LF")
+    spec = SqlSource(format="sql", path="x", key=("ID",), query="SELECT ID FROM CUSTOMERS; -- every row")
+    with pytest.raises(SourceError, match=r"a comment after the last `;`, or a second statement, breaks that"):
+        open_reader(sqlite_file(tmp_path), spec, 10).count_records()
