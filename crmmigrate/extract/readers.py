@@ -653,15 +653,24 @@ class XlsxReader(Reader):
             yield n, row
 
     def records(self) -> Iterator[RawRecord]:
-        """Every non-empty row below the header; its row number is the sheet's."""
+        """Every non-empty row below the header; its row number is the sheet's. A cell holding an
+        Excel error (`#N/A`, `#DIV/0!`: a formula that failed) makes its row a reject: the text
+        would otherwise become a name or a key in the CRM."""
         width = len(self.header)
         with self._sheet() as sheet:
-            for n, row in self._rows(sheet):
+            for n, cells in self._guarded(sheet.iter_rows(min_row=self.header_row + 1), self.header_row + 1):
+                row = tuple(getattr(cell, "value", None) for cell in cells)
+                if not any(v not in (None, "") for v in row):
+                    continue
                 values = [as_text(v) for v in row[:width]] + [None] * (width - len(row))
                 extra = [v for v in row[width:] if v not in (None, "")]
+                errors = [f"{cell.coordinate} {cell.value}" for cell in cells if getattr(cell, "data_type", "") == "e"]
                 raw = json_text([as_text(v) for v in row])
                 if extra:
                     yield checked(RawRecord(n, None, raw, ReasonCode.MALFORMED_ROW, f"values beyond the header's {width} columns"))
+                elif errors:
+                    yield checked(RawRecord(n, None, raw, ReasonCode.MALFORMED_ROW,
+                                            f"Excel error value in {', '.join(errors)} (a formula that failed)"))
                 else:
                     yield checked(RawRecord(n, values, raw))
 

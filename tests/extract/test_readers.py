@@ -369,3 +369,24 @@ def test_hints_for_cr_only_json_lines_and_a_query_the_count_cannot_wrap(tmp_path
     spec = SqlSource(format="sql", path="x", key=("ID",), query="SELECT ID FROM CUSTOMERS; -- every row")
     with pytest.raises(SourceError, match=r"a comment after the last `;`, or a second statement, breaks that"):
         open_reader(sqlite_file(tmp_path), spec, 10).count_records()
+
+
+def test_xlsx_excel_error_cells_reject_their_row(tmp_path: Path) -> None:
+    import zipfile
+
+    book = openpyxl.Workbook()
+    book.active.title = "S"
+    for row in (["Id", "Name"], ["1", "Ann"], ["2", "ERRHERE"], ["3", "#N/A typed as text"]):
+        book.active.append(row)
+    book.save(tmp_path / "ok.xlsx")
+    with zipfile.ZipFile(tmp_path / "ok.xlsx") as src, zipfile.ZipFile(tmp_path / "in.xlsx", "w") as dst:
+        for item in src.infolist():  # B3 becomes an error cell, as Excel writes a failed formula
+            data = src.read(item.filename)
+            if "worksheets/" in item.filename:
+                data = data.replace(b'<c r="B3" t="inlineStr"><is><t>ERRHERE</t></is></c>',
+                                    b'<c r="B3" t="e"><f>1/0</f><v>#DIV/0!</v></c>')
+            dst.writestr(item, data)
+    assert b"#DIV/0!" in zipfile.ZipFile(tmp_path / "in.xlsx").read("xl/worksheets/sheet1.xml")
+    records = read(open_reader(tmp_path / "in.xlsx", XlsxSource(format="xlsx", path="x", key=("Id",), sheet="S"), 10))
+    assert rows(records) == [(2, ["1", "Ann"], None), (3, None, "malformed_row"), (4, ["3", "#N/A typed as text"], None)]
+    assert records[1].message == "Excel error value in B3 #DIV/0! (a formula that failed)"
