@@ -109,7 +109,8 @@ def as_text(value: Any) -> str | None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2 ** 53:
+        # Beyond 2**53 not every whole number is a float: int() would invent digits (301 for 1e300).
         return str(int(value))
     if isinstance(value, decimal.Decimal):
         # Positional digits, except for an absurd exponent (`1e999999999` in a JSON file

@@ -51,6 +51,7 @@ def _tolerant_psycopg_loaders(dbapi_con: Any) -> None:
     the server's text instead of raising in the middle of the stream."""
     import psycopg
     from psycopg.types import datetime as pgdt
+    from psycopg.types.string import TextLoader
 
     def tolerant(base: type) -> type:
         def load(self: Any, data: Any) -> Any:
@@ -61,8 +62,13 @@ def _tolerant_psycopg_loaders(dbapi_con: Any) -> None:
         return type(f"Tolerant{base.__name__}", (base,), {"load": load})
 
     for name, base in (("date", pgdt.DateLoader), ("timestamp", pgdt.TimestampLoader),
-                       ("timestamptz", pgdt.TimestamptzLoader)):
+                       ("timestamptz", pgdt.TimestamptzLoader), ("time", pgdt.TimeLoader),
+                       ("timetz", pgdt.TimetzLoader)):  # (`24:00:00` is a PostgreSQL time, not a Python one)
         dbapi_con.adapters.register_loader(name, tolerant(base))
+    # As the server writes them: through Python, JSON numbers went through float (2.50 → 2.5,
+    # 30 digits → 1.2e+29) and intervals through timedelta ('1 year 2 mons' → '425 days').
+    for name in ("json", "jsonb", "interval"):
+        dbapi_con.adapters.register_loader(name, TextLoader)
 
 
 def _on_connect(dbapi_con: Any, _record: Any) -> None:
@@ -85,20 +91,31 @@ def _database(path: Path | None, spec: SqlSource) -> tuple[str, str]:
     url = os.environ.get(spec.url_env, "").strip()
     if not url:
         raise SourceError(label, f"environment variable {spec.url_env} is not set; it must hold the database URL")
+    if url.partition("://")[2].count("@") > 1:
+        # Parsed as it stands, a password holding `@` leaves the rest of it in the host name, where
+        # error messages would show it (or a ValueError, about a port, would).
+        raise SourceError(label, f"the URL in {spec.url_env} holds more than one '@': percent-encode the user "
+                                 f"name and password (@ is %40, : is %3A, / is %2F, ? is %3F, # is %23, % is %25)")
     try:
         # A password may also sit in the query (`?password=`, SQLite URIs, libpq's sslpassword).
         shown = mask_secrets(sa.engine.make_url(url).render_as_string(hide_password=True))
-    except sa.exc.ArgumentError:
-        raise SourceError(label, f"environment variable {spec.url_env} does not hold an SQLAlchemy URL") from None
+    except (sa.exc.ArgumentError, ValueError):  # (the ValueError's text may quote the password)
+        raise SourceError(label, f"environment variable {spec.url_env} does not hold an SQLAlchemy URL (is a "
+                                 f"character of the password not percent-encoded?)") from None
     return f"{label} ({shown})", url
+
+
+# A last `;` and what may follow it: more of them, whitespace, comments.
+_TAIL = re.compile(r";(;|\s|--[^\n]*(\n|$)|/\*.*?\*/)*$", re.S)
 
 
 def _statement(spec: SqlSource, engine: sa.Engine) -> sa.TextClause:
     if spec.table is not None:
         sql = f"SELECT * FROM {engine.dialect.identifier_preparer.quote_identifier(spec.table)}"
     else:
-        # A declared query is wrapped in a sub-select for counting: a trailing `;` would break it.
-        sql = (spec.query or "").strip().rstrip(";").strip()
+        # A declared query is wrapped in a sub-select for counting: a trailing `;` (and any comment
+        # after it) would break it.
+        sql = _TAIL.sub("", (spec.query or "").strip()).strip()
     # `\:` keeps text() from reading `:name` (or PostgreSQL's `::` casts) as bind parameters.
     return sa.text(sql.replace(":", "\\:"))
 
@@ -124,11 +141,11 @@ class SqlReader(Reader):
         try:
             self.engine = sa.create_engine(url)
         except Exception as exc:  # unknown dialect, missing driver, bad options
-            raise SourceError(self.location, f"cannot open the database: {exc}") from None
+            raise SourceError(self.location, f"cannot open the database: {mask_secrets(str(exc))}") from None
         sa.event.listen(self.engine, "connect", _on_connect)
         self.statement = _statement(spec, self.engine)
         try:
-            with self.engine.connect() as con:
+            with self._connect() as con:
                 # The executed statement's own column names (a sub-select would rename
                 # duplicates on SQLite); nothing is fetched.
                 result = con.execution_options(stream_results=True).execute(self.statement)
@@ -137,11 +154,22 @@ class SqlReader(Reader):
         except sa.exc.SQLAlchemyError as exc:
             self.engine.dispose()
             raise SourceError(self.location, f"cannot read {self.what}: {_reason(exc)}") from None
+        except (TypeError, UnicodeError) as exc:  # SQLAlchemy's first look at an SQL_ASCII server, which sends bytes
+            self.engine.dispose()
+            raise SourceError(self.location, f"cannot read {self.what}: {mask_secrets(str(exc))} (a server whose "
+                              f"encoding is SQL_ASCII sends bytes: add ?client_encoding=<the encoding its text is in, "
+                              f"e.g. latin1> to the URL)") from None
+
+    def _connect(self) -> sa.Connection:
+        """A connection whose transactions are read-only where the server supports it: a query
+        must not lock (`FOR UPDATE`) or change (`nextval`) the legacy database."""
+        con = self.engine.connect()
+        return con.execution_options(postgresql_readonly=True) if self.engine.dialect.name == "postgresql" else con
 
     def records(self) -> Iterator[RawRecord]:
         """Every row, in the order the database returns it (row numbers from 1)."""
         try:
-            with self.engine.connect() as con:
+            with self._connect() as con:
                 # stream_results: a server-side cursor; yield_per: fetch chunk_rows at a time.
                 # (pandas' chunksize alone still buffers the whole result on psycopg.) The size
                 # is passed to partitions() too: without it SQLAlchemy 2.1 fetched every row of
@@ -171,13 +199,12 @@ class SqlReader(Reader):
         """``SELECT COUNT(*)`` over the same statement (the alias is required by PostgreSQL)."""
         count = sa.text(f"SELECT COUNT(*) FROM (\n{self.statement.text}\n) AS q")
         try:
-            with self.engine.connect() as con:
+            with self._connect() as con:
                 return int(con.execute(count).scalar_one())
         except sa.exc.SQLAlchemyError as exc:
             # The query ran on its own (the header pass): what broke is the wrapper around it.
-            hint = "" if self.what != "query" else \
-                " (counted as SELECT COUNT(*) FROM (<query>) AS q: a comment after the last `;`, or a second " \
-                "statement, breaks that; remove it)"
+            hint = "" if self.what != "query" else " (counted as SELECT COUNT(*) FROM (<query>) AS q, which the query " \
+                "must allow)"
             raise SourceError(self.location, f"cannot count {self.what}: {_reason(exc)}{hint}") from None
         finally:
             self.engine.dispose()

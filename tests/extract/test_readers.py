@@ -361,14 +361,22 @@ def test_json_key_given_twice_or_flattening_onto_another_is_a_reject(tmp_path: P
     assert records[3].values is not None and "ok" in records[3].values
 
 
-def test_hints_for_cr_only_json_lines_and_a_query_the_count_cannot_wrap(tmp_path: Path) -> None:
+def test_hint_for_a_cr_only_json_lines_file(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_bytes(b'{"id":"1"}\r{"id":"2"}\r')
     (record,) = read(open_reader(path, JsonSource(format="json", path="x", key=("id",), lines=True), 10))
     assert record.message.endswith("the file seems to end its lines with CR only: convert them to LF")
-    spec = SqlSource(format="sql", path="x", key=("ID",), query="SELECT ID FROM CUSTOMERS; -- every row")
-    with pytest.raises(SourceError, match=r"a comment after the last `;`, or a second statement, breaks that"):
-        open_reader(sqlite_file(tmp_path), spec, 10).count_records()
+
+
+@pytest.mark.parametrize("tail", [";", "; -- every row", " ;\n\n-- note\n", "; /* block */ ", ";;"])
+def test_a_query_ending_in_semicolon_and_comments_is_counted(tmp_path: Path, tail: str) -> None:
+    spec = SqlSource(format="sql", path="x", key=("ID",), query=f"SELECT ID, '--x;' AS T FROM CUSTOMERS{tail}")
+    assert rows(read(open_reader(sqlite_file(tmp_path), spec, 10)))[0] == (1, ["1", "--x;"], None)
+
+
+def test_whole_floats_past_2_to_the_53_are_not_given_invented_digits() -> None:
+    assert (as_text(4915112345678.0), as_text(2.0 ** 53)) == ("4915112345678", "9007199254740992")
+    assert (as_text(1e300), as_text(3.4e38)) == ("1e+300", "3.4e+38")
 
 
 def test_xlsx_excel_error_cells_reject_their_row(tmp_path: Path) -> None:
