@@ -76,13 +76,16 @@ def unique_header(names: list[str]) -> list[str]:
     """Keep duplicate column names addressable: the second `NAME` becomes `NAME~2`. A column named
     like a lineage column (`_source_key`) is renamed the same way, and a made-up name never takes
     one a real column has (`a~2, a, a` gives `a~2, a, a~3`). A blank name becomes `column_N`
-    (its 1-based position), as a spreadsheet shows it: no SQL or mapping can name an empty one."""
-    raw = [name.strip() or f"column_{i + 1}" for i, name in enumerate(names)]
+    (its 1-based position), as a spreadsheet shows it: no SQL or mapping can name an empty one;
+    made up too, it never takes a real column's name (`id, "", column_2` gives `column_2~2`)."""
+    raw = [name.strip() for name in names]
     avoid = set(raw) | set(LINEAGE_NAMES)
     taken: set[str] = set()
     out = []
-    for name in raw:
-        if name in taken or name in LINEAGE_NAMES:
+    for i, name in enumerate(raw):
+        made_up = not name
+        name = name or f"column_{i + 1}"
+        if name in taken or name in LINEAGE_NAMES or (made_up and name in avoid):
             name = next(f"{name}~{k}" for k in itertools.count(2) if f"{name}~{k}" not in taken | avoid)
         taken.add(name)
         out.append(name)

@@ -224,26 +224,59 @@ JSON_WS = b" \t\r\n"
 #: within one buffer; 4 KiB keeps that to tens of MB, and `MAX_DEPTH` stops it after.
 JSON_BUFFER = 4096
 MAX_DEPTH = 512
-# A `\uD800`-`\uDFFF` escape that is not half of a pair. ijson's C parser turns a lone one into
-# `?`, joins it with the next escape into another character, or stops reading the document; the
-# pure-Python parser (~10x slower) keeps it, so that the record becomes an `undecodable` reject
-# as it does in JSON Lines. (An escaped backslash before `ud800` also matches: the slow parser
-# then reads a file it need not, which costs time, not records.)
-_LONE_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
-                             rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+# A `\uD800`-`\uDFFF` escape (after an even run of backslashes: `\\ud800` is text). One that is not
+# half of a pair, ijson's C parser turns into `?`, joins with the next escape into another
+# character, or stops reading the document at; its pure-Python parser (~5x slower) keeps it, so
+# that the record becomes an `undecodable` reject as it does in JSON Lines.
+_SURROGATE_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u([dD][89a-fA-F][0-9a-fA-F]{2})")
+# Quick signs that a block may hold a lone one (searched before the exact reading, which goes
+# escape by escape): a high half with no low one after it, more low halves than pairs, or a
+# backslash before an escape. Files with only proper pairs (`json.dumps` writes emoji so) show none.
+_HIGH_ALONE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])")
+_LOW = re.compile(rb"\\u[dD][c-fC-F]")
+_PAIR = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F]")
+_ESCAPED_BACKSLASH = re.compile(rb"\\\\u[dD][89a-fA-F]")
+
+
+def _maybe_lone(data: bytes) -> bool:
+    return bool(_HIGH_ALONE.search(data) or _ESCAPED_BACKSLASH.search(data)
+                or len(_LOW.findall(data)) > len(_PAIR.findall(data)))
+
+
+_SCAN_BLOCK, _SCAN_CARRY, _SCAN_EDGE = 1 << 20, 64, 16
 
 
 def _has_lone_surrogate(path: Path) -> bool:
+    """Whether the file holds a surrogate escape that is not half of a pair. Block by block: an
+    escape within _SCAN_EDGE bytes of a block's end is judged with the next block (carried over
+    with the bytes before it, which tell its pair and its backslashes)."""
     carry = b""
     with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
+        while True:
+            block = fh.read(_SCAN_BLOCK)
             data = carry + block
-            # A match needs the 12 bytes around it (a pair's other half) to be told apart: those
-            # near the end are looked at again with the next block.
-            if any(m.start() < len(data) - 12 for m in _LONE_SURROGATE.finditer(data)):
+            judged = max(len(carry) - _SCAN_EDGE, 0)  # what the previous block judged already
+            if _maybe_lone(data) and _lone_between(data, judged, len(data) - _SCAN_EDGE if block else len(data)):
                 return True
-            carry = data[-24:]
-    return bool(_LONE_SURROGATE.search(carry))
+            if not block:
+                return False
+            carry = data[-_SCAN_CARRY:]
+
+
+def _lone_between(data: bytes, lo: int, hi: int) -> bool:
+    """Whether a surrogate escape starting in data[lo:hi] is not half of a pair."""
+    high_at = None  # where the last high half starts, while it waits for its low half
+    for m in _SURROGATE_ESCAPE.finditer(data):
+        at = m.end(1)
+        if m.group(2)[1:2] in b"89abAB":
+            if high_at is not None and lo <= high_at < hi:
+                return True  # the previous high half was not followed by a low one
+            high_at = at
+        elif high_at is not None and high_at + 6 == at:
+            high_at = None  # a pair
+        elif lo <= at < hi:
+            return True
+    return high_at is not None and lo <= high_at < hi
 
 
 class _Collision(Exception):

@@ -180,6 +180,11 @@ def model_section(cls: type[BaseModel], level: int = 3, skip: tuple[str, ...] = 
 def _sources_section() -> list[str]:
     common = tuple(model.SourceBase.model_fields)
     out = ["### Sources", "", "Every entry under `sources:` has a `format:` that decides its other keys.", "",
+           "Column names are the source's own, trimmed, with three exceptions that keep every column "
+           "addressable: a repeated name gets `~2`, `~3`… (`Note`, `Note~2`); a blank one is `column_N`, N its "
+           "1-based position; a name crmmigrate uses itself (`_source_key`, `_row_number`…) gets `~2`. A "
+           "made-up name never takes one a real column has; `crmmigrate validate` lists the names when a mapping "
+           "uses another.", "",
            *model_section(model.SourceBase, 4)]
     for cls in get_args(get_args(model.SourceSpec)[0]):
         out += model_section(cls, 4, skip=common)

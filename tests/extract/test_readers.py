@@ -273,6 +273,9 @@ def test_unique_header() -> None:
     # A made-up name never takes a real column's, and lineage names are crmmigrate's own.
     assert unique_header(["ID", "a~2", "a", "a"]) == ["ID", "a~2", "a", "a~3"]
     assert unique_header(["ID", "_source_key", "_row_hash"]) == ["ID", "_source_key~2", "_row_hash~2"]
+    # A blank name is made up from its position, and never takes a real one.
+    assert unique_header(["id", "", " "]) == ["id", "column_2", "column_3"]
+    assert unique_header(["id", "", "column_2"]) == ["id", "column_2~2", "column_2"]
 
 
 # -- failures met while reading ------------------------------------------------------------
@@ -337,14 +340,19 @@ def test_json_array_lone_surrogate_escapes_are_undecodable_rejects(tmp_path: Pat
                              (4, ["4", "\U0001f600"], None), (5, ["5", "ok"], None)]
 
 
-def test_lone_surrogate_scan_reads_pairs_across_blocks(tmp_path: Path) -> None:
-    from crmmigrate.extract.readers import _has_lone_surrogate
+def test_lone_surrogate_scan_reads_pairs_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import crmmigrate.extract.readers as readers
 
+    monkeypatch.setattr(readers, "_SCAN_BLOCK", 256)  # small blocks: every position near an edge, quickly
     path = tmp_path / "in.json"
-    for text, lone in [("\\ud83d\\ude00", False), ("\\ud83d", True), ("\\ude00", True), ("\\uD83D\\uDE00", False)]:
-        for pad in (1 << 20) - 14, (1 << 20) - 6, (1 << 20) - 3, 5:  # the escape astride the 1 MiB block edge
-            path.write_bytes(b" " * pad + text.encode() + b" " * 3)
-            assert _has_lone_surrogate(path) is lone, (text, pad)
+    cases = [("\\ud83d\\ude00", False), ("\\ud83d", True), ("\\ude00", True), ("\\uD83D\\uDE00", False),
+             ("\\ud83d\\u0041", True), ("\\\\ud800\\udc00", True),  # text `\ud800`, then a lone low half
+             ("\\\\ud800", False), ("\\\\\\ud83d\\ude00", False), ("\\u0041\\udc00", True)]
+    for text, lone in cases:
+        for pad in range(300):  # the escapes astride each block edge
+            for tail in (0, 3, 40):  # and near the end of the file
+                path.write_bytes(b" " * pad + text.encode() + b" " * tail)
+                assert readers._has_lone_surrogate(path) is lone, (text, pad, tail)  # noqa: SLF001
 
 
 @pytest.mark.parametrize("lines", [False, True])
