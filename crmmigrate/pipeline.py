@@ -142,7 +142,8 @@ def _ipc_connection_file() -> str | None:
 
 
 def execute(plan: Plan) -> dict[str, Any]:
-    """Run the planned stages. Raises StageFailed (exit 4) or LedgerImbalance (exit 1)."""
+    """Run the planned stages. Raises StageFailed (exit 4; 2 for a source, mapping or target error met inside a
+    stage) or LedgerImbalance (exit 1)."""
     import papermill
 
     run = plan.run

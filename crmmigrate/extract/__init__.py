@@ -71,8 +71,10 @@ def extract_source(project: Project, mapping: MappingSpec, table: str, out: Path
                                  project.spec.chunk_rows, snapshot, rejects)
         snapshot.close()
     finally:
-        reader.close()
-        rejects.close()
+        try:
+            reader.close()
+        finally:
+            rejects.close()
     if read.records_in != read.extracted + read.rejected:
         # The count is a second pass over the source: a database written to in between, or a
         # query that is not deterministic (`random()`, `LIMIT` without `ORDER BY`), differs.

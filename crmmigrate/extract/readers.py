@@ -706,8 +706,11 @@ class XlsxReader(Reader):
                 row = next(rows)
             except StopIteration:
                 return
+            except MemoryError:
+                raise
             except Exception as exc:  # openpyxl raises ValueError, IndexError, KeyError…
-                raise SourceError(str(self.path), f"sheet '{self.spec.sheet}': row {n + 1} cannot be read "
+                # (openpyxl reads ahead past empty rows: the bad one is the first with values after n)
+                raise SourceError(str(self.path), f"sheet '{self.spec.sheet}': a row after row {n} cannot be read "
                                   f"({type(exc).__name__}: {exc}); fix or re-save the workbook") from None
             n += 1
             yield n, row

@@ -16,7 +16,8 @@ EXAMPLES = 5
 SHOWN_CHARS = 300  # of one example value: a 40,000-character field would make the page that wide
 # Characters that are invisible or reorder the text around them (a key starting with U+202E
 # displays the rest of its line reversed): shown as their code point instead.
-_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+                     "\U000e0000-\U000e007f]")
 
 
 def shown(value: object) -> object:
@@ -24,8 +25,10 @@ def shown(value: object) -> object:
     password, no invisible or reordering character, at most SHOWN_CHARS characters."""
     if not isinstance(value, str):
         return value
-    text = _HIDDEN.sub(lambda m: f"<U+{ord(m.group()):04X}>", mask_secrets(value))
-    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + f"… ({len(text):,} characters)"
+    text = mask_secrets(value)
+    cut = text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS]
+    shown_text = _HIDDEN.sub(lambda m: f"<U+{ord(m.group()):04X}>", cut)
+    return shown_text if cut is text else shown_text + f"… ({len(text):,} characters)"
 
 
 def reject_groups(ledger: pd.DataFrame) -> list[dict[str, Any]]:

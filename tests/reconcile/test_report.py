@@ -25,6 +25,9 @@ def test_shown_masks_passwords_shows_hidden_characters_and_cuts_long_values() ->
     long = shown("x" * 40_000)
     assert long.startswith("x" * SHOWN_CHARS + "…") and "40,000 characters" in long
     assert shown(7) == 7
+    many_tabs = shown("\t" * 400)  # cut before the tabs are spelt out: counted as read, no half <U+…>
+    assert many_tabs == "<U+0009>" * SHOWN_CHARS + "… (400 characters)"
+    assert shown("a\u00adb\U000e0041") == "a<U+00AD>b<U+E0041>"  # soft hyphen, tag character
 
 
 def test_rejected_values_are_escaped_after_masking_and_the_rest_is_counted(tmp_path: Path) -> None:
