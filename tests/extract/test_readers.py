@@ -341,9 +341,9 @@ def test_json_array_lone_surrogate_escapes_are_undecodable_rejects(tmp_path: Pat
 
 
 def test_lone_surrogate_scan_reads_pairs_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import crmmigrate.extract.readers as readers
+    import crmmigrate.extract.jsonfile as jsonfile
 
-    monkeypatch.setattr(readers, "_SCAN_BLOCK", 256)  # small blocks: every position near an edge, quickly
+    monkeypatch.setattr(jsonfile, "_SCAN_BLOCK", 256)  # small blocks: every position near an edge, quickly
     path = tmp_path / "in.json"
     cases = [("\\ud83d\\ude00", False), ("\\ud83d", True), ("\\ude00", True), ("\\uD83D\\uDE00", False),
              ("\\ud83d\\u0041", True), ("\\\\ud800\\udc00", True),  # text `\ud800`, then a lone low half
@@ -352,7 +352,7 @@ def test_lone_surrogate_scan_reads_pairs_across_blocks(tmp_path: Path, monkeypat
         for pad in range(300):  # the escapes astride each block edge
             for tail in (0, 3, 40):  # and near the end of the file
                 path.write_bytes(b" " * pad + text.encode() + b" " * tail)
-                assert readers._has_lone_surrogate(path) is lone, (text, pad, tail)  # noqa: SLF001
+                assert jsonfile._has_lone_surrogate(path) is lone, (text, pad, tail)  # noqa: SLF001
 
 
 @pytest.mark.parametrize("lines", [False, True])
