@@ -43,3 +43,43 @@ def test_rejected_values_are_escaped_after_masking_and_the_rest_is_counted(tmp_p
     assert "&lt;U+202E&gt;k" in html and "\u202e" not in html
     assert "… and 2 more" in html
     assert "2 rejected and 0 deferred" in html
+
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "report.html"
+
+
+def test_report_matches_its_snapshot(tmp_path: Path) -> None:
+    """The whole page for a small literal run with hostile values, compared byte for byte.
+    After a deliberate change: ``CRMMIGRATE_REGEN_SNAPSHOTS=1 pytest tests/reconcile/test_report.py``,
+    then review the diff."""
+    import os
+
+    from crmmigrate.errors import Imbalance
+
+    ledger = pd.DataFrame({
+        "_source": "sales.contacts", "entity": "contact", "outcome": "rejected", "reason_code": "invalid_email",
+        "_source_key": ["S-1", "=HYPERLINK(\"http://x\")", "\u202eS-3"], "message": ["email: '<b>x</b>' is not valid"] * 3,
+    })
+    ctx = context(reject_groups(ledger)) | {
+        "balanced": False,
+        "outcomes": ["created", "rejected"],
+        "balance": [{"_department": "sales", "_source": "sales.contacts", "entity": "contact", "records_in": 5,
+                     "created": 1, "rejected": 3, "ledger_rows": 4, "balanced": False}],
+        "sources": [{"department": "sales", "source": "sales.contacts", "format": "csv", "path": "data/<x>.csv",
+                     "records_in": 5, "rejected": 0, "fallback_decoded": 1, "repeats_identical": 0,
+                     "repeats_differing": 0}],
+        "imbalances": [Imbalance("sales.contacts", "contact", 5, 4, ["S-5"], ["S-1"])],
+        "verification": [{"entity": "contact", "before": 0, "created": 1, "superseded": 0, "expected": 1, "actual": 1,
+                          "ok": True}],
+        "problems": ["contact: the CRM holds 2 rows, the ledger expects 1"],
+        "conflicts": [{"entity": "contact", "field": "email", "count": 2}],
+        "nulled": [{"source": "sales.contacts", "entity": "contact", "field": "phone", "reason_code": "invalid_phone",
+                    "count": 1, "examples": [{"key": "S-2", "value": "\tcall me"}]}],
+    }
+    render(tmp_path / "report.html", ctx)
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    if os.environ.get("CRMMIGRATE_REGEN_SNAPSHOTS") == "1":
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(html, encoding="utf-8")
+    assert SNAPSHOT.exists(), "no snapshot yet: run with CRMMIGRATE_REGEN_SNAPSHOTS=1"
+    assert html == SNAPSHOT.read_text(encoding="utf-8")
