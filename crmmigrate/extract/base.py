@@ -112,8 +112,8 @@ def as_text(value: Any) -> str | None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) <= 2 ** 53:
-        # Beyond 2**53 not every whole number is a float: int() would invent digits (301 for 1e300).
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        # Past 1e21 a float's exact value has digits nobody wrote (1e300 has 301 of them).
         return str(int(value))
     if isinstance(value, decimal.Decimal):
         # Positional digits, except for an absurd exponent (`1e999999999` in a JSON file

@@ -58,7 +58,10 @@ def _has_lone_surrogate(path: Path) -> bool:
                 return True
             if not block:
                 return False
-            carry = data[-_SCAN_CARRY:]
+            start = max(len(data) - _SCAN_CARRY, 0)
+            while start and data[start - 1] == 0x5C:  # whole runs of backslashes: their count is the point
+                start -= 1
+            carry = data[start:]
 
 
 def _lone_between(data: bytes, lo: int, hi: int) -> bool:

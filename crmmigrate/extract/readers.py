@@ -65,6 +65,8 @@ def _tolerant_psycopg_loaders(dbapi_con: Any) -> None:
     # 30 digits → 1.2e+29) and intervals through timedelta ('1 year 2 mons' → '425 days').
     for name in ("json", "jsonb", "interval"):
         dbapi_con.adapters.register_loader(name, TextLoader)
+        # Arrays of them too, whole (`{"{\"a\": 2.50}"}`), rather than lists of texts.
+        dbapi_con.adapters.register_loader(dbapi_con.adapters.types[name].array_oid, TextLoader)
 
 
 def _on_connect(dbapi_con: Any, _record: Any) -> None:
@@ -87,31 +89,36 @@ def _database(path: Path | None, spec: SqlSource) -> tuple[str, str]:
     url = os.environ.get(spec.url_env, "").strip()
     if not url:
         raise SourceError(label, f"environment variable {spec.url_env} is not set; it must hold the database URL")
-    if url.partition("://")[2].count("@") > 1:
-        # Parsed as it stands, a password holding `@` leaves the rest of it in the host name, where
-        # error messages would show it (or a ValueError, about a port, would).
-        raise SourceError(label, f"the URL in {spec.url_env} holds more than one '@': percent-encode the user "
-                                 f"name and password (@ is %40, : is %3A, / is %2F, ? is %3F, # is %23, % is %25)")
+    unencoded = SourceError(label, f"the URL in {spec.url_env} cannot be read as it stands: percent-encode the "
+                                   f"password and query values (@ is %40, : is %3A, / is %2F, ? is %3F, # is %23, "
+                                   f"% is %25)")
     try:
-        # A password may also sit in the query (`?password=`, SQLite URIs, libpq's sslpassword).
-        shown = mask_secrets(sa.engine.make_url(url).render_as_string(hide_password=True))
-    except (sa.exc.ArgumentError, ValueError):  # (the ValueError's text may quote the password)
-        raise SourceError(label, f"environment variable {spec.url_env} does not hold an SQLAlchemy URL (is a "
-                                 f"character of the password not percent-encoded?)") from None
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise SourceError(label, f"environment variable {spec.url_env} does not hold an SQLAlchemy URL") from None
+    except ValueError:  # a port that is not a number: often the rest of a password (its text must not be shown)
+        raise unencoded from None
+    # An `@` in a password leaves the rest of it in the host name, where a connection error would
+    # show it; one in a query value is misread as the end of a password. (A user name holding
+    # `@`, `user@server`, is read right.)
+    if "@" in (parsed.host or "") or "@" in url.partition("://")[2].partition("?")[2]:
+        raise unencoded
+    # A password may also sit in the query (`?password=`, SQLite URIs, libpq's sslpassword).
+    shown = mask_secrets(parsed.render_as_string(hide_password=True))
     return f"{label} ({shown})", url
 
 
-# A last `;` and what may follow it: more of them, whitespace, comments.
-_TAIL = re.compile(r";(;|\s|--[^\n]*(\n|$)|/\*.*?\*/)*$", re.S)
+# A `;` followed by nothing but whitespace, comments and more `;` (linear: a C comment is read
+# in its unrolled form, never backtracking across another's end).
+_TAIL = re.compile(r";(?:;|\s|--[^\n]*(?:\n|$)|/\*[^*]*\*+(?:[^/*][^*]*\*+)*/)*$")
 
 
 def _statement(spec: SqlSource, engine: sa.Engine) -> sa.TextClause:
     if spec.table is not None:
         sql = f"SELECT * FROM {engine.dialect.identifier_preparer.quote_identifier(spec.table)}"
     else:
-        # A declared query is wrapped in a sub-select for counting: a trailing `;` (and any comment
-        # after it) would break it.
-        sql = _TAIL.sub("", (spec.query or "").strip()).strip()
+        # A declared query is wrapped in a sub-select for counting: a trailing `;` would break it.
+        sql = (spec.query or "").strip().rstrip(";").strip()
     # `\:` keeps text() from reading `:name` (or PostgreSQL's `::` casts) as bind parameters.
     return sa.text(sql.replace(":", "\\:"))
 
@@ -193,10 +200,19 @@ class SqlReader(Reader):
 
     def count_records(self) -> int:
         """``SELECT COUNT(*)`` over the same statement (the alias is required by PostgreSQL)."""
-        count = sa.text(f"SELECT COUNT(*) FROM (\n{self.statement.text}\n) AS q")
         try:
             with self._connect() as con:
-                return int(con.execute(count).scalar_one())
+                try:
+                    return int(con.execute(_count(self.statement.text)).scalar_one())
+                except sa.exc.SQLAlchemyError:
+                    # `…; -- comment` breaks the wrapper. Counted without what looks like a trailing
+                    # comment (a `;` inside a literal can look so: the read, unchanged, must then
+                    # agree with this count, or extract refuses the source).
+                    untailed = _TAIL.sub("", self.statement.text)
+                    if untailed == self.statement.text:
+                        raise
+                    con.rollback()
+                    return int(con.execute(_count(untailed)).scalar_one())
         except sa.exc.SQLAlchemyError as exc:
             # The query ran on its own (the header pass): what broke is the wrapper around it.
             hint = "" if self.what != "query" else " (counted as SELECT COUNT(*) FROM (<query>) AS q, which the query " \
@@ -204,6 +220,11 @@ class SqlReader(Reader):
             raise SourceError(self.location, f"cannot count {self.what}: {_reason(exc)}{hint}") from None
         finally:
             self.engine.dispose()
+
+
+def _count(sql: str) -> sa.TextClause:
+    """``SELECT COUNT(*)`` over *sql* (already escaped for text(); the alias is PostgreSQL's need)."""
+    return sa.text(f"SELECT COUNT(*) FROM (\n{sql}\n) AS q")
 
 
 def _reason(exc: sa.exc.SQLAlchemyError) -> str:

@@ -125,7 +125,7 @@ def balance(run: RunDir, project: Project, ledger: pd.DataFrame) -> Balance:
             ok = row.records_in == row.ledger_rows and not missing and not twice
             balanced.append((row.Index, ok))
             if not ok:
-                imbalances.append(Imbalance(source, row.entity, int(row.records_in), int(row.ledger_rows),
-                                            missing[:20], twice[:20]))
+                imbalances.append((row.Index, Imbalance(source, row.entity, int(row.records_in), int(row.ledger_rows),
+                                                        missing[:20], twice[:20])))
     table["balanced"] = pd.Series(dict(balanced), dtype=bool)
-    return Balance(table, imbalances)
+    return Balance(table, [i for _, i in sorted(imbalances, key=lambda pair: pair[0])])  # in the table's order

@@ -158,23 +158,34 @@ def test_a_password_not_percent_encoded_is_refused_without_showing_it(monkeypatc
     """Parsed as it stood, the rest of such a password became the host (and an error message
     showed it), or a port that is not a number (a ValueError: a traceback, exit 1)."""
     monkeypatch.setenv("LEGACY_DB_URL", url)
-    with pytest.raises(SourceError, match="more than one '@': percent-encode") as info:
+    with pytest.raises(SourceError, match="cannot be read as it stands: percent-encode") as info:
         open_reader(None, SqlSource(format="sql", url_env="LEGACY_DB_URL", key=("ID",), table="T"), 10)
     assert "TopSecret" not in str(info.value) and "w0rdXYZ" not in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://ann@srv:pw@127.0.0.1:1/crm",  # Azure's user@server
+                                 "postgresql+psycopg://ann:p%40ss@127.0.0.1:1/crm",
+                                 "postgresql+psycopg://postgres@/crm?host=/var/run/postgresql",
+                                 "sqlite:////data/exports@2024/a@b.db"])
+def test_urls_sqlalchemy_reads_right_are_accepted(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    from crmmigrate.extract.readers import _database
+
+    monkeypatch.setenv("LEGACY_DB_URL", url)
+    assert _database(None, SqlSource(format="sql", url_env="LEGACY_DB_URL", key=("ID",), table="T"))[1] == url
 
 
 def test_postgresql_reads_read_only_and_keeps_server_text(pg_engine: sa.Engine, pg_url: str, pg_table: str,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     with pg_engine.begin() as con:
-        con.exec_driver_sql(f"CREATE TABLE {pg_table} (id text, at time, doc jsonb, span interval)")
+        con.exec_driver_sql(f"CREATE TABLE {pg_table} (id text, at time, doc jsonb, span interval, docs json[])")
         con.exec_driver_sql(f"""INSERT INTO {pg_table} VALUES ('1', '24:00:00', '{{"n": 123456789012345678901234567890.5}}',
-                                '1 year 2 mons'), ('2', '09:30', '{{"n": 2.50}}', '1 mon')""")
+                                '1 year 2 mons', ARRAY['{{"a": 2.50}}'::json]), ('2', '09:30', '{{"n": 2.50}}', '1 mon', NULL)""")
     monkeypatch.setenv("LEGACY_PG_URL", pg_url)
     reader = open_reader(None, SqlSource(format="sql", url_env="LEGACY_PG_URL", key=("id",), table=pg_table), 1)
     # `24:00:00` is a PostgreSQL time (not a Python one); JSON numbers and intervals as the server writes them.
     assert [r.values for r in reader.records()] == [
-        ["1", "24:00:00", '{"n": 123456789012345678901234567890.5}', "1 year 2 mons"],
-        ["2", "09:30:00", '{"n": 2.50}', "1 mon"]]
+        ["1", "24:00:00", '{"n": 123456789012345678901234567890.5}', "1 year 2 mons", '{"{\\"a\\": 2.50}"}'],
+        ["2", "09:30:00", '{"n": 2.50}', "1 mon", None]]
     with pg_engine.begin() as con:
         con.exec_driver_sql(f"CREATE SEQUENCE {pg_table}_seq")
     spec = SqlSource(format="sql", url_env="LEGACY_PG_URL", key=("id",), query=f"SELECT nextval('{pg_table}_seq') AS id")

@@ -62,6 +62,8 @@ def test_report_matches_its_snapshot(tmp_path: Path) -> None:
     })
     ctx = context(reject_groups(ledger)) | {
         "balanced": False,
+        "summary": {"records_in": 5, "persons": 1, "created": 1, "updated": 0, "rejected": 3, "deferred": 0,
+                    "conflicts": 2},
         "outcomes": ["created", "rejected"],
         "balance": [{"_department": "sales", "_source": "sales.contacts", "entity": "contact", "records_in": 5,
                      "created": 1, "rejected": 3, "ledger_rows": 4, "balanced": False}],
