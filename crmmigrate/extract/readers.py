@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -235,6 +236,46 @@ def _reason(exc: sa.exc.SQLAlchemyError) -> str:
 
 # -- XLSX --------------------------------------------------------------------------------
 
+# A sheet's cell (any namespace prefix), and one holding a formula with no saved value: written
+# by a tool that does not compute formulas (openpyxl, many exporters), it reads as empty.
+_CELL = re.compile(rb"<(?:\w+:)?c\b")
+_UNCOMPUTED = re.compile(rb"<(?:\w+:)?c\b([^>]*)>\s*<(?:\w+:)?f\b[^>]*(?:/>|>[^<]*</(?:\w+:)?f>)\s*"
+                         rb"(?:<(?:\w+:)?v\s*/>|<(?:\w+:)?v>\s*</(?:\w+:)?v>)?\s*</(?:\w+:)?c>")
+_REF = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
+_TYPE = re.compile(rb'\bt="(\w+)"')
+_XML_BLOCK = 1 << 20
+
+
+def _uncomputed_formulas(path: Path, member: str) -> dict[int, list[str]]:
+    """Cells of the sheet XML *member* whose formula has no saved value, by row number. (A text
+    formula's empty result is a value: `t="str"` with an empty `<v>` is left alone.)"""
+    found: dict[int, list[str]] = {}
+    with zipfile.ZipFile(path) as archive, archive.open(member) as fh:
+        carry = b""
+        while True:
+            block = fh.read(_XML_BLOCK)
+            data = carry + block
+            cut = _last_cell_start(data) if block else len(data)  # the last cell may go on in the next block
+            for m in _UNCOMPUTED.finditer(data, 0, cut):
+                ref, kind = _REF.search(m.group(1)), _TYPE.search(m.group(1))
+                if ref is not None and (kind is None or kind.group(1) not in (b"str", b"inlineStr")):
+                    found.setdefault(int(ref.group(2)), []).append((ref.group(1) + ref.group(2)).decode())
+            if not block:
+                return found
+            carry = data[cut:]
+
+
+def _last_cell_start(data: bytes) -> int:
+    """Where the last cell of *data* starts, looked for near the end first; else its last tag
+    (which may be the start of a cell cut off by the block's end)."""
+    for window in (1 << 16, len(data)):
+        starts = [m.start() for m in _CELL.finditer(data, max(len(data) - window, 0))]
+        if starts:
+            return starts[-1]
+    last_tag = data.rfind(b"<")
+    return last_tag if last_tag >= 0 else len(data)
+
+
 class XlsxReader(Reader):
     """One sheet, read-only; dates come back as ISO text, whole numbers without `.0`.
 
@@ -255,6 +296,8 @@ class XlsxReader(Reader):
             if not head and any(any(v not in (None, "") for v in row) for _, row in self._rows(sheet)):
                 raise SourceError(str(self.path), f"sheet '{self.spec.sheet}': row {self.header_row} (`header_row`) "
                                   f"is empty, but rows below it hold values: which row names the columns?")
+            uncomputed = _uncomputed_formulas(self.path, sheet._worksheet_path)  # noqa: SLF001 (openpyxl's own)
+        self.uncomputed = {n: cells for n, cells in uncomputed.items() if n > self.header_row}
         self.header = unique_header([as_text(v) or f"column_{i + 1}" for i, v in enumerate(head)])
 
     def _open(self) -> Any:
@@ -313,7 +356,8 @@ class XlsxReader(Reader):
         with self._sheet() as sheet:
             for n, cells in self._guarded(sheet.iter_rows(min_row=self.header_row + 1), self.header_row + 1):
                 row = tuple(getattr(cell, "value", None) for cell in cells)
-                if not any(v not in (None, "") for v in row):
+                uncomputed = self.uncomputed.get(n)
+                if not any(v not in (None, "") for v in row) and not uncomputed:
                     continue
                 values = [as_text(v) for v in row[:width]] + [None] * (width - len(row))
                 extra = [v for v in row[width:] if v not in (None, "")]
@@ -324,6 +368,11 @@ class XlsxReader(Reader):
                 elif errors:
                     yield checked(RawRecord(n, None, raw, ReasonCode.MALFORMED_ROW,
                                             f"Excel error value in {', '.join(errors)} (a formula that failed)"))
+                elif uncomputed:
+                    yield checked(RawRecord(n, None, raw, ReasonCode.MALFORMED_ROW,
+                                            f"formula without a saved value in {', '.join(uncomputed)}: the file was "
+                                            f"written by a tool that does not compute formulas; open and save it in "
+                                            f"Excel or LibreOffice"))
                 else:
                     yield checked(RawRecord(n, values, raw))
 
@@ -332,7 +381,7 @@ class XlsxReader(Reader):
         with self._sheet() as sheet:
             rows = {cell.row for _, row in self._guarded(sheet.iter_rows(min_row=self.header_row + 1), self.header_row + 1)
                     for cell in row if getattr(cell, "value", None) not in (None, "")}
-        return len(rows)
+        return len(rows | set(self.uncomputed))  # (a row of formulas with no saved value reads as empty)
 
 
 def open_reader(path: Path | None, spec: CsvSource | SqlSource | JsonSource | XlsxSource, chunk_rows: int) -> Reader:

@@ -422,3 +422,36 @@ def test_xlsx_excel_error_cells_reject_their_row(tmp_path: Path) -> None:
     records = read(open_reader(tmp_path / "in.xlsx", XlsxSource(format="xlsx", path="x", key=("Id",), sheet="S"), 10))
     assert rows(records) == [(2, ["1", "Ann"], None), (3, None, "malformed_row"), (4, ["3", "#N/A typed as text"], None)]
     assert records[1].message == "Excel error value in B3 #DIV/0! (a formula that failed)"
+
+
+def test_xlsx_formulas_without_a_saved_value_reject_their_row(tmp_path: Path) -> None:
+    """openpyxl (like many exporters) writes formulas without computing them: read back, they
+    are empty. A row of them is a reject naming the cells, not a record with silent nulls."""
+    book = openpyxl.Workbook()
+    book.active.title = "S"
+    for row in (["Id", "Name", "Calc"], ["1", "Ann", "=A2*2"], ["2", "Bob", 5], [None, None, "=1+1"],
+                ["4", "Cy", '=""']):
+        book.active.append(row)
+    book.save(tmp_path / "in.xlsx")
+    records = read(open_reader(tmp_path / "in.xlsx", XlsxSource(format="xlsx", path="x", key=("Id",), sheet="S"), 10))
+    assert rows(records) == [(2, None, "malformed_row"), (3, ["2", "Bob", "5"], None), (4, None, "malformed_row"),
+                             (5, None, "malformed_row")]
+    assert records[0].message.startswith("formula without a saved value in C2: the file was written by a tool")
+    import zipfile  # the same file with the value Excel would have saved for C2: read as data
+
+    with zipfile.ZipFile(tmp_path / "in.xlsx") as src, zipfile.ZipFile(tmp_path / "saved.xlsx", "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            dst.writestr(item, data.replace(b"<f>A2*2</f><v /></c>", b"<f>A2*2</f><v>2</v></c>")
+                         if "worksheets/" in item.filename else data)
+    records = read(open_reader(tmp_path / "saved.xlsx", XlsxSource(format="xlsx", path="x", key=("Id",), sheet="S"), 10))
+    assert rows(records)[0] == (2, ["1", "Ann", "2"], None)
+    # Read in blocks of every small size, cells cut anywhere: the same cells are found.
+    import crmmigrate.extract.readers as readers
+
+    whole = readers._uncomputed_formulas(tmp_path / "in.xlsx", "xl/worksheets/sheet1.xml")  # noqa: SLF001
+    assert whole == {2: ["C2"], 4: ["C4"], 5: ["C5"]}
+    for size in range(1, 120):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(readers, "_XML_BLOCK", size)
+            assert readers._uncomputed_formulas(tmp_path / "in.xlsx", "xl/worksheets/sheet1.xml") == whole  # noqa: SLF001
