@@ -298,7 +298,7 @@ class XlsxReader(Reader):
                                   f"is empty, but rows below it hold values: which row names the columns?")
             uncomputed = _uncomputed_formulas(self.path, sheet._worksheet_path)  # noqa: SLF001 (openpyxl's own)
         self.uncomputed = {n: cells for n, cells in uncomputed.items() if n > self.header_row}
-        self.header = unique_header([as_text(v) or f"column_{i + 1}" for i, v in enumerate(head)])
+        self.header = unique_header([as_text(v) or "" for v in head])  # (blank: column_N, never a real name)
 
     def _open(self) -> Any:
         import openpyxl

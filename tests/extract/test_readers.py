@@ -455,3 +455,13 @@ def test_xlsx_formulas_without_a_saved_value_reject_their_row(tmp_path: Path) ->
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(readers, "_XML_BLOCK", size)
             assert readers._uncomputed_formulas(tmp_path / "in.xlsx", "xl/worksheets/sheet1.xml") == whole  # noqa: SLF001
+
+
+def test_xlsx_blank_header_cell_never_takes_a_real_column_name(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    book.active.title = "S"
+    for row in (["A", None, "column_2"], [1, 2, 3]):
+        book.active.append(row)
+    book.save(tmp_path / "in.xlsx")
+    reader = open_reader(tmp_path / "in.xlsx", XlsxSource(format="xlsx", path="x", key="row_number", sheet="S"), 10)
+    assert reader.header == ["A", "column_2~2", "column_2"]
