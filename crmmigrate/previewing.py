@@ -127,10 +127,11 @@ def _sample(project: Project, spec: MappingSpec, table: str, n: int, shown: str 
     repeated = frame["_source_key"].duplicated()
     firsts = frame[~repeated].set_index("_source_key")
     later = frame[repeated]
-    identical = (later["_row_hash"].to_numpy() == firsts.loc[later["_source_key"], "_row_hash"].to_numpy())
+    first = firsts.loc[later["_source_key"]]
+    identical = later["_row_hash"].to_numpy() == first["_row_hash"].to_numpy()
     result.repeats[source_id] = pd.DataFrame({
         "_row_number": later["_row_number"], "_source_key": later["_source_key"],
-        "first_row_number": firsts.loc[later["_source_key"], "_row_number"].to_numpy(), "identical": identical,
+        "first_row_number": first["_row_number"].to_numpy(), "identical": identical,
         # As the ledger has it (reconcile.ledger.repeat_rows).
         "outcome": ["merged" if same or source.duplicate_keys == "keep_first" else "rejected: duplicate_key"
                     for same in identical]})

@@ -11,7 +11,7 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import sqlalchemy as sa
@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from crmmigrate.errors import TargetError
 
 BATCH_ROWS = 1000
+T = TypeVar("T")
 
 
 def insert_for(con: Connection):
@@ -51,7 +52,7 @@ def create_schema(engine: Engine, metadata: sa.MetaData) -> None:
             index.create(engine, checkfirst=True)
 
 
-def batches(rows: list[dict[str, Any]], size: int = BATCH_ROWS) -> Iterator[list[dict[str, Any]]]:
+def batches(rows: list[T], size: int = BATCH_ROWS) -> Iterator[list[T]]:
     for start in range(0, len(rows), size):
         yield rows[start:start + size]
 
@@ -124,8 +125,8 @@ def count_rows(engine: Engine, table: sa.Table) -> int:
 def fetch_rows(con: Connection, table: sa.Table, ids: list[str]) -> dict[str, dict[str, Any]]:
     """Id → the row's values, for *ids* (in batches)."""
     out: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(ids), BATCH_ROWS):
-        for row in con.execute(sa.select(table).where(table.c.id.in_(ids[start:start + BATCH_ROWS]))).mappings():
+    for batch in batches(ids):
+        for row in con.execute(sa.select(table).where(table.c.id.in_(batch))).mappings():
             out[row["id"]] = dict(row)
     return out
 
@@ -135,8 +136,8 @@ def retire_rows(con: Connection, table: sa.Table, pairs: list[tuple[str, str]], 
     references one of them to its successor: *pairs* are (old id, successor id)."""
     references = [(fk.parent.table, fk.parent) for t in metadata.sorted_tables for fk in t.foreign_keys
                   if fk.column is table.c.id]
-    for start in range(0, len(pairs), BATCH_ROWS):
-        successor = dict(pairs[start:start + BATCH_ROWS])
+    for batch in batches(pairs):
+        successor = dict(batch)
         for child, column in references:  # one statement per child table and batch, not per row
             con.execute(child.update().where(column.in_(list(successor)))
                         .values({column.name: sa.case(successor, value=column)}))

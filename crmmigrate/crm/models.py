@@ -184,13 +184,13 @@ class Superseded(Base):
     """A CRM row the migration created and later found to be the same thing as another row.
 
     When a cluster's members carry several CRM ids (two records matched only after both were
-    loaded), the cluster keeps the id most of them have, and every other id whose crosswalk rows have all
-    moved away is recorded here in the same transaction as the crosswalk change, so no CRM row
-    is ever left with neither a crosswalk row nor a record of what became of it. The load then
-    re-points the row's children to ``superseded_by`` and removes it (``removed_run_id``, its
-    last values in ``removed_values``); a
-    run killed in between finishes the job on the next load. Anyone still holding the old id
-    can look up its successor here.
+    loaded), the cluster keeps the id most of them have, and every other id whose crosswalk rows
+    have all moved away is recorded here in the same transaction as the crosswalk change, so no
+    CRM row is ever left with neither a crosswalk row nor a record of what became of it. The
+    load then re-points the row's children to ``superseded_by`` and removes it
+    (``removed_run_id``, its last values in ``removed_values``); a run killed in between
+    finishes the job on the next load. Anyone still holding the old id can look up its
+    successor here.
     """
 
     __tablename__ = "migration_superseded"

@@ -3,9 +3,10 @@
 Each golden record's CRM id is the id most of its members already have in the crosswalk, or
 (new to the CRM) its cluster id. Rows are compared with what the CRM holds first, so a second
 run over the same data creates nothing and updates nothing. A CRM id that no crosswalk row
-points to any more (its records now belong to a cluster that kept another id) is recorded as superseded in ``migration_superseded`` together with the
-crosswalk change, and removed once every entity is loaded, its children re-pointed to the row
-that superseded it: a re-run never leaves a CRM row that nothing maps to. Writes
+points to any more (its records now belong to a cluster that kept another id) is recorded as
+superseded in ``migration_superseded`` together with the crosswalk change, and removed once
+every entity is loaded, its children re-pointed to the row that superseded it: a re-run never
+leaves a CRM row that nothing maps to. Writes
 ``load/outcomes.parquet`` (every record's outcome), ``load/errors.parquet`` and
 ``load/target_counts.parquet``.
 """
@@ -19,8 +20,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from crmmigrate.crm.models import ENTITIES, LOAD_ORDER, Base, Crosswalk, CrmUser, Superseded, entity_fields
-from crmmigrate.crm.dbio import (comparable, count_rows, create_schema, enforce_foreign_keys, fetch_existing, insert_for, plain,
-                                 fetch_rows, retire_rows, upsert)
+from crmmigrate.crm.dbio import (batches, comparable, count_rows, create_schema, enforce_foreign_keys, fetch_existing,
+                                 fetch_rows, insert_for, plain, retire_rows, upsert)
 from crmmigrate.rundir import RunDir, StageResult, read_table, stack, write_table
 from crmmigrate.schemas import LOAD_ERRORS, OUTCOMES, TARGET_COUNTS, link_fields
 from crmmigrate.spec.load import Project
@@ -225,17 +226,16 @@ class EntityLoad:
             stmt = stmt.on_conflict_do_update(
                 index_elements=["entity", "source", "source_key"],
                 set_={"crm_id": stmt.excluded.crm_id, "last_run_id": stmt.excluded.last_run_id})
-            for start in range(0, len(rows), 1000):
-                con.execute(stmt, rows[start:start + 1000])
+            for batch in batches(rows):
+                con.execute(stmt, batch)
             # An id in use again is nobody's superseded id; a removal already done stays as history.
-            for start in range(0, len(live), 1000):
+            for batch in batches(live):
                 con.execute(tombs.delete().where(tombs.c.entity == self.entity, tombs.c.removed_run_id.is_(None),
-                                                 tombs.c.crm_id.in_(live[start:start + 1000])))
-            candidates = sorted(set(moved["_known"]))
+                                                 tombs.c.crm_id.in_(batch)))
             still: set[str] = set()
-            for start in range(0, len(candidates), 1000):
+            for batch in batches(sorted(set(moved["_known"]))):
                 still |= {r[0] for r in con.execute(sa.select(table.c.crm_id).distinct().where(
-                    table.c.entity == self.entity, table.c.crm_id.in_(candidates[start:start + 1000])))}
+                    table.c.entity == self.entity, table.c.crm_id.in_(batch)))}
             superseded = {}
             for old, group in moved[~moved["_known"].isin(still)].groupby("_known"):
                 share = group["crm_id"].value_counts()

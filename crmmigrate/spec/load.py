@@ -110,10 +110,11 @@ def check_mapping(spec: MappingSpec, doc: YamlDoc) -> None:
             if name not in known:
                 doc.problems.append(doc.problem(where, f"'{em.entity}' has no field '{name}'{_transforms.suggest(name, list(known))}"))
             elif fs.map and known[name].python_type is str and (
-                    flags := [k for k, v in fs.map.items() if isinstance(v, bool)]):
-                doc.problems.append(doc.problem((*where, "map", flags[0]), (
-                    f"'{name}' of '{em.entity}' is text, but the map gives {flags[0]!r} the flag "
-                    f"{str(fs.map[flags[0]]).lower()}: quote it ('{str(fs.map[flags[0]]).lower()}') for the text")))
+                    flags := [(k, str(v).lower()) for k, v in fs.map.items() if isinstance(v, bool)]):
+                (key, flag), *_ = flags
+                doc.problems.append(doc.problem((*where, "map", key), (
+                    f"'{name}' of '{em.entity}' is text, but the map gives {key!r} the flag "
+                    f"{flag}: quote it ('{flag}') for the text")))
             elif fs.formats is not None and not issubclass(known[name].python_type, dt.date):
                 doc.problems.append(doc.problem((*where, "formats"), (
                     f"'{name}' of '{em.entity}' is not a date or a time, so `formats` would never be used: "
