@@ -504,8 +504,74 @@ def _strptime_value(t: str, fmt: str, number: int, with_time: bool) -> str:
     ok = " AND ".join([f"{group('whole')} = {t}", *checks])
     extract = f"regexp_extract({t}, {quote_str('(?i)^(' + pattern + ')')}, {['whole', *(f'g{i}' for i in range(len(names)))]!r})"
     # The full-match test is cheap and necessary; the groups are extracted only where it holds.
-    return f"CASE WHEN {_full(t, '(?i)' + pattern)} THEN list_transform([{extract}], lambda {g}: " \
-           f"CASE WHEN {ok} THEN {cast} END)[1] END"
+    fixed, gate = _fixed_width(t, fmt, with_time)
+    return f"CASE {fixed} WHEN {gate}{_full(t, '(?i)' + pattern)} THEN " \
+           f"list_transform([{extract}], lambda {g}: CASE WHEN {ok} THEN {cast} END)[1] END"
+
+
+# Each directive's usual spelling, at a fixed width. On such text _strptime's regex takes exactly
+# these characters for the directive (its two-digit alternatives come before the one-digit ones),
+# and the rest of the text then matches too; so the groups sit at fixed positions.
+_FIXED = {"Y": "[0-9]{4}", "y": "[0-9]{2}", "m": "(0[1-9]|1[0-2])", "d": "(0[1-9]|[12][0-9]|3[01])",
+          "H": "([01][0-9]|2[0-3])", "M": "[0-5][0-9]", "S": "[0-5][0-9]"}
+
+
+def _fixed_width(t: str, fmt: str, with_time: bool) -> tuple[str, str]:
+    """(`WHEN shape THEN value` or '', `gate AND ` or ''): the value of text spelling *fmt* at fixed
+    widths (`05/03/2024`, not `5/3/2024`), and a cheap test that _strptime's regex needs.
+
+    Fixed widths are read with substr() instead of regexp_extract() and a lambda (~3x less CPU);
+    a text of that shape whose day does not exist is NULL, as Python refuses it. The gate (the
+    length _strptime's regex can match, the punctuation it requires) spares the regex on texts in
+    another format, which each text meets for every format listed before its own."""
+    shape: list[str] | None = []
+    at: dict[str, str] = {}
+    position, shortest, longest, needed = 1, 0, 0, set()
+    locale = _strptime._TimeRE_cache.locale_time
+    months = [list(locale.a_month)[1:], list(locale.f_month)[1:]]
+    for m in re.finditer(r"%(.)|(\s+)|(.)", fmt):
+        directive, space, char = m.groups()
+        if directive in ("b", "B"):
+            names = months[directive == "B"]
+            widths = {len(n) for n in names}
+            shortest, longest = shortest + min(widths), longest + max(widths)
+            if len(widths) > 1 or shape is None:
+                shape = None  # names of different lengths (`%B`) have no fixed positions
+                continue
+            width = widths.pop()
+            shape.append("(?i:" + "|".join(map(re.escape, names)) + ")")  # _strptime ignores their case
+        elif directive is not None and directive != "%":
+            width = 2 + 2 * (directive == "Y")
+            shortest, longest = shortest + (width if directive in "Yy" else 1), longest + width  # `%d` reads `5`
+            if shape is not None:
+                shape.append(_FIXED[directive])
+        else:  # a literal: one space stands for _strptime's `\s+`; letters match in their own case only
+            width, text = 1, " " if space else (char or "%")
+            shortest, longest = shortest + 1, longest + (1 << 20 if space else 1)
+            if not text.isalnum() and not space:
+                needed.add(text)
+            if shape is not None:
+                shape.append(f"\\x{{{ord(text):x}}}")
+        if directive is not None and directive != "%":
+            at[directive] = f"substr({t}, {position}, {width})"
+        position += width
+    gate = [f"strlen({t}) >= {shortest}"] + ([f"strlen({t}) <= {longest}"] if longest < 1 << 20 else [])
+    gate += [f"contains({t}, {quote_str(c)})" for c in sorted(needed)]
+    gate_sql = " AND ".join(gate) + " AND "  # strlen counts characters here: the text is printable ASCII
+    if shape is None:
+        return "", gate_sql
+    checks = [_full(t, "".join(shape))]
+    if "Y" in at:
+        year = at["Y"]
+        checks.append(f"{year} <> '0000'")  # Python has no year 0
+    else:  # _strptime's pivot: 00-68 → 20xx, 69-99 → 19xx
+        short = f"CAST({at['y']} AS INTEGER)"
+        year = f"CAST({short} + CASE WHEN {short} <= 68 THEN 2000 ELSE 1900 END AS VARCHAR)"
+    month = at["m"] if "m" in at else f"lpad(CAST(list_position({months[0]!r}, lower({at['b']})) AS VARCHAR), 2, '0')"
+    text = f"{year} || '-' || {month} || '-' || {at['d']}"
+    if with_time:
+        text += " || ' ' || " + " || ':' || ".join(at.get(n, "'00'") for n in "HMS")
+    return f"WHEN {' AND '.join(checks)} THEN try_cast({text} AS {'TIMESTAMP' if with_time else 'DATE'})", gate_sql
 
 
 def _iso_value(t: str, with_time: bool) -> str:

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from crmmigrate.map import coerce
 from crmmigrate.map.mapper import map_frame
 from crmmigrate.map.sql import CASED, TRANSFORMS, UNCASED, WHITESPACE, CompiledEntity, compile_entity, ident
-from crmmigrate.map.sql import _Pipe, to_bool, to_date, to_datetime, to_decimal, to_int
+from crmmigrate.map.sql import _Pipe, _fixed_width, to_bool, to_date, to_datetime, to_decimal, to_int
 from tests.map.test_mapper import spec
 from crmmigrate.schemas import extract_schema, mapped_schema
 from crmmigrate.spec.model import EntityMapping, MappingSpec
@@ -506,6 +506,38 @@ def test_strptime_formats_agree_with_python_both_ways(con: duckdb.DuckDBPyConnec
         printable = bool(stripped) and stripped.isascii() and stripped.isprintable()
         assert claim == (printable and python_refuses), f"{text!r}"
     assert claimed[-2:] == [False, False] and sum(claimed) > 0.05 * len(rows)
+
+
+@pytest.mark.parametrize("fmt,with_time", [(f, False) for f in BENCH_FORMATS + ["%y%m%d", "%b %d, %Y"]]
+                         + [("%d.%m.%Y %H:%M:%S", True), ("%Y%m%d%H%M", True)])
+def test_fixed_width_dates_are_pythons_without_the_regex_groups(con: duckdb.DuckDBPyConnection, fmt: str,
+                                                                 with_time: bool) -> None:
+    """The fixed-width branch alone (no regexp_extract behind it): on texts of its shape it gives
+    Python's value, NULL where Python refuses (31 April, year 0); other texts it leaves."""
+    fixed, gate = _fixed_width('"V"', fmt, with_time)
+    assert fixed.startswith("WHEN ") and gate.endswith(" AND ")
+    rng = random.Random(fmt)
+    values = _fill(fmt, rng, 3000) + [re.sub(r"%(.)", lambda m: {"Y": "0000", "y": "24", "b": "Apr", "d": "31"}
+                                              .get(m.group(1), "04"), fmt)]
+    expression = f"CASE {fixed.replace(' THEN ', ' THEN CAST(', 1)} AS VARCHAR) ELSE 'other' END"
+    con.register("v", pa.table({"V": pa.array(values, pa.string())}))
+    try:
+        got = [r[0] for r in con.sql(f"SELECT {expression} FROM v").fetchall()]
+    finally:
+        con.unregister("v")
+    taken = refused = 0
+    for text, value in zip(values, got):
+        if value == "other":
+            continue
+        taken, refused = taken + 1, refused + (value is None)
+        try:
+            parsed = dt.datetime.strptime(text, fmt)
+            want: str | None = str(parsed if with_time else parsed.date())
+        except ValueError:
+            want = None
+        assert value == want, f"{text!r}"
+    assert taken > 10 and refused > 0  # texts of the shape were read, refusals among them
+    assert _fixed_width('"V"', "%d %B %Y", False)[0] == ""  # month names of different lengths
 
 
 def test_iso_dates_are_sure_only_in_the_plain_shape(con: duckdb.DuckDBPyConnection) -> None:
