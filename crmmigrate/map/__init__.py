@@ -23,14 +23,14 @@ import pyarrow.parquet as pq
 
 from crmmigrate.errors import CrmMigrateError, MappingSpecError
 from crmmigrate.map.mapper import MapResult, map_frame
-from crmmigrate.map.sql import CompiledEntity, compile_entity
+from crmmigrate.map.sql import CompiledEntity, compile_entity, layered
 from crmmigrate.rundir import RunDir, StageResult, StreamWriter
 from crmmigrate.schemas import DEFERRED, LINEAGE_NAMES, MAP_NULLED, MAP_REJECTS, mapped_schema
 from crmmigrate.sqltext import ident, literal
 from crmmigrate.spec.load import Project, check_columns
 from crmmigrate.spec.model import EntityMapping, MappingSpec
 
-__all__ = ["MapResult", "map_frame", "run_map"]
+__all__ = ["MapResult", "map_entities", "map_frame", "map_source", "run_map"]
 
 
 class _Writers:
@@ -80,30 +80,58 @@ class _Writers:
 
 def map_source(run: RunDir, project: Project, mapping: MappingSpec, em: EntityMapping, out: Path,
                compiled: bool = True) -> dict[str, int]:
-    """One (source, entity): DuckDB maps the rows its SQL is sure of, `map_frame` the rest (all rows
-    when the entity does not compile, or with *compiled=False*, the reference route in tests)."""
-    source_id = mapping.source_id(em.from_)
+    """One (source, entity) alone (see `map_entities`)."""
+    return map_entities(run, project, mapping, [em], out, compiled)[0]
+
+
+def map_entities(run: RunDir, project: Project, mapping: MappingSpec, ems: list[EntityMapping], out: Path,
+                 compiled: bool = True) -> list[dict[str, int]]:
+    """The entities *ems* of one source, each with its counts. DuckDB maps the rows its SQL is
+    sure of, in one pass over the extract for every entity that compiles (each pass reads and
+    decodes every raw column, for the rejects' raw records); `map_frame` maps the rest (all rows
+    of an entity that does not compile, or with *compiled=False*, the reference route in tests)."""
+    source_id = mapping.source_id(ems[0].from_)
+    assert all(mapping.source_id(em.from_) == source_id for em in ems)
     extracted_path = run.require("extract") / f"{source_id}.parquet"
     repeats_path = run.require("extract") / "repeats" / f"{source_id}.parquet"
-    sql = compile_entity(em, mapping) if compiled else None
     names = pq.read_schema(extracted_path).names
-    if any(c.lower().startswith(_OWN) for c in names) or len({c.lower() for c in names}) < len(names):
-        sql = None  # a raw column could be mistaken for one of the query's own, or for another (`ID`, `Id`)
-    writers = _Writers(out, source_id, em.entity)
+    # A raw column could be mistaken for one of the query's own, or for another (`ID`, `Id`).
+    compiles = compiled and not any(c.lower().startswith(_OWN) for c in names) \
+        and len({c.lower() for c in names}) == len(names)
+    writers: list[_Writers] = []
+    totals: list[tuple[int, int]] = []
     try:
-        if sql is None:
-            extracted, repeats = _map_frames(extracted_path, _repeated_rows(repeats_path), em, mapping, writers,
-                                             project.spec.chunk_rows)
-        else:
-            extracted, repeats = _map_sql(extracted_path, repeats_path, sql, em, mapping, writers)
+        for em in ems:
+            writers.append(_Writers(out, source_id, em.entity))
+        parts = []
+        for k, (em, w) in enumerate(zip(ems, writers)):
+            sql = compile_entity(em, mapping, tag=f"e{k}_") if compiles else None
+            if sql is None:
+                totals.append(_map_frames(extracted_path, _repeated_rows(repeats_path), em, mapping, w,
+                                          project.spec.chunk_rows))
+            else:
+                parts.append(_Part(em, sql, w, f"{_OWN}e{k}_"))
+        if parts:
+            totals.append(_map_sql(extracted_path, repeats_path, parts, mapping))
     finally:
-        writers.close()
-    counts = writers.counts
-    if extracted != counts["mapped"] + counts["rejects"] + counts["skipped"] + repeats:
-        raise CrmMigrateError(f"In mapping `{mapping.system}` ({em.entity} from {em.from_}): {extracted} rows in, "
-                              f"{counts['mapped']} mapped + {counts['rejects']} rejected + {counts['skipped']} skipped"
-                              f" + {repeats} repeated keys")
-    return {"extracted": extracted, **counts, "repeats": repeats}
+        errors = []
+        for w in writers:
+            try:
+                w.close()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+    extracted, repeats = totals[0]
+    results = []
+    for em, w in zip(ems, writers):
+        counts = w.counts
+        if extracted != counts["mapped"] + counts["rejects"] + counts["skipped"] + repeats:
+            raise CrmMigrateError(f"In mapping `{mapping.system}` ({em.entity} from {em.from_}): {extracted} rows in, "
+                                  f"{counts['mapped']} mapped + {counts['rejects']} rejected + {counts['skipped']} "
+                                  f"skipped + {repeats} repeated keys")
+        results.append({"extracted": extracted, **counts, "repeats": repeats})
+    return results
 
 
 def _repeated_rows(path: Path) -> set[int]:
@@ -129,48 +157,83 @@ def _map_frames(path: Path, repeated: set[int], em: EntityMapping, mapping: Mapp
 
 SQL_MEMORY_LIMIT = "128MB"
 # Smaller batches cost ~5% speed and save ~150 MB at peak (raw and mapped columns travel together).
+# A pass mapping several entities reads batches this many rows divided by their number.
 SQL_BATCH_ROWS = 16_384
 _OWN = "__crm_"  # the prefix of the query's own columns (compile_entity refuses columns read by that name)
 
 
-def _map_sql(path: Path, repeats_path: Path, sql: CompiledEntity, em: EntityMapping, mapping: MappingSpec,
-             writers: _Writers) -> tuple[int, int]:
-    """One pass: each batch's sure rows are written from Arrow, and so are the rows the SQL knows
-    map_frame rejects (with the same failures, message and raw record). The other rows go to
-    `map_frame` with the fields the SQL was sure of handed over as known (a row is usually in doubt
-    about one field: a phone only `phonenumbers` reads, a date in a shape not compiled), so Python
-    runs only the rules in doubt."""
+class _Part:
+    """One entity inside the shared pass: its columns in the query are named *own*…"""
+
+    def __init__(self, em: EntityMapping, sql: CompiledEntity, writers: _Writers, own: str):
+        self.em, self.sql, self.writers, self.own = em, sql, writers, own
+        self.fields = [f for f in em.fields if f in sql.fields_sure]
+        self.aliases = {name: f"{own}m{i}" for i, name in enumerate(sql.columns)}
+        self.doubtful: _Doubtful | None = None
+
+    def mapping_sql(self) -> list[str]:
+        """The mapping (each field's work shared between its value and its flags)."""
+        sql, own = self.sql, self.own
+        pattern = " + ".join(f"CAST({sql.fields_sure[f]} AS BIGINT) * {1 << i}" for i, f in enumerate(self.fields)) or "0"
+        return [*(f"{expr} AS {self.aliases[n]}" for n, expr in sql.columns.items()), f"{sql.sure} AS {own}sure",
+                f"{sql.reject} AS {own}reject", f"{pattern} AS {own}pattern",
+                *(f"{f.when} AS {own}f{i}" for i, f in enumerate(sql.failures))]
+
+    def rows_sql(self, raw_columns: list[str]) -> list[str]:
+        """What a reject needs, computed for rejects only."""
+        sql, own = self.sql, self.own
+        failures = (f"list_filter([{', '.join(f'CASE WHEN {own}f{i} THEN {f.struct} END' for i, f in enumerate(sql.failures))}], "
+                    f"lambda {_OWN}x: {_OWN}x IS NOT NULL)" if sql.failures else
+                    "CAST(NULL AS STRUCT(field VARCHAR, rule VARCHAR, value VARCHAR, reason_code VARCHAR, "
+                    "category VARCHAR, message VARCHAR)[])")
+        # The first failure that rejects names the reject (a lenient field's is listed, not naming).
+        first = [(i, f.reason) for i, f in enumerate(sql.failures) if not f.lenient]
+        reason = "CASE " + " ".join(f"WHEN {own}f{i} THEN {literal(str(r))}" for i, r in first) + " END" if first else "NULL"
+        category = "CASE " + " ".join(f"WHEN {own}f{i} THEN {literal(r.category)}" for i, r in first) + " END" \
+            if first else "NULL"
+        return [*self.aliases.values(), f"{own}sure", f"{own}reject", f"{own}pattern",
+                f"CASE WHEN {own}reject THEN {failures} END AS {own}failures",
+                f"CASE WHEN {own}reject THEN {_raw_json(raw_columns)} END AS {own}raw",
+                f"CASE WHEN {own}reject THEN {reason} END AS {own}reason",
+                f"CASE WHEN {own}reject THEN {category} END AS {own}category"]
+
+    def texts_sql(self) -> str:
+        own = self.own
+        return (f"array_to_string(list_transform({own}failures, lambda {_OWN}x: {_OWN}x.field || ': ' || "
+                f"{_OWN}x.message), '; ') AS {own}message")
+
+    def write(self, table: pa.Table) -> None:
+        """One batch: sure rows and certain rejects from Arrow, the rest gathered for map_frame."""
+        own, aliases = self.own, self.aliases
+        sure, reject = table.column(f"{own}sure"), table.column(f"{own}reject")
+        all_sure = pc.all(sure).as_py()  # the common batch: no row to filter out, nothing copied
+        self.writers.write_arrow("mapped", (table if all_sure else table.filter(sure)).select(list(aliases.values()))
+                                 .rename_columns(list(aliases)).cast(self.writers.files["mapped"][1]))
+        if not all_sure:
+            if self.sql.failures:
+                self.writers.write_arrow("rejects", _certain_rejects(table.filter(reject), self))
+            assert self.doubtful is not None
+            self.doubtful.add(table.filter(pc.and_not(pc.invert(sure), reject)))
+
+
+def _map_sql(path: Path, repeats_path: Path, parts: list[_Part], mapping: MappingSpec) -> tuple[int, int]:
+    """One pass for every entity of the source: each batch's sure rows are written from Arrow,
+    and so are the rows the SQL knows map_frame rejects (with the same failures, message and raw
+    record). The other rows go to `map_frame` with the fields the SQL was sure of handed over as
+    known (a row is usually in doubt about one field: a phone only `phonenumbers` reads, a date in
+    a shape not compiled), so Python runs only the rules in doubt."""
     raw_names = pq.read_schema(path).names
     raw_columns = [c for c in raw_names if c not in LINEAGE_NAMES]
-    fields = [f for f in em.fields if f in sql.fields_sure]
-    aliases = {name: f"{_OWN}m{i}" for i, name in enumerate(sql.columns)}
-    pattern = " + ".join(f"CAST({sql.fields_sure[f]} AS BIGINT) * {1 << i}" for i, f in enumerate(fields)) or "0"
-    failures = (f"list_filter([{', '.join(f'CASE WHEN {_OWN}f{i} THEN {f.struct} END' for i, f in enumerate(sql.failures))}], "
-                f"lambda {_OWN}x: {_OWN}x IS NOT NULL)" if sql.failures else
-                "CAST(NULL AS STRUCT(field VARCHAR, rule VARCHAR, value VARCHAR, reason_code VARCHAR, "
-                "category VARCHAR, message VARCHAR)[])")
-    # The first failure that rejects names the reject (a lenient field's is listed, not naming).
-    first = [(i, f.reason) for i, f in enumerate(sql.failures) if not f.lenient]
-    reason = "CASE " + " ".join(f"WHEN {_OWN}f{i} THEN {literal(str(r))}" for i, r in first) + " END" if first else "NULL"
-    category = "CASE " + " ".join(f"WHEN {_OWN}f{i} THEN {literal(r.category)}" for i, r in first) + " END" \
-        if first else "NULL"
-    # Three projections, each computed once: the mapping (sharing each field's work between its
-    # value and its flags), what a reject needs, then its message. Raw values are not among them:
-    # converting them to Arrow for every row costs more than looking up the few doubtful rows.
-    mapping_sql = ", ".join([*map(ident, raw_columns), *(f"{expr} AS {aliases[n]}" for n, expr in sql.columns.items()),
-                             f"{sql.sure} AS {_OWN}sure", f"{sql.reject} AS {_OWN}reject", f"{pattern} AS {_OWN}pattern",
-                             *(f"{f.when} AS {_OWN}f{i}" for i, f in enumerate(sql.failures))])
-    rows_sql = ", ".join([*aliases.values(), f"{_OWN}sure", f"{_OWN}reject", f"{_OWN}pattern",
-                          f"CASE WHEN {_OWN}reject THEN {failures} END AS {_OWN}failures",
-                          f"CASE WHEN {_OWN}reject THEN {_raw_json(raw_columns)} END AS {_OWN}raw",
-                          f"CASE WHEN {_OWN}reject THEN {reason} END AS {_OWN}reason",
-                          f"CASE WHEN {_OWN}reject THEN {category} END AS {_OWN}category"])
-    texts_sql = (f"array_to_string(list_transform({_OWN}failures, lambda {_OWN}x: {_OWN}x.field || ': ' || "
-                 f"{_OWN}x.message), '; ') AS {_OWN}message")
-    schema = writers.files["mapped"][1]
+    # Three projections, each computed once: the mapping, what a reject needs, then its message.
+    # Raw values are read once for all entities; they are not converted to Arrow for every row,
+    # which costs more than looking up the few doubtful rows.
+    mapping_sql = ", ".join([*map(ident, raw_columns), *(c for part in parts for c in part.mapping_sql())])
+    rows_sql = ", ".join(c for part in parts for c in part.rows_sql(raw_columns))
+    texts_sql = ", ".join(part.texts_sql() for part in parts)
     # Row order within the output does not matter: without it DuckDB need not buffer batches.
     con = duckdb.connect(config={"memory_limit": SQL_MEMORY_LIMIT, "threads": 2, "preserve_insertion_order": False})
-    doubtful = _Doubtful(path, raw_names, raw_columns, fields, aliases, em, mapping, writers)
+    for part in parts:
+        part.doubtful = _Doubtful(path, raw_names, raw_columns, part, mapping)
     try:
         params = {"rows": str(path)}
         extracted = pq.ParquetFile(path).metadata.num_rows
@@ -179,21 +242,19 @@ def _map_sql(path: Path, repeats_path: Path, sql: CompiledEntity, em: EntityMapp
             params["repeats"] = str(repeats_path)
             source = ("(SELECT * FROM read_parquet($rows) WHERE _row_number NOT IN "
                       "(SELECT _row_number FROM read_parquet($repeats)))")
-        query = f"SELECT *, {texts_sql} FROM (SELECT {rows_sql} FROM (SELECT {mapping_sql} FROM {sql.over(source)}))"
-        for batch in con.sql(query, params=params).to_arrow_reader(SQL_BATCH_ROWS):
+        over = layered(source, [let for part in parts for let in part.sql.lets])
+        query = f"SELECT *, {texts_sql} FROM (SELECT {rows_sql} FROM (SELECT {mapping_sql} FROM {over}))"
+        for batch in con.sql(query, params=params).to_arrow_reader(max(SQL_BATCH_ROWS // len(parts), 1)):
             table = pa.Table.from_batches([batch])
-            sure, reject = table.column(f"{_OWN}sure"), table.column(f"{_OWN}reject")
-            all_sure = pc.all(sure).as_py()  # the common batch: no row to filter out, nothing copied
-            writers.write_arrow("mapped", (table if all_sure else table.filter(sure)).select(list(aliases.values()))
-                                .rename_columns(list(aliases)).cast(schema))
-            if not all_sure:
-                if sql.failures:
-                    writers.write_arrow("rejects", _certain_rejects(table.filter(reject), aliases, em.entity))
-                doubtful.add(table.filter(pc.and_not(pc.invert(sure), reject)))
-        doubtful.flush()
+            for part in parts:
+                part.write(table)
+        for part in parts:
+            part.doubtful.flush()
     finally:
         con.close()
-        doubtful.close()
+        for part in parts:
+            if part.doubtful is not None:
+                part.doubtful.close()
     return extracted, repeats
 
 
@@ -204,13 +265,13 @@ def _raw_json(raw_columns: list[str], table: str = "") -> str:
     return "to_json(struct_pack(" + ", ".join(f"{ident(c)} := {table}{ident(c)}" for c in raw_columns) + "))"
 
 
-def _certain_rejects(rows: pa.Table, aliases: dict[str, str], entity: str) -> pa.Table:
+def _certain_rejects(rows: pa.Table, part: _Part) -> pa.Table:
     """Rows the SQL knows map_frame rejects, as map_frame writes them (schemas.MAP_REJECTS)."""
-    n = rows.num_rows
-    columns = {name: rows.column(aliases[name]) for name in LINEAGE_NAMES}
-    columns |= {"entity": pa.repeat(entity, n), "reason_code": rows.column(f"{_OWN}reason"),
-                "category": rows.column(f"{_OWN}category"), "message": rows.column(f"{_OWN}message"),
-                "failures": rows.column(f"{_OWN}failures"), "raw": rows.column(f"{_OWN}raw")}
+    n, own = rows.num_rows, part.own
+    columns = {name: rows.column(part.aliases[name]) for name in LINEAGE_NAMES}
+    columns |= {"entity": pa.repeat(part.em.entity, n), "reason_code": rows.column(f"{own}reason"),
+                "category": rows.column(f"{own}category"), "message": rows.column(f"{own}message"),
+                "failures": rows.column(f"{own}failures"), "raw": rows.column(f"{own}raw")}
     return pa.table(columns).cast(MAP_REJECTS)
 
 
@@ -218,11 +279,11 @@ class _Doubtful:
     """Rows the SQL is not sure of, gathered by row number with their sure fields, then read back
     with their raw values (one lookup per SQL_BATCH_ROWS of them) and mapped by `map_frame`."""
 
-    def __init__(self, path: Path, raw_names: list[str], raw_columns: list[str], fields: list[str],
-                 aliases: dict[str, str], em: EntityMapping, mapping: MappingSpec, writers: _Writers):
-        self.path, self.raw_names, self.raw_columns, self.fields = path, raw_names, raw_columns, fields
-        self.aliases, self.em, self.mapping, self.writers = aliases, em, mapping, writers
-        self.keep = [aliases[n] for n in fields] + [aliases["_row_number"], f"{_OWN}pattern"]
+    def __init__(self, path: Path, raw_names: list[str], raw_columns: list[str], part: _Part, mapping: MappingSpec):
+        self.path, self.raw_names, self.raw_columns, self.fields = path, raw_names, raw_columns, part.fields
+        self.aliases, self.em, self.mapping, self.writers = part.aliases, part.em, mapping, part.writers
+        self.pattern = f"{part.own}pattern"
+        self.keep = [self.aliases[n] for n in self.fields] + [self.aliases["_row_number"], self.pattern]
         self.pending: list[pa.Table] = []
         self.rows = 0
         self.con = duckdb.connect(config={"threads": 1, "memory_limit": SQL_MEMORY_LIMIT})
@@ -252,7 +313,7 @@ class _Doubtful:
     def _map(self, rows: pa.Table) -> None:
         frame = rows.select(self.raw_names).to_pandas()
         raw_json = rows.column(f"{_OWN}raw").to_pandas().set_axis(frame.index)
-        patterns = rows.column(f"{_OWN}pattern").to_numpy()
+        patterns = rows.column(self.pattern).to_numpy()
         for pattern in np.unique(patterns):
             at = np.flatnonzero(patterns == pattern)
             subset = frame.iloc[at]
@@ -278,8 +339,12 @@ def run_map(run: RunDir, project: Project) -> StageResult:
     with run.stage("map") as (out, result):
         per: dict[str, dict[str, int]] = {}
         for mapping in project.mappings.values():
+            by_source: dict[str, list[EntityMapping]] = {}
             for em in mapping.entities:
-                per[f"{mapping.source_id(em.from_)}/{em.entity}"] = map_source(run, project, mapping, em, out)
+                by_source.setdefault(em.from_, []).append(em)
+            for table, ems in by_source.items():
+                for em, counts in zip(ems, map_entities(run, project, mapping, ems, out)):
+                    per[f"{mapping.source_id(table)}/{em.entity}"] = counts
         result.counts = {
             "mapped": sum(c["mapped"] for c in per.values()),
             "rejected": sum(c["rejects"] for c in per.values()),

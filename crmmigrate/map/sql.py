@@ -87,10 +87,13 @@ class Failure:
     lenient: bool = False  # an `on_invalid: null` field's: listed, but it rejects nothing by itself
 
 
-def compile_entity(em: EntityMapping, mapping: MappingSpec) -> CompiledEntity | None:
-    """None when any rule of *em* has no exact SQL form (the caller then maps the entity with map_frame)."""
+def compile_entity(em: EntityMapping, mapping: MappingSpec, tag: str = "") -> CompiledEntity | None:
+    """None when any rule of *em* has no exact SQL form (the caller then maps the entity with map_frame).
+
+    *tag* goes into the names of the bound values, so that several entities' expressions can
+    share one query."""
     try:
-        return _compile(em, mapping)
+        return _compile(em, mapping, tag)
     except _NoSql:
         return None
 
@@ -797,7 +800,7 @@ def _read_columns(em: EntityMapping, mapping: MappingSpec) -> set[str]:
             | ({lm.column} if lm else set()))
 
 
-def _compile(em: EntityMapping, mapping: MappingSpec) -> CompiledEntity:
+def _compile(em: EntityMapping, mapping: MappingSpec, tag: str) -> CompiledEntity:
     if clash := sorted(c for c in _read_columns(em, mapping) if c.lower().startswith(_LAMBDA)):
         raise _NoSql(f"columns {clash} would be hidden by the SQL's lambda parameters")
     schema = mapped_schema(em.entity)
@@ -805,7 +808,7 @@ def _compile(em: EntityMapping, mapping: MappingSpec) -> CompiledEntity:
     sure: list[str] = []
     lets: list[tuple[int, str, str]] = []
     if (lm := mapping.sources[em.from_].last_modified) is not None:  # first: a constant runs map_frame
-        p = _Pipe(ident(lm.column), f"{_LAMBDA}lm_v")
+        p = _Pipe(ident(lm.column), f"{_LAMBDA}{tag}lm_v")
         to_datetime(p, lm.formats, mapping.timezone)
         columns["_last_modified"], lm_sure, _ = p.emit()
         sure.append(lm_sure)
@@ -818,7 +821,7 @@ def _compile(em: EntityMapping, mapping: MappingSpec) -> CompiledEntity:
     for i, name in enumerate(entity_fields(em.entity)):
         if name in em.fields:
             columns[name], conditions, failures[name], bound = _field(em, name, em.fields[name], mapping,
-                                                                      f"{_LAMBDA}{i}_v")
+                                                                      f"{_LAMBDA}{tag}{i}_v")
             lets += bound
             sure += conditions
             fields_sure[name] = _all(conditions)

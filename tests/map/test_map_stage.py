@@ -34,9 +34,11 @@ def map_both_routes(project_dir: Path, run_dir: Path) -> dict:
         out = run.path / ("compiled" if compiled else "reference")
         counts = {}
         for mapping in project.mappings.values():
-            for em in mapping.entities:
-                counts[(mapping.source_id(em.from_), em.entity)] = map_stage.map_source(
-                    run, project, mapping, em, out, compiled=compiled)
+            for table in mapping.sources:  # as run_map does: a source's entities share one pass
+                ems = [em for em in mapping.entities if em.from_ == table]
+                if ems:
+                    for em, c in zip(ems, map_stage.map_entities(run, project, mapping, ems, out, compiled=compiled)):
+                        counts[(mapping.source_id(table), em.entity)] = c
         outs[compiled] = (out, counts)
     return {"project": project, "outs": outs}
 
