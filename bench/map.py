@@ -12,9 +12,10 @@ The anchor's mapping expressed as a crmmigrate mapping file:
 * The CRM's contact has no birth date nor status, so those two land on a second entity from the same
   record, ``marketing_consent``: ``consented_on`` ← birth_date in the anchor's 5 formats, ``channel`` ←
   status through a value map. A value map has no default: codes outside it (``XX``, about 1 in 6) are
-  rejected as ``unmapped_value`` instead of becoming ``'unknown'``. This costs crmmigrate a second pass
-  over the extracted rows, which the anchors do not make, and ~167k rejects per million rows, each
-  written with every failed rule, its message and its raw record (by DuckDB: the SQL is sure of them).
+  rejected as ``unmapped_value`` instead of becoming ``'unknown'``. This costs crmmigrate a second
+  entity in the map's pass (a second set of outputs, which the anchors do not write) and ~167k rejects
+  per million rows, each written with every failed rule, its message and its raw record (by DuckDB:
+  the SQL is sure of them).
 
 crmmigrate writes parquet (extract: raw rows + lineage, an MD5 row hash, a zstd snapshot of the file,
 a byte scan that proves DuckDB may read it; map: mapped rows and rejects); the anchors only
