@@ -165,20 +165,24 @@ _OWN = "__crm_"  # the prefix of the query's own columns (compile_entity refuses
 
 
 class _Part:
-    """One entity inside the shared pass: its columns in the query are named *own*…"""
+    """One entity inside the shared pass: its flags in the query are named *own*…; its columns
+    are named in *shared* (expression → name), where entities share the columns they compute
+    alike (lineage, a link to the row's own record, a NULL): each is converted to Arrow once."""
 
     def __init__(self, em: EntityMapping, sql: CompiledEntity, writers: _Writers, own: str):
         self.em, self.sql, self.writers, self.own = em, sql, writers, own
         self.fields = [f for f in em.fields if f in sql.fields_sure]
-        self.aliases = {name: f"{own}m{i}" for i, name in enumerate(sql.columns)}
+        self.aliases: dict[str, str] = {}
         self.doubtful: _Doubtful | None = None
 
+    def name_columns(self, shared: dict[str, str]) -> None:
+        self.aliases = {name: shared.setdefault(expr, f"{_OWN}c{len(shared)}") for name, expr in self.sql.columns.items()}
+
     def mapping_sql(self) -> list[str]:
-        """The mapping (each field's work shared between its value and its flags)."""
+        """The flags of the mapping (each field's work shared between its value and its flags)."""
         sql, own = self.sql, self.own
         pattern = " + ".join(f"CAST({sql.fields_sure[f]} AS BIGINT) * {1 << i}" for i, f in enumerate(self.fields)) or "0"
-        return [*(f"{expr} AS {self.aliases[n]}" for n, expr in sql.columns.items()), f"{sql.sure} AS {own}sure",
-                f"{sql.reject} AS {own}reject", f"{pattern} AS {own}pattern",
+        return [f"{sql.sure} AS {own}sure", f"{sql.reject} AS {own}reject", f"{pattern} AS {own}pattern",
                 *(f"{f.when} AS {own}f{i}" for i, f in enumerate(sql.failures))]
 
     def rows_sql(self, raw_columns: list[str]) -> list[str]:
@@ -193,7 +197,7 @@ class _Part:
         reason = "CASE " + " ".join(f"WHEN {own}f{i} THEN {literal(str(r))}" for i, r in first) + " END" if first else "NULL"
         category = "CASE " + " ".join(f"WHEN {own}f{i} THEN {literal(r.category)}" for i, r in first) + " END" \
             if first else "NULL"
-        return [*self.aliases.values(), f"{own}sure", f"{own}reject", f"{own}pattern",
+        return [f"{own}sure", f"{own}reject", f"{own}pattern",
                 f"CASE WHEN {own}reject THEN {failures} END AS {own}failures",
                 f"CASE WHEN {own}reject THEN {_raw_json(raw_columns)} END AS {own}raw",
                 f"CASE WHEN {own}reject THEN {reason} END AS {own}reason",
@@ -229,8 +233,12 @@ def _map_sql(path: Path, repeats_path: Path, parts: list[_Part], mapping: Mappin
     # Three projections, each computed once: the mapping, what a reject needs, then its message.
     # Raw values are read once for all entities; they are not converted to Arrow for every row,
     # which costs more than looking up the few doubtful rows.
-    mapping_sql = ", ".join([*map(ident, raw_columns), *(c for part in parts for c in part.mapping_sql())])
-    rows_sql = ", ".join(c for part in parts for c in part.rows_sql(raw_columns))
+    shared: dict[str, str] = {}
+    for part in parts:
+        part.name_columns(shared)
+    mapping_sql = ", ".join([*map(ident, raw_columns), *(f"{expr} AS {name}" for expr, name in shared.items()),
+                             *(c for part in parts for c in part.mapping_sql())])
+    rows_sql = ", ".join([*shared.values(), *(c for part in parts for c in part.rows_sql(raw_columns))])
     texts_sql = ", ".join(part.texts_sql() for part in parts)
     # Row order within the output does not matter: without it DuckDB need not buffer batches.
     con = duckdb.connect(config={"memory_limit": SQL_MEMORY_LIMIT, "threads": 2, "preserve_insertion_order": False})
@@ -285,7 +293,7 @@ class _Doubtful:
         self.path, self.raw_names, self.raw_columns, self.fields = path, raw_names, raw_columns, part.fields
         self.aliases, self.em, self.mapping, self.writers = part.aliases, part.em, mapping, part.writers
         self.pattern = f"{part.own}pattern"
-        self.keep = [self.aliases[n] for n in self.fields] + [self.aliases["_row_number"], self.pattern]
+        self.keep = list(dict.fromkeys([self.aliases[n] for n in self.fields] + [self.aliases["_row_number"], self.pattern]))
         self.pending: list[pa.Table] = []
         self.rows = 0
         self.con = duckdb.connect(config={"threads": 1, "memory_limit": SQL_MEMORY_LIMIT})
