@@ -8,11 +8,13 @@ up as an unbalanced ledger instead of a quiet loss.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -246,10 +248,62 @@ _TYPE = re.compile(rb'\bt="(\w+)"')
 _XML_BLOCK = 1 << 20
 
 
-def _uncomputed_formulas(path: Path, member: str) -> dict[int, list[str]]:
-    """Cells of the sheet XML *member* whose formula has no saved value, by row number. (A text
-    formula's empty result is a value: `t="str"` with an empty `<v>` is left alone.)"""
-    found: dict[int, list[str]] = {}
+# A row or cell start tag, with its reference when it has one (OOXML makes `r` optional: without it,
+# the row or cell follows the one before).
+_TAG = re.compile(rb'<(?:\w+:)?(row|c)\b(?:[^>]*?\br="([A-Z]*)([0-9]+)")?')
+
+
+@dataclass
+class _SheetScan:
+    """What openpyxl does not say about a sheet's XML: cells whose formula has no saved value,
+    and the first row or cell out of the order OOXML requires. openpyxl's read-only mode silently
+    skips a row that comes after a later one or repeats one, and keeps one of two cells given for
+    the same place: records or values would be lost while every count agreed."""
+
+    uncomputed: dict[int, list[str]] = field(default_factory=dict)
+    disorder: str | None = None
+    row: int = 0
+    column: int = 0
+
+    def order(self, data: bytes, end: int) -> None:
+        for tag, letters, digits in _TAG.findall(data, 0, end):
+            if self.disorder is not None:
+                return
+            if tag == b"row":
+                number = int(digits) if digits else self.row + 1
+                if number <= self.row:
+                    self.disorder = f"row {number} comes after row {self.row}"
+                self.row, self.column = number, 0
+                continue
+            column = _column_number(letters) if letters else self.column + 1
+            if digits and int(digits) != self.row:
+                self.disorder = f"cell {(letters + digits).decode()} is inside row {self.row}"
+            elif column <= self.column:
+                self.disorder = f"cell {(letters + digits).decode() or '(without a reference)'} of row {self.row} " \
+                                f"comes after column {_column_letters(self.column)}"
+            self.column = column
+
+
+@functools.lru_cache(maxsize=1024)
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+def _column_letters(number: int) -> str:
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _scan_sheet(path: Path, member: str) -> _SheetScan:
+    """One pass over the sheet XML *member* (see `_SheetScan`). A text formula's empty result is
+    a value: `t="str"` with an empty `<v>` is left alone."""
+    scan = _SheetScan()
     with zipfile.ZipFile(path) as archive, archive.open(member) as fh:
         carry = b""
         while True:
@@ -259,9 +313,10 @@ def _uncomputed_formulas(path: Path, member: str) -> dict[int, list[str]]:
             for m in _UNCOMPUTED.finditer(data, 0, cut):
                 ref, kind = _REF.search(m.group(1)), _TYPE.search(m.group(1))
                 if ref is not None and (kind is None or kind.group(1) not in (b"str", b"inlineStr")):
-                    found.setdefault(int(ref.group(2)), []).append((ref.group(1) + ref.group(2)).decode())
+                    scan.uncomputed.setdefault(int(ref.group(2)), []).append((ref.group(1) + ref.group(2)).decode())
+            scan.order(data, cut)
             if not block:
-                return found
+                return scan
             carry = data[cut:]
 
 
@@ -296,8 +351,12 @@ class XlsxReader(Reader):
             if not head and any(any(v not in (None, "") for v in row) for _, row in self._rows(sheet)):
                 raise SourceError(str(self.path), f"sheet '{self.spec.sheet}': row {self.header_row} (`header_row`) "
                                   f"is empty, but rows below it hold values: which row names the columns?")
-            uncomputed = _uncomputed_formulas(self.path, sheet._worksheet_path)  # noqa: SLF001 (openpyxl's own)
-        self.uncomputed = {n: cells for n, cells in uncomputed.items() if n > self.header_row}
+            scan = _scan_sheet(self.path, sheet._worksheet_path)  # noqa: SLF001 (openpyxl's own)
+        if scan.disorder is not None:
+            raise SourceError(str(self.path), f"sheet '{self.spec.sheet}': {scan.disorder} in the file, which is not "
+                              f"valid xlsx; it would be read without some of its rows or values. Open and save "
+                              f"it in Excel or LibreOffice, which write them in order")
+        self.uncomputed = {n: cells for n, cells in scan.uncomputed.items() if n > self.header_row}
         self.header = unique_header([as_text(v) or "" for v in head])  # (blank: column_N, never a real name)
 
     def _open(self) -> Any:

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -449,12 +450,62 @@ def test_xlsx_formulas_without_a_saved_value_reject_their_row(tmp_path: Path) ->
     # Read in blocks of every small size, cells cut anywhere: the same cells are found.
     import crmmigrate.extract.readers as readers
 
-    whole = readers._uncomputed_formulas(tmp_path / "in.xlsx", "xl/worksheets/sheet1.xml")  # noqa: SLF001
-    assert whole == {2: ["C2"], 4: ["C4"], 5: ["C5"]}
+    whole = readers._scan_sheet(tmp_path / "in.xlsx", "xl/worksheets/sheet1.xml")  # noqa: SLF001
+    assert whole.uncomputed == {2: ["C2"], 4: ["C4"], 5: ["C5"]} and whole.disorder is None
     for size in range(1, 120):
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(readers, "_XML_BLOCK", size)
-            assert readers._uncomputed_formulas(tmp_path / "in.xlsx", "xl/worksheets/sheet1.xml") == whole  # noqa: SLF001
+            assert readers._scan_sheet(tmp_path / "in.xlsx", "xl/worksheets/sheet1.xml") == whole  # noqa: SLF001
+
+
+def _rewrite_sheet(src: Path, dst: Path, edit: Any) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            zout.writestr(item, edit(data.decode()).encode() if "worksheets/" in item.filename else data)
+
+
+def _sheet_rows(xml: str) -> list[str]:
+    import re
+
+    return re.findall(r"<row .*?</row>", xml)
+
+
+@pytest.mark.parametrize("edit,where", [
+    # openpyxl skipped row 3 (k2) when it came after row 4, and row 5 (k4) when a second row 4 stood for it.
+    (lambda x: x.replace(_sheet_rows(x)[2] + _sheet_rows(x)[3], _sheet_rows(x)[3] + _sheet_rows(x)[2]),
+     "row 3 comes after row 4"),
+    (lambda x: x.replace(_sheet_rows(x)[4], _sheet_rows(x)[4].replace('"5"', '"4"').replace("A5", "A4")
+                         .replace("B5", "B4")), "row 4 comes after row 4"),
+    # It kept one of two cells for A3 (k2 or zz), and dropped B3 when it came before A3.
+    (lambda x: x.replace('<c r="B3"', '<c r="A3"', 1), "cell A3 of row 3 comes after column A"),
+    (lambda x: x.replace('<c r="A3"', '<c r="C3"', 1), "cell B3 of row 3 comes after column C"),
+    (lambda x: x.replace('<c r="A3"', '<c r="A4"', 1), "cell A4 is inside row 3"),
+])
+def test_xlsx_rows_or_cells_out_of_order_are_refused_not_lost(tmp_path: Path, edit: Any, where: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Invalid xlsx (some exporters write it): openpyxl would silently drop a row or a value, and its
+    own count would agree. The source is refused, naming the place, whatever the scan's block size."""
+    import crmmigrate.extract.readers as readers
+
+    book = openpyxl.Workbook()
+    book.active.title = "S"
+    for row in (["id", "name"], *([f"k{i}", f"n{i}"] for i in range(1, 6))):
+        book.active.append(row)
+    book.save(tmp_path / "base.xlsx")
+    _rewrite_sheet(tmp_path / "base.xlsx", tmp_path / "in.xlsx", edit)
+    spec = XlsxSource(format="xlsx", path="x", key=("id",), sheet="S")
+    for size in (7, 64, 1 << 20):
+        monkeypatch.setattr(readers, "_XML_BLOCK", size)
+        with pytest.raises(SourceError, match=f"sheet 'S': {where} in the file, which is not valid xlsx"):
+            open_reader(tmp_path / "in.xlsx", spec, 10)
+    # Rows and cells without a reference (OOXML allows it) follow the one before: in order.
+    import re
+
+    _rewrite_sheet(tmp_path / "base.xlsx", tmp_path / "plain.xlsx", lambda x: re.sub(r' r="[A-Z]*[0-9]+"', "", x))
+    assert [r.values for r in read(open_reader(tmp_path / "plain.xlsx", spec, 10))][-1] == ["k5", "n5"]
 
 
 def test_xlsx_blank_header_cell_never_takes_a_real_column_name(tmp_path: Path) -> None:
