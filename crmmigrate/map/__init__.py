@@ -30,7 +30,7 @@ from crmmigrate.sqltext import ident, literal
 from crmmigrate.spec.load import Project, check_columns
 from crmmigrate.spec.model import EntityMapping, MappingSpec
 
-__all__ = ["MapResult", "map_entities", "map_frame", "map_source", "run_map"]
+__all__ = ["MapResult", "map_entities", "map_frame", "run_map"]
 
 
 class _Writers:
@@ -76,12 +76,6 @@ class _Writers:
                 errors.append(exc)
         if errors:
             raise errors[0]
-
-
-def map_source(run: RunDir, project: Project, mapping: MappingSpec, em: EntityMapping, out: Path,
-               compiled: bool = True) -> dict[str, int]:
-    """One (source, entity) alone (see `map_entities`)."""
-    return map_entities(run, project, mapping, [em], out, compiled)[0]
 
 
 def map_entities(run: RunDir, project: Project, mapping: MappingSpec, ems: list[EntityMapping], out: Path,
@@ -173,10 +167,14 @@ class _Part:
         self.em, self.sql, self.writers, self.own = em, sql, writers, own
         self.fields = [f for f in em.fields if f in sql.fields_sure]
         self.aliases: dict[str, str] = {}
+        self.reject_columns: list[str] = []
         self.doubtful: _Doubtful | None = None
 
     def name_columns(self, shared: dict[str, str]) -> None:
         self.aliases = {name: shared.setdefault(expr, f"{_OWN}c{len(shared)}") for name, expr in self.sql.columns.items()}
+        own = self.own
+        self.reject_columns = list(dict.fromkeys([*(self.aliases[n] for n in LINEAGE_NAMES), f"{own}reason",
+                                                  f"{own}category", f"{own}message", f"{own}failures", f"{own}raw"]))
 
     def mapping_sql(self) -> list[str]:
         """The flags of the mapping (each field's work shared between its value and its flags)."""
@@ -210,16 +208,19 @@ class _Part:
 
     def write(self, table: pa.Table) -> None:
         """One batch: sure rows and certain rejects from Arrow, the rest gathered for map_frame."""
+        # Each output's columns are selected before its rows are filtered: a filter copies every
+        # column it is given, and the batch holds every entity's.
         own, aliases = self.own, self.aliases
         sure, reject = table.column(f"{own}sure"), table.column(f"{own}reject")
         all_sure = pc.all(sure).as_py()  # the common batch: no row to filter out, nothing copied
-        self.writers.write_arrow("mapped", (table if all_sure else table.filter(sure)).select(list(aliases.values()))
+        mapped = table.select(list(aliases.values()))
+        self.writers.write_arrow("mapped", (mapped if all_sure else mapped.filter(sure))
                                  .rename_columns(list(aliases)).cast(self.writers.files["mapped"][1]))
         if not all_sure:
             if self.sql.failures:
-                self.writers.write_arrow("rejects", _certain_rejects(table.filter(reject), self))
+                self.writers.write_arrow("rejects", _certain_rejects(table.select(self.reject_columns).filter(reject), self))
             assert self.doubtful is not None
-            self.doubtful.add(table.filter(pc.and_not(pc.invert(sure), reject)))
+            self.doubtful.add(table.select(self.doubtful.keep).filter(pc.and_not(pc.invert(sure), reject)))
 
 
 def _map_sql(path: Path, repeats_path: Path, parts: list[_Part], mapping: MappingSpec) -> tuple[int, int]:
