@@ -201,6 +201,8 @@ class JsonReader(Reader):
         self.prefix = spec.records
         self.item_prefix = f"{spec.records}.item" if spec.records else "item"
         self.broken: _Broken | None = None
+        # Lines ended by CR alone (old Mac tools): with no LF anywhere, a CR can only end a line.
+        self.cr_only = spec.lines and _without_lf(path)
         self.parser = _json_parser(path) if not spec.lines else None
         self.repeated_keys: dict[int, str] = {}  # array item → a key it gives twice (ijson keeps the last)
         # The records' own dotted keys, and the columns they become (a key named like a lineage
@@ -213,7 +215,8 @@ class JsonReader(Reader):
     def _physical_lines(self) -> Iterator[tuple[int, bytes]]:
         """(line number, bytes) of every line that is not blank; blank lines are not records."""
         with self.path.open("rb") as fh:
-            for n, line in enumerate(fh, start=1):
+            lines = _cr_lines(fh) if self.cr_only else fh
+            for n, line in enumerate(lines, start=1):
                 if n == 1 and line.startswith(BOM):
                     line = line[len(BOM):]
                 if line.strip(JSON_WS):
@@ -239,10 +242,7 @@ class JsonReader(Reader):
         try:
             return json.loads(text, parse_float=_decimal, parse_constant=_no_constant, object_pairs_hook=_unique_pairs), text
         except (ValueError, RecursionError) as exc:
-            # A file with CR-only line ends is one line to JSON Lines, whose records end in \n.
-            hint = "; the file seems to end its lines with CR only: convert them to LF" if "}\r{" in text else ""
-            return checked(RawRecord(n, None, text, ReasonCode.MALFORMED_ROW,
-                                     f"line {n} is not valid JSON: {_problem(exc)}{hint}"))
+            return checked(RawRecord(n, None, text, ReasonCode.MALFORMED_ROW, f"line {n} is not valid JSON: {_problem(exc)}"))
 
     def _line_record(self, n: int, line: bytes) -> RawRecord:
         loaded = self._load_line(n, line)
@@ -407,6 +407,28 @@ class JsonReader(Reader):
         if self.lines:
             return sum(1 for _ in self._physical_lines())
         return self.counted
+
+
+def _without_lf(path: Path) -> bool:
+    """Whether the file holds a CR but no LF (read until the first LF: one block, for most files)."""
+    seen_cr = False
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            if b"\n" in block:
+                return False
+            seen_cr = seen_cr or b"\r" in block
+    return seen_cr
+
+
+def _cr_lines(fh: IO[bytes]) -> Iterator[bytes]:
+    """The lines of a file whose lines end in CR alone, each with its CR (as a file iterator gives LF)."""
+    carry = b""
+    while block := fh.read(1 << 20):
+        parts = (carry + block).split(b"\r")
+        carry = parts.pop()
+        yield from (part + b"\r" for part in parts)
+    if carry:
+        yield carry
 
 
 class _TooDeep(Exception):

@@ -199,7 +199,7 @@ class JsonSource(FileSource):
     """JSON: an array of objects, or JSON Lines; nested objects become dotted columns (`requester.email`)."""
 
     format: Literal["json"] = Field(description="`json`: an array of objects or JSON Lines")
-    lines: bool = Field(False, description="JSON Lines: one object per line")
+    lines: bool = Field(False, description="JSON Lines: one object per line (lines end in LF or CRLF; in a file without any LF, in CR)")
     records: str = Field("", description="dotted path to the array of records inside the document; '' = the top level")
 
 

@@ -372,11 +372,33 @@ def test_json_key_given_twice_or_flattening_onto_another_is_a_reject(tmp_path: P
     assert records[3].values is not None and "ok" in records[3].values
 
 
-def test_hint_for_a_cr_only_json_lines_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("block", [1 << 20, 3])
+def test_json_lines_ended_by_cr_alone_are_records(tmp_path: Path, block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Old Mac tools end lines with CR: without any LF in the file, each CR ends a record (before,
+    the whole file was one reject and records in counted 1)."""
+    import crmmigrate.extract.jsonfile as jsonfile
+
+    original = jsonfile._cr_lines  # noqa: SLF001
+
+    def small_blocks(fh: Any) -> Any:  # lines cut across blocks anywhere
+        class Slow:
+            def read(self, _: int) -> bytes:
+                return fh.read(block)
+        return original(Slow())
+
+    monkeypatch.setattr(jsonfile, "_cr_lines", small_blocks)
     path = tmp_path / "in.jsonl"
-    path.write_bytes(b'{"id":"1"}\r{"id":"2"}\r')
+    path.write_bytes(b'{"id":"1","n":"a\\rb"}\r\r{"id":"2"}\r{bad\r{"id":"3"}')
+    reader = open_reader(path, JsonSource(format="json", path="x", key=("id",), lines=True), 10)
+    records = read(reader)
+    assert reader.count_records() == 4 and [r.row_number for r in records] == [1, 3, 4, 5]
+    assert records[0].values == ["1", "a\rb"] and records[1].values == ["2", None]
+    assert records[2].values is None and records[2].message.startswith("line 4 is not valid JSON")
+    assert records[3].values == ["3", None]
+    # One LF anywhere: lines end in LF, and a CR is JSON whitespace or part of a bad line.
+    path.write_bytes(b'{"id":"1"}\r{"id":"2"}\n')
     (record,) = read(open_reader(path, JsonSource(format="json", path="x", key=("id",), lines=True), 10))
-    assert record.message.endswith("the file seems to end its lines with CR only: convert them to LF")
+    assert record.values is None and record.row_number == 1
 
 
 @pytest.mark.parametrize("tail", [";", "; -- every row", " ;\n\n-- note\n", "; /* block */ ", ";;"])
