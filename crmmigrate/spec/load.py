@@ -99,8 +99,15 @@ def check_mapping(spec: MappingSpec, doc: YamlDoc) -> None:
         if table not in read:  # its records would be extracted and counted, then belong to no ledger row
             doc.problems.append(doc.problem(("sources", table), f"source '{table}' is not read by any entity "
                                                                "(`from:`); map it or remove it"))
+    first: dict[tuple[str, str], int] = {}
     for i, em in enumerate(spec.entities):
         base: tuple[str | int, ...] = ("entities", i)
+        if (earlier := first.setdefault((em.entity, em.from_), i)) != i:
+            # One record, one outcome per entity: a second mapping would write the same outputs and
+            # ledger keys, and one of the two would be lost.
+            doc.problems.append(doc.problem((*base, "entity"), (
+                f"'{em.entity}' is already mapped from '{em.from_}' (entities[{earlier}]); a source record "
+                f"becomes at most one '{em.entity}': map its other fields in that entry")))
         if em.from_ not in spec.sources:
             doc.problems.append(doc.problem((*base, "from"),
                                             f"unknown source '{em.from_}'{_transforms.suggest(em.from_, sorted(spec.sources))}"))

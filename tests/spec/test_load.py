@@ -130,6 +130,15 @@ def test_yaml_syntax_error_has_one_based_line(tmp_path: Path) -> None:
     assert found.startswith("mappings/x.yml:16: YAML syntax error:")
 
 
+def test_one_entity_mapped_twice_from_one_source_is_refused(tmp_path: Path) -> None:
+    """Two entries would write the same outputs and ledger keys: one would be lost (it was, silently)."""
+    text = GOOD + "  - entity: contact\n    from: people\n    fields:\n      last_name: OTHER\n"
+    assert problems(project(tmp_path, x=text)) == [
+        "mappings/x.yml:17 entities[1].entity: 'contact' is already mapped from 'people' (entities[0]); a source "
+        "record becomes at most one 'contact': map its other fields in that entry"
+    ]
+
+
 def test_unknown_field_and_entity_source_and_link(tmp_path: Path) -> None:
     text = GOOD.replace("      last_name: NAME\n", "      last_name: NAME\n      emial: E\n") + (
         "  - entity: address\n"
