@@ -243,14 +243,17 @@ def _reason(exc: sa.exc.SQLAlchemyError) -> str:
 _CELL = re.compile(rb"<(?:\w+:)?c\b")
 _UNCOMPUTED = re.compile(rb"<(?:\w+:)?c\b([^>]*)>\s*<(?:\w+:)?f\b[^>]*(?:/>|>[^<]*</(?:\w+:)?f>)\s*"
                          rb"(?:<(?:\w+:)?v\s*/>|<(?:\w+:)?v>\s*</(?:\w+:)?v>)?\s*</(?:\w+:)?c>")
-_REF = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
-_TYPE = re.compile(rb'\bt="(\w+)"')
+_REF = re.compile(rb"""\br\s*=\s*(["'])([A-Za-z]+)([0-9]+)\1""")
+_TYPE = re.compile(rb"""\bt\s*=\s*(["'])(\w+)\1""")
 _XML_BLOCK = 1 << 20
 
 
 # A row or cell start tag, with its reference when it has one (OOXML makes `r` optional: without it,
 # the row or cell follows the one before).
-_TAG = re.compile(rb'<(?:\w+:)?(row|c)\b(?:[^>]*?\br="([A-Z]*)([0-9]+)")?')
+_TAG = re.compile(rb"""<(?:\w+:)?(row|c)(?=[\s/>])(?:[^>]*?\br\s*=\s*(["'])([A-Za-z]*)([0-9]+)(?:\.0*)?\2)?""")
+# Comments, CDATA sections and processing instructions hold text, not rows or cells.
+_SPECIAL = re.compile(rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>", re.S)
+_SPECIAL_START = re.compile(rb"<!--|<!\[CDATA\[|<\?")
 
 
 @dataclass
@@ -266,7 +269,8 @@ class _SheetScan:
     column: int = 0
 
     def order(self, data: bytes, end: int) -> None:
-        for tag, letters, digits in _TAG.findall(data, 0, end):
+        for tag, _, letters, digits in _TAG.findall(data, 0, end):
+            letters = letters.upper()  # openpyxl reads `b3` as B3
             if self.disorder is not None:
                 return
             if tag == b"row":
@@ -310,11 +314,18 @@ def _scan_sheet(path: Path, member: str) -> _SheetScan:
             block = fh.read(_XML_BLOCK)
             data = carry + block
             cut = _last_cell_start(data) if block else len(data)  # the last cell may go on in the next block
-            for m in _UNCOMPUTED.finditer(data, 0, cut):
+            text = data[:cut]
+            if b"<!" in text or b"<?" in text:  # rare: Excel writes none in a sheet
+                closed = max((m.end() for m in _SPECIAL.finditer(text)), default=0)
+                if block and (start := _SPECIAL_START.search(text, closed)) is not None:
+                    cut = start.start()  # a section that goes on in the next block
+                text = _SPECIAL.sub(b"", data[:cut])
+            for m in _UNCOMPUTED.finditer(text):
                 ref, kind = _REF.search(m.group(1)), _TYPE.search(m.group(1))
-                if ref is not None and (kind is None or kind.group(1) not in (b"str", b"inlineStr")):
-                    scan.uncomputed.setdefault(int(ref.group(2)), []).append((ref.group(1) + ref.group(2)).decode())
-            scan.order(data, cut)
+                if ref is not None and (kind is None or kind.group(2) not in (b"str", b"inlineStr")):
+                    cell = (ref.group(2).upper() + ref.group(3)).decode()
+                    scan.uncomputed.setdefault(int(ref.group(3)), []).append(cell)
+            scan.order(text, len(text))
             if not block:
                 return scan
             carry = data[cut:]

@@ -505,6 +505,11 @@ def _sheet_rows(xml: str) -> list[str]:
     (lambda x: x.replace('<c r="B3"', '<c r="A3"', 1), "cell A3 of row 3 comes after column A"),
     (lambda x: x.replace('<c r="A3"', '<c r="C3"', 1), "cell B3 of row 3 comes after column C"),
     (lambda x: x.replace('<c r="A3"', '<c r="A4"', 1), "cell A4 is inside row 3"),
+    # References as openpyxl also reads them: single quotes, spaces around `=`, lower case.
+    (lambda x: x.replace('<row r="3">', "<row r='9'>"), "cell A3 is inside row 9"),
+    (lambda x: x.replace('<row r="3">', '<row r = "9">').replace('"A3"', '"A9"').replace('"B3"', '"B9"'),
+     "row 4 comes after row 9"),
+    (lambda x: x.replace('<c r="A3"', '<c r="b3"').replace('<c r="B3"', '<c r="b3"'), "cell B3 of row 3 comes after column B"),
 ])
 def test_xlsx_rows_or_cells_out_of_order_are_refused_not_lost(tmp_path: Path, edit: Any, where: str,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
@@ -528,6 +533,30 @@ def test_xlsx_rows_or_cells_out_of_order_are_refused_not_lost(tmp_path: Path, ed
 
     _rewrite_sheet(tmp_path / "base.xlsx", tmp_path / "plain.xlsx", lambda x: re.sub(r' r="[A-Z]*[0-9]+"', "", x))
     assert [r.values for r in read(open_reader(tmp_path / "plain.xlsx", spec, 10))][-1] == ["k5", "n5"]
+
+
+@pytest.mark.parametrize("text", ['<![CDATA[<row r="1"><c r="A1">]]>', '<!-- <row r="1"> -->', '<?pi <c r="A1"?>'])
+def test_xlsx_markup_inside_comments_cdata_and_instructions_is_not_read_as_rows(tmp_path: Path, text: str,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text that looks like rows, where XML says it is text: not refused, at any block boundary."""
+    import crmmigrate.extract.readers as readers
+
+    book = openpyxl.Workbook()
+    book.active.title = "S"
+    for row in (["id", "name"], *([f"k{i}", f"n{i}"] for i in range(1, 6))):
+        book.active.append(row)
+    book.save(tmp_path / "base.xlsx")
+    if text.startswith("<!["):  # a value written as CDATA
+        edit = lambda x: x.replace("<t>n3</t>", f"<t>{text}</t>")  # noqa: E731
+    else:  # between rows
+        edit = lambda x: x.replace('<row r="4"', f'{text}<row r="4"')  # noqa: E731
+    _rewrite_sheet(tmp_path / "base.xlsx", tmp_path / "in.xlsx", edit)
+    spec = XlsxSource(format="xlsx", path="x", key=("id",), sheet="S")
+    for size in range(1, 160):
+        monkeypatch.setattr(readers, "_XML_BLOCK", size)
+        scan = readers._scan_sheet(tmp_path / "in.xlsx", "xl/worksheets/sheet1.xml")  # noqa: SLF001
+        assert scan.disorder is None, size
+    assert len(read(open_reader(tmp_path / "in.xlsx", spec, 10))) == 5
 
 
 def test_xlsx_blank_header_cell_never_takes_a_real_column_name(tmp_path: Path) -> None:
