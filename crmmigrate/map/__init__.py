@@ -107,15 +107,21 @@ def map_entities(run: RunDir, project: Project, mapping: MappingSpec, ems: list[
                 parts.append(_Part(em, sql, w, f"{_OWN}e{k}_"))
         if parts:
             totals.append(_map_sql(extracted_path, repeats_path, parts, mapping))
-    finally:
-        errors = []
-        for w in writers:
+    except BaseException:
+        for w in writers:  # every one, so that no writing thread is left behind; the error is the first one
             try:
                 w.close()
-            except Exception as exc:
-                errors.append(exc)
-        if errors:
-            raise errors[0]
+            except Exception:  # noqa: S110 (the error in flight says what went wrong first)
+                pass
+        raise
+    errors = []
+    for w in writers:
+        try:
+            w.close()
+        except Exception as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]
     extracted, repeats = totals[0]
     results = []
     for em, w in zip(ems, writers):
@@ -241,11 +247,12 @@ def _map_sql(path: Path, repeats_path: Path, parts: list[_Part], mapping: Mappin
                              *(c for part in parts for c in part.mapping_sql())])
     rows_sql = ", ".join([*shared.values(), *(c for part in parts for c in part.rows_sql(raw_columns))])
     texts_sql = ", ".join(part.texts_sql() for part in parts)
-    # Row order within the output does not matter: without it DuckDB need not buffer batches.
-    con = duckdb.connect(config={"memory_limit": SQL_MEMORY_LIMIT, "threads": 2, "preserve_insertion_order": False})
-    for part in parts:
-        part.doubtful = _Doubtful(path, raw_names, raw_columns, part, mapping)
+    con: duckdb.DuckDBPyConnection | None = None
     try:
+        # Row order within the output does not matter: without it DuckDB need not buffer batches.
+        con = duckdb.connect(config={"memory_limit": SQL_MEMORY_LIMIT, "threads": 2, "preserve_insertion_order": False})
+        for part in parts:
+            part.doubtful = _Doubtful(path, raw_names, raw_columns, part, mapping)
         params = {"rows": str(path)}
         extracted = pq.ParquetFile(path).metadata.num_rows
         repeats, source = 0, "read_parquet($rows)"
@@ -262,7 +269,8 @@ def _map_sql(path: Path, repeats_path: Path, parts: list[_Part], mapping: Mappin
         for part in parts:
             part.doubtful.flush()
     finally:
-        con.close()
+        if con is not None:
+            con.close()
         for part in parts:
             if part.doubtful is not None:
                 part.doubtful.close()
