@@ -196,6 +196,7 @@ class JsonReader(Reader):
 
     def __init__(self, path: Path, spec: JsonSource):
         self.path, self.lines, self.location = path, spec.lines, str(path)
+        self.key_columns = () if spec.key == "row_number" else tuple(spec.key)
         if spec.lines and spec.records:
             raise SourceError(str(path), "`records` is for a JSON document; JSON Lines (`lines: true`) has a record per line")
         self.prefix = spec.records
@@ -391,6 +392,11 @@ class JsonReader(Reader):
         except _Collision as exc:
             return checked(RawRecord(n, None, raw, ReasonCode.MALFORMED_ROW,
                                      f"two keys of the record both make column '{exc}' (a dotted key and a nested one)"))
+        for k in self.key_columns:
+            if k not in flat and (nested := [c for c in flat if c.startswith(f"{k}.")]):
+                return checked(RawRecord(n, None, raw, ReasonCode.MISSING_KEY, (
+                    f"key '{k}' holds an object, not a value; its fields are columns {', '.join(nested[:3])}"
+                    f"{', …' if len(nested) > 3 else ''}: name one of them as the key")))
         return checked(RawRecord(n, values, raw))
 
     def records(self) -> Iterator[RawRecord]:

@@ -372,6 +372,16 @@ def test_json_key_given_twice_or_flattening_onto_another_is_a_reject(tmp_path: P
     assert records[3].values is not None and "ok" in records[3].values
 
 
+def test_a_json_key_that_holds_an_object_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": {"a": 1, "b": 2}}\n{"id": "2"}\n{"id": {}}\n', encoding="utf-8")
+    records = read(open_reader(path, JsonSource(format="json", path="x", key=("id",), lines=True), 10))
+    assert records[0].values is None and str(records[0].reason) == "missing_key"
+    assert records[0].message == ("key 'id' holds an object, not a value; its fields are columns id.a, id.b: "
+                                  "name one of them as the key")
+    assert records[1].values is not None and records[2].values is not None  # (an empty object: no value, no fields)
+
+
 @pytest.mark.parametrize("block", [1 << 20, 3])
 def test_json_lines_ended_by_cr_alone_are_records(tmp_path: Path, block: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Old Mac tools end lines with CR: without any LF in the file, each CR ends a record (before,
