@@ -81,9 +81,10 @@ class _Writers:
 def map_entities(run: RunDir, project: Project, mapping: MappingSpec, ems: list[EntityMapping], out: Path,
                  compiled: bool = True) -> list[dict[str, int]]:
     """The entities *ems* of one source, each with its counts. DuckDB maps the rows its SQL is
-    sure of, in one pass over the extract for every entity that compiles (each pass reads and
-    decodes every raw column, for the rejects' raw records); `map_frame` maps the rest (all rows
-    of an entity that does not compile, or with *compiled=False*, the reference route in tests)."""
+    sure of, for every entity that compiles, in one pass over the extract (a pass reads and
+    decodes every raw column, for the rejects' raw records: so once per source, not per entity);
+    `map_frame` maps the rest (all rows of an entity that does not compile, or with
+    *compiled=False*, the reference route in tests)."""
     source_id = mapping.source_id(ems[0].from_)
     assert all(mapping.source_id(em.from_) == source_id for em in ems)
     extracted_path = run.require("extract") / f"{source_id}.parquet"
