@@ -23,7 +23,7 @@ from crmmigrate.extract.fastcsv import FastRead, LineScan, fast_encoding
 from crmmigrate.extract.lineage import lineage_of, row_hash
 from crmmigrate.sqltext import WHITESPACE
 from crmmigrate.extract.readers import open_reader
-from crmmigrate.rundir import parquet_stream, RunDir, StageResult, write_table
+from crmmigrate.rundir import ROW_GROUP_BYTES, parquet_stream, row_group_rows, RunDir, StageResult, write_table
 from crmmigrate.schemas import REPEATS, SOURCES, extract_schema
 from crmmigrate.spec.load import Project
 from crmmigrate.spec.model import MappingSpec
@@ -93,7 +93,7 @@ def _read_records(reader: Reader, key: tuple[str, ...] | str, source: str, depar
     """The per-record route: every reader, and delimited files DuckDB may not read."""
     records_in = reader.count_records()
     rows: list[tuple[object, ...]] = []
-    extracted = 0
+    extracted = size = 0
     key_at = _key_columns(reader.header, key)
     with pq.ParquetWriter(target, schema, **parquet_stream(schema)) as writer:
         for rec in reader.records():
@@ -107,8 +107,10 @@ def _read_records(reader: Reader, key: tuple[str, ...] | str, source: str, depar
                 source_key = str(outcome["_source_key"])
             rows.append((*rec.values, source, department, source_key,  # type: ignore[misc]
                          rec.row_number, row_hash(rec.values)))  # type: ignore[arg-type]
-            if len(rows) >= chunk_rows:
+            size += len(rec.raw)
+            if len(rows) >= chunk_rows or size >= ROW_GROUP_BYTES:  # (wide records: bounded by bytes too)
                 extracted += _flush_rows(writer, rows, schema)
+                size = 0
         extracted += _flush_rows(writer, rows, schema)
     return FastRead(records_in, extracted, rejects.count)
 
@@ -143,7 +145,8 @@ def _flush_rows(writer: pq.ParquetWriter, rows: list[tuple[object, ...]], schema
         return 0
     n = len(rows)
     columns = [pa.array(col, type=f.type) for col, f in zip(zip(*rows), schema)]
-    writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+    table = pa.Table.from_arrays(columns, schema=schema)
+    writer.write_table(table, row_group_size=row_group_rows(table))
     rows.clear()
     return n
 

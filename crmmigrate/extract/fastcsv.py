@@ -27,12 +27,12 @@ import pyarrow.parquet as pq
 
 from crmmigrate.extract.base import RejectWriter
 from crmmigrate.extract.csvfile import CsvReader
-from crmmigrate.rundir import parquet_stream, StreamWriter
+from crmmigrate.rundir import ROW_GROUP_BYTES, parquet_stream, row_group_rows, StreamWriter
 from crmmigrate.extract.lineage import key_sql, lineage_of, row_hash_sql
 from crmmigrate.sqltext import ident, literal
 
 LOG = logging.getLogger("crmmigrate")
-BATCH_ROWS = 65_536
+BATCH_ROWS = 65_536  # at most; fewer for wide lines (see _batch_rows)
 # DuckDB's limit on one line; a file with a longer line is read by the Python route (LineScan).
 MAX_LINE_BYTES = 1 << 20
 BUFFER_BYTES = 1 << 22
@@ -224,6 +224,15 @@ def read_csv(reader: CsvReader, scan_done: Callable[[], LineScan], key: tuple[st
     return result
 
 
+def _batch_rows(path: Path) -> int:
+    """Rows per batch: BATCH_ROWS, or fewer where the file's first lines are long, so that a
+    batch holds about ROW_GROUP_BYTES (three batches are in flight: read, queued, written)."""
+    with path.open("rb") as fh:
+        head = fh.read(1 << 20)
+    per_line = len(head) // max(head.count(b"\n"), 1)
+    return max(1024, min(BATCH_ROWS, ROW_GROUP_BYTES // max(per_line, 1)))
+
+
 def _write_rows(writer: StreamWriter, rows: list[dict[str, object]], schema: pa.Schema) -> int:
     if rows:
         writer.write_table(pa.Table.from_pylist(rows, schema=schema))
@@ -247,7 +256,7 @@ def _stream(con: duckdb.DuckDBPyConnection, reader: CsvReader, key: tuple[str, .
     # Keys may be blank here: those rows are filtered out before the cast to the strict schema.
     loose = schema.set(schema.get_field_index("_source_key"), pa.field("_source_key", pa.string()))
     ordinal, keyless = 0, []
-    for batch in con.sql(query).to_arrow_reader(BATCH_ROWS):
+    for batch in con.sql(query).to_arrow_reader(_batch_rows(reader.path)):
         n = batch.num_rows
         numbers = pa.array(np.arange(ordinal + 2, ordinal + 2 + n, dtype=np.int64))
         keys = pc.cast(numbers, pa.string()) if key == "row_number" else batch.column("_source_key")
@@ -281,8 +290,8 @@ def _renumber(target: Path, schema: pa.Schema, refused: list[int], duck_rows: in
     source = pq.ParquetFile(target)
     written = 0
     with pq.ParquetWriter(fixed, schema, **parquet_stream(schema)) as writer:
-        for batch in source.iter_batches(batch_size=BATCH_ROWS):
-            table = pa.Table.from_batches([batch])
+        for group in range(source.num_row_groups):  # row group by row group, as they were written
+            table = source.read_row_group(group)
             own = max(0, min(table.num_rows, duck_rows - written))
             if own:
                 provisional = table.column("_row_number").to_numpy()[:own] - 2  # = position
@@ -293,7 +302,7 @@ def _renumber(target: Path, schema: pa.Schema, refused: list[int], duck_rows: in
                 if number_is_key:
                     table = table.set_column(schema.get_field_index("_source_key"), schema.field("_source_key"),
                                              pc.cast(table.column("_row_number"), pa.string()))
-            writer.write_table(table)
+            writer.write_table(table, row_group_size=row_group_rows(table))
             written += table.num_rows
     source.close()
     fixed.replace(target)

@@ -12,6 +12,7 @@ reference semantics, maps every other row.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import duckdb
@@ -156,7 +157,7 @@ def _map_frames(path: Path, repeated: set[int], em: EntityMapping, mapping: Mapp
     return extracted, repeats
 
 
-SQL_MEMORY_LIMIT = "128MB"
+SQL_MEMORY_MB = 128  # at least; more for wide rows (see _memory_limit)
 # Peak memory follows the batch (raw and mapped columns travel together): in bench/map.py's pass
 # for two entities, 16k rows per batch peaked at 433 MB, 8k at 390-412, 4k at 371, at no
 # measurable cost in time. A pass mapping several entities reads batches this many rows divided by
@@ -251,9 +252,10 @@ def _map_sql(path: Path, repeats_path: Path, parts: list[_Part], mapping: Mappin
     con: duckdb.DuckDBPyConnection | None = None
     try:
         # Row order within the output does not matter: without it DuckDB need not buffer batches.
-        con = duckdb.connect(config={"memory_limit": SQL_MEMORY_LIMIT, "threads": 2, "preserve_insertion_order": False})
+        limit = _memory_limit(path)
+        con = duckdb.connect(config={"memory_limit": limit, "threads": 2, "preserve_insertion_order": False})
         for part in parts:
-            part.doubtful = _Doubtful(path, raw_names, raw_columns, part, mapping)
+            part.doubtful = _Doubtful(path, raw_names, raw_columns, part, mapping, limit)
         params = {"rows": str(path)}
         extracted = pq.ParquetFile(path).metadata.num_rows
         repeats, source = 0, "read_parquet($rows)"
@@ -278,6 +280,15 @@ def _map_sql(path: Path, repeats_path: Path, parts: list[_Part], mapping: Mappin
     return extracted, repeats
 
 
+def _memory_limit(path: Path) -> str:
+    """SQL_MEMORY_MB, or more for wide rows: DuckDB works on 2,048 rows at a time, whatever their
+    width, and a pass holds about ten such chunks of the raw columns (rows of 4 KB fit 128 MB;
+    rows of 15 KB needed 256 MB and ran out of memory under 128)."""
+    meta = pq.ParquetFile(path).metadata
+    per_row = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)) / max(meta.num_rows, 1)
+    return f"{max(SQL_MEMORY_MB, math.ceil(per_row * 2048 * 10 / 2**20))}MB"
+
+
 def _raw_json(raw_columns: list[str], table: str = "") -> str:
     """A row's raw values as a JSON object (map_frame's `raw` for a reject): ~10x faster in DuckDB."""
     if not raw_columns:
@@ -299,14 +310,15 @@ class _Doubtful:
     """Rows the SQL is not sure of, gathered by row number with their sure fields, then read back
     with their raw values (one lookup per SQL_BATCH_ROWS of them) and mapped by `map_frame`."""
 
-    def __init__(self, path: Path, raw_names: list[str], raw_columns: list[str], part: _Part, mapping: MappingSpec):
+    def __init__(self, path: Path, raw_names: list[str], raw_columns: list[str], part: _Part, mapping: MappingSpec,
+                 memory_limit: str):
         self.path, self.raw_names, self.raw_columns, self.fields = path, raw_names, raw_columns, part.fields
         self.aliases, self.em, self.mapping, self.writers = part.aliases, part.em, mapping, part.writers
         self.pattern = f"{part.own}pattern"
         self.keep = list(dict.fromkeys([self.aliases[n] for n in self.fields] + [self.aliases["_row_number"], self.pattern]))
         self.pending: list[pa.Table] = []
         self.rows = 0
-        self.con = duckdb.connect(config={"threads": 1, "memory_limit": SQL_MEMORY_LIMIT})
+        self.con = duckdb.connect(config={"threads": 1, "memory_limit": memory_limit})
 
     def add(self, rows: pa.Table) -> None:
         if rows.num_rows:

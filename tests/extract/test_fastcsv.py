@@ -290,3 +290,27 @@ def test_a_file_with_carriage_returns_for_line_ends_is_not_held_whole(tmp_path: 
     for _ in range(100):
         scan.feed(b"1,a\r" * 500)
     assert scan.problem == "a line over 4,096 bytes" and scan._carry == b""
+
+
+@pytest.mark.parametrize("lines", [3000, 2])
+def test_wide_records_make_small_row_groups_on_both_routes(routes, tmp_path: Path, lines: int,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row group is read whole (DuckDB allocates one block for it): its size follows the bytes of
+    its rows, not a fixed row count. 100 columns of 40 characters in 65,536-row groups made the
+    map stage run out of memory."""
+    import pyarrow.parquet as pq
+
+    import crmmigrate.rundir as rundir
+
+    monkeypatch.setattr(rundir, "ROW_GROUP_BYTES", 64 << 10)
+    monkeypatch.setattr(fastcsv, "ROW_GROUP_BYTES", 64 << 10)
+    header = "ID," + ",".join(f"C{i}" for i in range(20))
+    body = "".join(f"{n}," + ",".join(f"{n:05d}{'x' * 35}" for _ in range(20)) + "\n" for n in range(lines))
+    routes(tmp_path, (header + "\n" + body).encode())
+    for route in ("fast", "slow"):
+        meta = pq.ParquetFile(tmp_path / route / "shop.people.parquet").metadata
+        assert meta.num_rows == lines
+        sizes = [meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)]
+        assert max(sizes) < 2 * (64 << 10) and (lines < 100 or len(sizes) > 20), (route, sizes)
+    if lines > 100:  # DuckDB's batches too: here at their floor
+        assert fastcsv._batch_rows(tmp_path / "people.csv") == 1024  # noqa: SLF001

@@ -116,6 +116,20 @@ def test_entities_sharing_a_pass_write_what_each_writes_alone(tmp_path: Path) ->
     assert_same_files(run.path / "together", run.path / "alone")
 
 
+def test_a_pass_over_wide_rows_may_use_more_memory(tmp_path: Path) -> None:
+    """DuckDB works on 2,048 rows at a time whatever their width: rows of 15 KB ran out of memory
+    under the usual 128 MB."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    narrow = pa.table({"a": [f"{n:040d}" for n in range(1000)]})
+    wide = pa.table({f"c{i}": [f"{n:0100d}" for n in range(1000)] for i in range(150)})
+    pq.write_table(narrow, tmp_path / "narrow.parquet", use_dictionary=False)  # as the extract writes raw text
+    pq.write_table(wide, tmp_path / "wide.parquet", use_dictionary=False)
+    assert map_stage._memory_limit(tmp_path / "narrow.parquet") == "128MB"  # noqa: SLF001
+    assert int(map_stage._memory_limit(tmp_path / "wide.parquet")[:-2]) > 256  # noqa: SLF001
+
+
 def _read(path: Path) -> pd.DataFrame:
     frame = pd.read_parquet(path)
     order = [c for c in ("_source", "_source_key", "_row_number", "field") if c in frame]
