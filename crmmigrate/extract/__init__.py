@@ -60,7 +60,7 @@ def extract_source(project: Project, mapping: MappingSpec, table: str, out: Path
         # DuckDB's names ignore case: `ID` and `Id` would be one column to it.
         distinct = len({c.lower() for c in reader.header}) == len(reader.header)
         scan = (LineScan(reader) if fast and isinstance(reader, CsvReader) and fast_encoding(spec.encoding)
-                and distinct else None)
+                and distinct and fastcsv.fits_memory(reader.path) else None)
         snapshot = _Snapshot(out, source_id, path, spec.format, scan)
         read = None
         if scan is not None:

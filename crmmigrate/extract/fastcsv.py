@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,8 @@ BATCH_ROWS = 65_536  # at most; fewer for wide lines (see _batch_rows)
 # DuckDB's limit on one line; a file with a longer line is read by the Python route (LineScan).
 MAX_LINE_BYTES = 1 << 20
 BUFFER_BYTES = 1 << 22
-MEMORY_LIMIT = "128MB"
+MEMORY_MB = 128  # at least; more for long lines (see _memory_mb), up to MAX_MEMORY_MB
+MAX_MEMORY_MB = 512
 
 
 def fast_encoding(encoding: str) -> bool:
@@ -185,7 +187,7 @@ def read_csv(reader: CsvReader, scan_done: Callable[[], LineScan], key: tuple[st
     header = reader.header
     # One thread: line numbers follow from the order of DuckDB's rows, and a parallel scan (with
     # rejects stored) was seen to hand them over out of file order.
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 1})
+    con = duckdb.connect(config={"memory_limit": f"{_memory_mb(reader.path)}MB", "threads": 1})
     try:
         with StreamWriter(target, schema) as writer:
             try:
@@ -224,13 +226,29 @@ def read_csv(reader: CsvReader, scan_done: Callable[[], LineScan], key: tuple[st
     return result
 
 
+def _line_bytes(path: Path) -> int:
+    """The mean length of the file's first lines (its first MiB)."""
+    with path.open("rb") as fh:
+        head = fh.read(1 << 20)
+    return max(len(head) // max(head.count(b"\n"), 1), 1)
+
+
 def _batch_rows(path: Path) -> int:
     """Rows per batch: BATCH_ROWS, or fewer where the file's first lines are long, so that a
     batch holds about ROW_GROUP_BYTES (three batches are in flight: read, queued, written)."""
-    with path.open("rb") as fh:
-        head = fh.read(1 << 20)
-    per_line = len(head) // max(head.count(b"\n"), 1)
-    return max(1024, min(BATCH_ROWS, ROW_GROUP_BYTES // max(per_line, 1)))
+    return max(1024, min(BATCH_ROWS, ROW_GROUP_BYTES // _line_bytes(path)))
+
+
+def _memory_mb(path: Path) -> int:
+    """MEMORY_MB, or more for long lines: DuckDB parses 2,048 rows at a time whatever their width
+    (lines of 50 KB ran out of memory under 128 and 300 MB; 600 MB was enough)."""
+    return max(MEMORY_MB, math.ceil(_line_bytes(path) * 2048 * 6 / 2**20))
+
+
+def fits_memory(path: Path) -> bool:
+    """Whether DuckDB may read the file within MAX_MEMORY_MB; longer lines (~40 KB and more) take
+    the per-record route, whose memory the chunk bounds."""
+    return _memory_mb(path) <= MAX_MEMORY_MB
 
 
 def _write_rows(writer: StreamWriter, rows: list[dict[str, object]], schema: pa.Schema) -> int:

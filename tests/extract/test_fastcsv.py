@@ -314,3 +314,11 @@ def test_wide_records_make_small_row_groups_on_both_routes(routes, tmp_path: Pat
         assert max(sizes) < 2 * (64 << 10) and (lines < 100 or len(sizes) > 20), (route, sizes)
     if lines > 100:  # DuckDB's batches too: here at their floor
         assert fastcsv._batch_rows(tmp_path / "people.csv") == 1024  # noqa: SLF001
+
+
+def test_very_long_lines_take_the_per_record_route_whose_memory_the_chunk_bounds(routes, tmp_path: Path) -> None:
+    """DuckDB parses 2,048 rows at a time whatever their width: 60 KB lines would need ~700 MB."""
+    body = "".join(f"{n}," + "y" * 60_000 + "\n" for n in range(20))
+    *_, took_duckdb = routes(tmp_path, ("ID,TEXT\n" + body).encode())
+    assert not took_duckdb
+    assert not fastcsv.fits_memory(tmp_path / "people.csv")
