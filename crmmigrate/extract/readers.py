@@ -8,7 +8,6 @@ up as an unbalanced ledger instead of a quiet loss.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import zipfile
@@ -269,6 +268,8 @@ class _SheetScan:
     column: int = 0
 
     def order(self, data: bytes, end: int) -> None:
+        from openpyxl.utils.cell import column_index_from_string, get_column_letter  # (loaded for xlsx only)
+
         for tag, _, letters, digits in _TAG.findall(data, 0, end):
             letters = letters.upper()  # openpyxl reads `b3` as B3
             if self.disorder is not None:
@@ -279,29 +280,16 @@ class _SheetScan:
                     self.disorder = f"row {number} comes after row {self.row}"
                 self.row, self.column = number, 0
                 continue
-            column = _column_number(letters) if letters else self.column + 1
+            try:
+                column = column_index_from_string(letters.decode()) if letters else self.column + 1
+            except ValueError:  # not a column openpyxl reads: reading the rows says so, naming the row
+                column = self.column + 1
             if digits and int(digits) != self.row:
                 self.disorder = f"cell {(letters + digits).decode()} is inside row {self.row}"
             elif column <= self.column:
                 self.disorder = f"cell {(letters + digits).decode() or '(without a reference)'} of row {self.row} " \
-                                f"comes after column {_column_letters(self.column)}"
+                                f"comes after column {get_column_letter(self.column)}"
             self.column = column
-
-
-@functools.lru_cache(maxsize=1024)
-def _column_number(letters: bytes) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + letter - 64
-    return number
-
-
-def _column_letters(number: int) -> str:
-    letters = ""
-    while number:
-        number, rest = divmod(number - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
 
 
 def _scan_sheet(path: Path, member: str) -> _SheetScan:

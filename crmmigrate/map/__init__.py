@@ -12,8 +12,11 @@ reference semantics, maps every other row.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -69,14 +72,19 @@ class _Writers:
             self.counts[name] += table.num_rows
 
     def close(self) -> None:
-        errors = []
-        for w in self.writers.values():  # every one, so that no writing thread is left behind
-            try:
-                w.close()
-            except Exception as exc:
-                errors.append(exc)
-        if errors:
-            raise errors[0]
+        _close_all(self.writers.values())
+
+
+def _close_all(items: Iterable[Any]) -> None:
+    """Close every one, so that no writing thread is left behind; then raise the first error."""
+    errors = []
+    for item in items:
+        try:
+            item.close()
+        except Exception as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
 def map_entities(run: RunDir, project: Project, mapping: MappingSpec, ems: list[EntityMapping], out: Path,
@@ -110,20 +118,10 @@ def map_entities(run: RunDir, project: Project, mapping: MappingSpec, ems: list[
         if parts:
             totals.append(_map_sql(extracted_path, repeats_path, parts, mapping))
     except BaseException:
-        for w in writers:  # every one, so that no writing thread is left behind; the error is the first one
-            try:
-                w.close()
-            except Exception:  # noqa: S110 (the error in flight says what went wrong first)
-                pass
+        with contextlib.suppress(Exception):  # the error in flight says what went wrong first
+            _close_all(writers)
         raise
-    errors = []
-    for w in writers:
-        try:
-            w.close()
-        except Exception as exc:
-            errors.append(exc)
-    if errors:
-        raise errors[0]
+    _close_all(writers)
     extracted, repeats = totals[0]
     results = []
     for em, w in zip(ems, writers):
