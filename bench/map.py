@@ -17,7 +17,7 @@ The anchor's mapping expressed as a crmmigrate mapping file:
   per million rows, each written with every failed rule, its message and its raw record (by DuckDB:
   the SQL is sure of them).
 
-crmmigrate writes parquet (extract: raw rows + lineage, an MD5 row hash, a zstd snapshot of the file,
+crmmigrate writes parquet (extract: raw rows + lineage, a row hash, a zstd snapshot of the file,
 a byte scan that proves DuckDB may read it; map: mapped rows and rejects); the anchors only
 materialise their result in memory.
 

@@ -1,7 +1,7 @@
 """JSON text exactly as DuckDB's `to_json` writes it, for values computed on either side.
 
-Row hashes (extract) and a reject's raw record (map) are written by DuckDB on the fast routes
-and by Python on the per-record ones; both must give the same bytes. DuckDB writes compact
+A reject's raw record (map) is written by DuckDB on the fast route and by Python on the
+per-record one; both must give the same bytes. DuckDB writes compact
 separators, non-ASCII as is, and control characters as upper-case ``\\u`` escapes.
 """
 
@@ -16,11 +16,6 @@ _ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r
 
 def json_string(text: str) -> str:
     return '"' + _ESCAPED.sub(lambda m: _ESCAPES.get(m.group(), f"\\u{ord(m.group()):04X}"), text) + '"'
-
-
-def json_array(values: Sequence[str | None]) -> str:
-    """`to_json(list_value(...))` of text values."""
-    return "[" + ",".join("null" if v is None else json_string(v) for v in values) + "]"
 
 
 def json_objects(columns: Sequence[str], rows: Iterable[Sequence[str | None]]) -> list[str]:

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from crmmigrate.coverage import first_records, used_columns
 from crmmigrate.errors import MappingSpecError, SettingsError, SpecProblem
 from crmmigrate.extract import lineage_of
+from crmmigrate.extract.lineage import row_hashes
 from crmmigrate.map.mapper import map_frame
 from crmmigrate.schemas import LINEAGE_NAMES
 from crmmigrate.spec.load import SETTINGS_FILE, Project, _parse, check_columns, load_mapping, load_project
@@ -124,6 +126,8 @@ def _sample(project: Project, spec: MappingSpec, table: str, n: int, shown: str 
     result.read[source_id] = len(rows) + len(rejects)
     result.unreadable[source_id] = pd.DataFrame(rejects, columns=["_row_number", "reason_code", "message", "raw"])
     frame = pd.DataFrame(rows, columns=[*header, *LINEAGE_NAMES])
+    frame["_row_hash"] = row_hashes([pa.array(frame[c], pa.string()) for c in header]).to_pandas() \
+        if len(frame) else pd.Series(dtype=object)
     repeated = frame["_source_key"].duplicated()
     firsts = frame[~repeated].set_index("_source_key")
     later = frame[repeated]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,11 +21,11 @@ from crmmigrate.extract import fastcsv
 from crmmigrate.extract.base import RawRecord, Reader, RejectWriter
 from crmmigrate.extract.csvfile import CsvReader
 from crmmigrate.extract.fastcsv import FastRead, LineScan, fast_encoding
-from crmmigrate.extract.lineage import lineage_of, row_hash
+from crmmigrate.extract.lineage import lineage_of, row_hash, row_hashes
 from crmmigrate.sqltext import WHITESPACE
 from crmmigrate.extract.readers import open_reader
 from crmmigrate.rundir import ROW_GROUP_BYTES, parquet_stream, row_group_rows, RunDir, StageResult, write_table
-from crmmigrate.schemas import REPEATS, SOURCES, extract_schema
+from crmmigrate.schemas import LINEAGE_NAMES, REPEATS, SOURCES, extract_schema
 from crmmigrate.spec.load import Project
 from crmmigrate.spec.model import MappingSpec
 
@@ -95,7 +96,8 @@ def _read_records(reader: Reader, key: tuple[str, ...] | str, source: str, depar
     rows: list[tuple[object, ...]] = []
     extracted = size = 0
     key_at = _key_columns(reader.header, key)
-    with pq.ParquetWriter(target, schema, **parquet_stream(schema)) as writer:
+    con = duckdb.connect(config={"threads": 1})  # the rows' hashes
+    with con, pq.ParquetWriter(target, schema, **parquet_stream(schema)) as writer:
         for rec in reader.records():
             snapshot.write_row(rec.raw)
             source_key = None if rec.values is None else _fast_key(rec, key_at)
@@ -105,13 +107,12 @@ def _read_records(reader: Reader, key: tuple[str, ...] | str, source: str, depar
                     rejects.add(outcome)
                     continue
                 source_key = str(outcome["_source_key"])
-            rows.append((*rec.values, source, department, source_key,  # type: ignore[misc]
-                         rec.row_number, row_hash(rec.values)))  # type: ignore[arg-type]
+            rows.append((*rec.values, source, department, source_key, rec.row_number))  # type: ignore[misc]
             size += len(rec.raw)
             if len(rows) >= chunk_rows or size >= ROW_GROUP_BYTES:  # (wide records: bounded by bytes too)
-                extracted += _flush_rows(writer, rows, schema)
+                extracted += _flush_rows(writer, rows, schema, con)
                 size = 0
-        extracted += _flush_rows(writer, rows, schema)
+        extracted += _flush_rows(writer, rows, schema, con)
     return FastRead(records_in, extracted, rejects.count)
 
 
@@ -139,12 +140,15 @@ def _fast_key(rec: RawRecord, key_at: list[int] | None) -> str | None:
     return parts[0] if len(parts) == 1 else "|".join(parts)
 
 
-def _flush_rows(writer: pq.ParquetWriter, rows: list[tuple[object, ...]], schema: pa.Schema) -> int:
-    """Write rows given as tuples in *schema* order, column by column (not one dict per row)."""
+def _flush_rows(writer: pq.ParquetWriter, rows: list[tuple[object, ...]], schema: pa.Schema,
+                con: duckdb.DuckDBPyConnection) -> int:
+    """Write rows given as tuples in *schema* order but the row hash, column by column (not one
+    dict per row)."""
     if not rows:
         return 0
     n = len(rows)
     columns = [pa.array(col, type=f.type) for col, f in zip(zip(*rows), schema)]
+    columns.append(row_hashes(columns[:len(schema) - len(LINEAGE_NAMES)], con))
     table = pa.Table.from_arrays(columns, schema=schema)
     writer.write_table(table, row_group_size=row_group_rows(table))
     rows.clear()

@@ -29,7 +29,8 @@ import pyarrow.parquet as pq
 from crmmigrate.extract.base import RejectWriter
 from crmmigrate.extract.csvfile import CsvReader
 from crmmigrate.rundir import ROW_GROUP_BYTES, parquet_stream, row_group_rows, StreamWriter
-from crmmigrate.extract.lineage import key_sql, lineage_of, row_hash_sql
+from crmmigrate.extract.lineage import key_sql, lineage_of, row_hash_sql, row_hashes
+from crmmigrate.schemas import LINEAGE_NAMES
 from crmmigrate.sqltext import ident, literal
 
 LOG = logging.getLogger("crmmigrate")
@@ -216,9 +217,9 @@ def read_csv(reader: CsvReader, scan_done: Callable[[], LineScan], key: tuple[st
                 else:
                     rows.append(outcome)
                 if len(rows) == BATCH_ROWS:
-                    result.extracted += _write_rows(writer, rows, schema)
+                    result.extracted += _write_rows(writer, rows, schema, con)
                     rows = []
-            result.extracted += _write_rows(writer, rows, schema)
+            result.extracted += _write_rows(writer, rows, schema, con)
     finally:
         con.close()
     if refused:
@@ -252,9 +253,14 @@ def fits_memory(path: Path) -> bool:
     return _memory_mb(path) <= MAX_MEMORY_MB
 
 
-def _write_rows(writer: StreamWriter, rows: list[dict[str, object]], schema: pa.Schema) -> int:
+def _write_rows(writer: StreamWriter, rows: list[dict[str, object]], schema: pa.Schema,
+                con: duckdb.DuckDBPyConnection) -> int:
+    """Records read by `CsvReader` (`lineage_of` outcomes), hashed as DuckDB hashed the others."""
     if rows:
-        writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+        unhashed = schema.remove(schema.get_field_index("_row_hash"))
+        table = pa.Table.from_pylist(rows, schema=unhashed)
+        raw = [table.column(name) for name in schema.names if name not in LINEAGE_NAMES]
+        writer.write_table(table.append_column(schema.field("_row_hash"), row_hashes(raw, con)))
     return len(rows)
 
 
