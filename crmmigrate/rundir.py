@@ -176,19 +176,27 @@ def stage_memory_pool() -> Iterator[None]:
 
 
 # The stages' streamed parquet: snappy, and dictionary pages only for the columns whose values
-# repeat by construction. Dictionary-encoding every text column cost ~0.3 s per million rows
-# written (and more to read back) for 8% fewer bytes. Statistics only where a reader prunes row
-# groups by them (the map stage looks rows up again by `_row_number`): 13% less CPU per write.
-PARQUET_STREAM = {"compression": "snappy", "use_dictionary": ["_source", "_department", "entity"],
+# repeat by construction (and a link's parent source: `_link_<parent>_source`, one per mapping).
+# Dictionary-encoding every text column cost ~0.3 s per million rows written (and more to read
+# back) for 8% fewer bytes. Statistics only where a reader prunes row groups by them (the map
+# stage looks rows up again by `_row_number`): 13% less CPU per write.
+PARQUET_STREAM = {"compression": "snappy",
+                  "use_dictionary": ["_source", "_department", "entity", "reason_code", "category"],
                   "write_statistics": ["_row_number"]}
+# The extract's copy of a source is written uncompressed. It is a working copy (the snapshot is
+# the compressed one), read whole by the map stage. Snappy cost its writer ~0.5 CPU-s per million
+# rows, on the core that the snapshot and the line scan share (bench/map.py's extract: 1.7-2.1 s
+# -> 1.45-1.9 s), for 219 MB per million rows instead of 130.
+EXTRACT_CODEC = "none"
 # Hex digests do not compress (snappy gained 10% of their bytes for ~0.08 s of CPU per million rows).
 _UNCOMPRESSED = frozenset({"_row_hash"})
 
 
-def parquet_stream(schema: pa.Schema) -> dict[str, Any]:
-    """`PARQUET_STREAM` for a writer of *schema*."""
-    codec = PARQUET_STREAM["compression"]
-    return {**PARQUET_STREAM, "compression": {c: "none" if c in _UNCOMPRESSED else codec for c in _leaf_paths(schema)}}
+def parquet_stream(schema: pa.Schema, codec: str = PARQUET_STREAM["compression"]) -> dict[str, Any]:
+    """`PARQUET_STREAM` for a writer of *schema* (in *codec*)."""
+    links = [n for n in schema.names if n.startswith("_link_") and n.endswith("_source")]
+    return {**PARQUET_STREAM, "compression": {c: "none" if c in _UNCOMPRESSED else codec for c in _leaf_paths(schema)},
+            "use_dictionary": PARQUET_STREAM["use_dictionary"] + links}
 
 
 @functools.lru_cache(maxsize=64)
@@ -219,8 +227,8 @@ class StreamWriter:
     one batch (~0.85 s of CPU per million extracted rows) overlaps with DuckDB computing the next,
     since both release the GIL. At most *depth* batches wait, so memory stays bounded."""
 
-    def __init__(self, path: Path, schema: pa.Schema, depth: int = 2):
-        self._writer = pq.ParquetWriter(path, schema, **parquet_stream(schema))
+    def __init__(self, path: Path, schema: pa.Schema, depth: int = 2, codec: str = PARQUET_STREAM["compression"]):
+        self._writer = pq.ParquetWriter(path, schema, **parquet_stream(schema, codec))
         self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name=f"write {path.name}", daemon=True)

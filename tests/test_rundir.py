@@ -12,7 +12,7 @@ import pytest
 
 from crmmigrate.errors import mask_secrets
 from crmmigrate.rundir import RunDir, StreamWriter, read_table, write_table
-from crmmigrate.schemas import MAP_REJECTS
+from crmmigrate.schemas import MAP_REJECTS, mapped_schema
 
 
 def test_a_stage_swaps_in_its_output_and_marks_later_stages_stale(tmp_path: Path) -> None:
@@ -104,3 +104,18 @@ def test_stream_writer_compresses_every_column_but_the_row_hash(tmp_path: Path) 
     codecs = {meta.schema.column(i).path: meta.row_group(0).column(i).compression for i in range(meta.num_columns)}
     assert codecs.pop("_row_hash") == "UNCOMPRESSED"
     assert "failures.list.element.message" in codecs and set(codecs.values()) == {"SNAPPY"}
+
+
+def test_columns_that_repeat_by_construction_are_dictionary_encoded(tmp_path: Path) -> None:
+    schema = mapped_schema("marketing_consent")
+    rows = schema.empty_table().to_pylist()
+    table = pa.Table.from_pylist(rows + [dict.fromkeys(schema.names) | {
+        "_source": "crm.people", "_department": "sales", "_source_key": "1", "_row_number": 2, "_row_hash": "0" * 16,
+        "_link_contact_source": "crm.people", "_link_contact_key": "1", "channel": "email", "opted_in": True}],
+        schema=schema)
+    with StreamWriter(tmp_path / "m.parquet", schema) as writer:
+        writer.write_table(table)
+    meta = pq.ParquetFile(tmp_path / "m.parquet").metadata
+    encodings = {meta.schema.column(i).path: meta.row_group(0).column(i).encodings for i in range(meta.num_columns)}
+    assert "RLE_DICTIONARY" in encodings["_link_contact_source"] and "RLE_DICTIONARY" in encodings["_source"]
+    assert "RLE_DICTIONARY" not in encodings["_link_contact_key"]
