@@ -126,8 +126,8 @@ def _sample(project: Project, spec: MappingSpec, table: str, n: int, shown: str 
     result.read[source_id] = len(rows) + len(rejects)
     result.unreadable[source_id] = pd.DataFrame(rejects, columns=["_row_number", "reason_code", "message", "raw"])
     frame = pd.DataFrame(rows, columns=[*header, *LINEAGE_NAMES])
-    frame["_row_hash"] = row_hashes([pa.array(frame[c], pa.string()) for c in header]).to_pandas() \
-        if len(frame) else pd.Series(dtype=object)
+    frame["_row_hash"] = row_hashes([pa.array(frame[c], pa.string()) for c in header], len(frame)).to_numpy(
+        zero_copy_only=False)
     repeated = frame["_source_key"].duplicated()
     firsts = frame[~repeated].set_index("_source_key")
     later = frame[repeated]

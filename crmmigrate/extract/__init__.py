@@ -148,7 +148,7 @@ def _flush_rows(writer: pq.ParquetWriter, rows: list[tuple[object, ...]], schema
         return 0
     n = len(rows)
     columns = [pa.array(col, type=f.type) for col, f in zip(zip(*rows), schema)]
-    columns.append(row_hashes(columns[:len(schema) - len(LINEAGE_NAMES)], con))
+    columns.append(row_hashes(columns[:len(schema) - len(LINEAGE_NAMES)], n, con))
     table = pa.Table.from_arrays(columns, schema=schema)
     writer.write_table(table, row_group_size=row_group_rows(table))
     rows.clear()

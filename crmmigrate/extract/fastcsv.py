@@ -260,7 +260,7 @@ def _write_rows(writer: StreamWriter, rows: list[dict[str, object]], schema: pa.
         unhashed = schema.remove(schema.get_field_index("_row_hash"))
         table = pa.Table.from_pylist(rows, schema=unhashed)
         raw = [table.column(name) for name in schema.names if name not in LINEAGE_NAMES]
-        writer.write_table(table.append_column(schema.field("_row_hash"), row_hashes(raw, con)))
+        writer.write_table(table.append_column(schema.field("_row_hash"), row_hashes(raw, table.num_rows, con)))
     return len(rows)
 
 

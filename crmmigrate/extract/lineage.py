@@ -34,16 +34,17 @@ def row_hash_sql(columns: Sequence[str]) -> str:
     return f"lpad(to_hex(hash({', '.join(ident(c) for c in columns)})), 16, '0')"
 
 
-def row_hashes(columns: Sequence[pa.Array | pa.ChunkedArray], con: duckdb.DuckDBPyConnection | None = None) -> pa.Array:
-    """`row_hash_sql` of every row of the raw *columns* (text, in header order), as the per-record
-    routes write them: computed by DuckDB, which the fast route's hashes come from."""
+def row_hashes(columns: Sequence[pa.Array | pa.ChunkedArray], rows: int,
+               con: duckdb.DuckDBPyConnection | None = None) -> pa.Array:
+    """`row_hash_sql` of each of *rows* rows of the raw *columns* (text, in header order; there
+    may be none), as the per-record routes write them: computed by DuckDB, which the fast
+    route's hashes come from."""
+    if not columns:  # a source without columns (JSON records `{}`): every row hashes alike
+        return pa.array([row_hash_sql([])[1:-1]] * rows, pa.string())
     names = [f"c{i}" for i in range(len(columns))]  # (the header's names may differ only in case)
-    rows = pa.table(dict(zip(names, columns))) if columns else None
     own = con or duckdb.connect(config={"threads": 1})
     try:
-        if rows is None:
-            return pa.array([row_hash_sql([])[1:-1]], pa.string())
-        own.register("__crm_rows", rows)
+        own.register("__crm_rows", pa.table(dict(zip(names, columns))))
         try:
             hashes = own.sql(f"SELECT {row_hash_sql(names)} FROM __crm_rows").to_arrow_table().column(0)
         finally:
@@ -56,7 +57,7 @@ def row_hashes(columns: Sequence[pa.Array | pa.ChunkedArray], con: duckdb.DuckDB
 
 def row_hash(values: Sequence[str | None]) -> str:
     """`row_hash_sql` of one record."""
-    return str(row_hashes([pa.array([v], pa.string()) for v in values])[0])
+    return str(row_hashes([pa.array([v], pa.string()) for v in values], 1)[0])
 
 
 def _stripped_sql(column: str) -> str:

@@ -177,7 +177,7 @@ def test_the_python_key_equals_the_sql_and_batches_hash_as_duckdb_reads_csv(tmp_
     con.execute(f"COPY rows TO '{path}' (FORMAT csv, HEADER)")
     read = con.execute(f"SELECT a, b, {row_hash_sql(['a', 'b'])} FROM read_csv('{path}', all_varchar=true)").fetchall()
     assert [(a, b) for a, b, _ in read] == list(zip(rows["a"].to_pylist(), rows["b"].to_pylist()))
-    assert [h for _, _, h in read] == row_hashes([rows["a"], rows["b"]]).to_pylist()
+    assert [h for _, _, h in read] == row_hashes([rows["a"], rows["b"]], rows.num_rows).to_pylist()
     assert row_hash(["a", None]) != row_hash(["a", ""]) != row_hash(["", "a"])
 
 

@@ -27,6 +27,7 @@ from crmmigrate.errors import SourceError
 from crmmigrate.extract import extract_source, run_extract
 from crmmigrate.extract.readers import RawRecord, Reader, open_reader
 from crmmigrate.map.mapper import map_frame
+from crmmigrate.previewing import preview
 from crmmigrate.rundir import RunDir
 from crmmigrate.spec import load_project
 from crmmigrate.spec.model import JsonSource, SqlSource, XlsxSource
@@ -385,6 +386,27 @@ def test_json_arrays_in_the_extract_stage(tmp_path: Path) -> None:
     assert (stats["records_in"], stats["extracted"], stats["rejected"]) == (3, 2, 1)
     rejects = pd.read_parquet(out / "rejects" / "desk.tickets.parquet")
     assert rejects["message"].tolist()[0].startswith("the document breaks off near byte 73 (line 4, column 16)")
+
+
+
+def test_json_records_without_fields_are_extracted_and_previewed(tmp_path: Path) -> None:
+    """A source with no columns at all: every record still extracts, each with a row hash."""
+    (tmp_path / "crmmigrate.yml").write_text("spec_version: 1\nkind: project\nname: t\nchunk_rows: 2\n")
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "mappings" / "shop.yml").write_text(
+        "spec_version: 1\nkind: mapping\nsystem: shop\ndepartment: sales\n"
+        "sources:\n  people: {format: json, path: people.json, key: row_number}\n"
+        "entities:\n  - entity: account\n    from: people\n    fields:\n      name: {constant: x}\n")
+    (tmp_path / "people.json").write_text("[{}, {}, {}]")
+    out = tmp_path / "out"
+    out.mkdir()
+    project = load_project(tmp_path)
+    stats = extract_source(project, project.mappings["shop"], "people", out)
+    assert (stats["records_in"], stats["extracted"], stats["rejected"]) == (3, 3, 0)
+    rows = pd.read_parquet(out / "shop.people.parquet")
+    assert rows["_source_key"].tolist() == ["1", "2", "3"] and rows["_row_hash"].nunique() == 1
+    shown = preview(tmp_path / "mappings" / "shop.yml", n=10)
+    assert len(shown.entities[0].mapped) == 3
 
 
 # -- XLSX specifics ----------------------------------------------------------------------
