@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from crmmigrate import extract
 from crmmigrate.extract import extract_source, row_hash, run_extract, source_header
 from crmmigrate.rundir import RunDir
 from crmmigrate.spec import load_project
@@ -96,6 +97,16 @@ def test_extract_csv_source(project, tmp_path: Path) -> None:
 def unzstd(path: Path) -> bytes:
     with pa.input_stream(str(path), compression="zstd") as fh:
         return fh.read()
+
+
+def test_a_snapshot_of_many_blocks_reads_back_whole(project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One zstd frame per block, concatenated: still one .zst that pyarrow (and `zstd -d`) read whole."""
+    monkeypatch.setattr(extract._Snapshot, "BLOCK", 7)
+    out = tmp_path / "extract"
+    out.mkdir()
+    extract_source(project, project.mappings["shop"], "people", out)
+    path = out / "snapshots" / "shop.people.csv.zst"
+    assert unzstd(path) == PEOPLE and path.read_bytes().count(b"\x28\xb5\x2f\xfd") >= len(PEOPLE) // 7
 
 
 def test_extract_sql_source_with_row_number_key(project, tmp_path: Path) -> None:
