@@ -289,9 +289,12 @@ def sql_title(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
     (or of every run: UNCASED maps to itself). Most names are one run, read without a list."""
     _no_args("title", args)
     x = p.bind()
-    p.require(_case_safe(x, _TITLE_SAFE))
+    # One run is also safe: computed once, it spares most names the second regex (0.07 CPU-s per
+    # million names).
+    one_run = p.let(_full(x, f'[{CASED}][{_LETTERS}]*'))
+    p.require(f"CASE WHEN {one_run} THEN true ELSE {_case_safe(x, _TITLE_SAFE)} END")  # (OR would run both)
     runs = f"regexp_extract_all(lower({x}), {quote_str(f'[{_LETTERS}]+|[^{_LETTERS}]+')})"
-    p.value = (f"CASE WHEN {_full(x, f'[{CASED}][{_LETTERS}]*')} THEN upper(left({x}, 1)) || lower(substr({x}, 2)) "
+    p.value = (f"CASE WHEN {one_run} THEN upper(left({x}, 1)) || lower(substr({x}, 2)) "
                f"ELSE array_to_string(list_transform({runs}, lambda {_LAMBDA}w: upper(left({_LAMBDA}w, 1)) || substr({_LAMBDA}w, 2)), '') END")
 
 
