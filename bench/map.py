@@ -23,7 +23,7 @@ materialise their result in memory.
 
 Usage::
 
-    python bench/map.py [--rows 1000000] [--chunk-rows 20000] [--engines crmmigrate,duckdb,petl]
+    python bench/map.py [--rows 1000000] [--chunk-rows 20000] [--engines crmmigrate,duckdb,petl] [--repeat 5]
     python bench/map.py --memory-scaling          # crmmigrate at 1M and 3M rows, peak RSS ratio
 """
 
@@ -33,6 +33,7 @@ import argparse
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -197,6 +198,9 @@ def main() -> None:
     ap.add_argument("--chunk-rows", type=int, default=20_000)
     ap.add_argument("--engines", default="crmmigrate,duckdb,petl")
     ap.add_argument("--memory-scaling", action="store_true", help="crmmigrate at 1M and 3M rows")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="rounds of every engine, one after the other; then each ratio's median and range "
+                         "(a shared machine's speed drifts by 10-30%% within minutes)")
     ap.add_argument("--engine", help=argparse.SUPPRESS)  # internal: run one engine in this process
     ap.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -210,7 +214,26 @@ def main() -> None:
               f"ratio={large['rss_mb'] / small['rss_mb']:.2f} (target <= 1.25)")  # type: ignore[operator]
         return
     csv_path = ensure_input(a.rows)
-    report([measure(e, csv_path, a.chunk_rows) for e in a.engines.split(",")])
+    rounds = []
+    for _ in range(a.repeat):
+        rounds.append([measure(e, csv_path, a.chunk_rows) for e in a.engines.split(",")])
+        report(rounds[-1])
+    if len(rounds) > 1:
+        summarize(rounds)
+
+
+def summarize(rounds: list[list[dict[str, float | str]]]) -> None:
+    """Each ratio's median and range over rounds: an engine is compared with the one measured
+    next to it, not with an average taken while the machine ran at another speed."""
+    for other in (r["engine"] for r in rounds[0] if r["engine"] != "crmmigrate"):
+        ratios = sorted(_throughput(rnd, "crmmigrate") / _throughput(rnd, str(other)) for rnd in rounds)
+        print(f"SUMMARY crmmigrate/{other} throughput median={statistics.median(ratios):.2f}x "
+              f"range={ratios[0]:.2f}-{ratios[-1]:.2f}x over {len(ratios)} rounds")
+
+
+def _throughput(results: list[dict[str, float | str]], engine: str) -> float:
+    r = next(r for r in results if r["engine"] == engine)
+    return float(r["rows"]) / float(r["secs"])
 
 
 if __name__ == "__main__":
