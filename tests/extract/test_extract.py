@@ -109,6 +109,16 @@ def test_a_snapshot_of_many_blocks_reads_back_whole(project, tmp_path: Path, mon
     assert unzstd(path) == PEOPLE and path.read_bytes().count(b"\x28\xb5\x2f\xfd") >= len(PEOPLE) // 7
 
 
+def test_the_snapshot_of_an_empty_file_is_one_empty_frame(project, tmp_path: Path) -> None:
+    """A .zst of no bytes at all is refused by `zstd -d`."""
+    (project.root / "people.csv").write_bytes(b"")
+    out = tmp_path / "extract"
+    out.mkdir()
+    stats = extract_source(project, project.mappings["shop"], "people", out)
+    path = out / "snapshots" / "shop.people.csv.zst"
+    assert stats["records_in"] == 0 and path.read_bytes().startswith(b"\x28\xb5\x2f\xfd") and unzstd(path) == b""
+
+
 def test_extract_sql_source_with_row_number_key(project, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
