@@ -371,41 +371,42 @@ def test_json_memory_does_not_grow_with_the_file(tmp_path: Path, lines: bool) ->
     assert large < small * 2 + 256 * 1024, (small, large)
 
 
+def extract_alone(folder: Path, mapping: str, files: dict[str, bytes]) -> tuple[dict[str, object], Path]:
+    """Extract the one source of *mapping* (a mapping file's text) with *files* beside it."""
+    (folder / "crmmigrate.yml").write_text("spec_version: 1\nkind: project\nname: t\nchunk_rows: 2\n")
+    (folder / "mappings").mkdir()
+    (folder / "mappings" / "m.yml").write_text(mapping)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    out = folder / "out"
+    out.mkdir()
+    project = load_project(folder)
+    spec = next(iter(project.mappings.values()))
+    return extract_source(project, spec, next(iter(spec.sources)), out), out
+
+
 def test_json_arrays_in_the_extract_stage(tmp_path: Path) -> None:
-    (tmp_path / "crmmigrate.yml").write_text("spec_version: 1\nkind: project\nname: t\nchunk_rows: 2\n")
-    (tmp_path / "mappings").mkdir()
-    (tmp_path / "mappings" / "tickets.yml").write_text(
+    stats, out = extract_alone(tmp_path, (
         "spec_version: 1\nkind: mapping\nsystem: desk\ndepartment: support\nsources:\n"
         "  tickets: {format: json, path: truncated.json, key: [id]}\n"
-        "entities:\n  - entity: contact\n    from: tickets\n    fields:\n      last_name: name\n")
-    (tmp_path / "truncated.json").write_bytes((HOSTILE / "json" / "truncated.json").read_bytes())
-    out = tmp_path / "out"
-    out.mkdir()
-    project = load_project(tmp_path)
-    stats = extract_source(project, project.mappings["desk"], "tickets", out)
+        "entities:\n  - entity: contact\n    from: tickets\n    fields:\n      last_name: name\n"),
+        {"truncated.json": (HOSTILE / "json" / "truncated.json").read_bytes()})
     assert (stats["records_in"], stats["extracted"], stats["rejected"]) == (3, 2, 1)
     rejects = pd.read_parquet(out / "rejects" / "desk.tickets.parquet")
     assert rejects["message"].tolist()[0].startswith("the document breaks off near byte 73 (line 4, column 16)")
 
 
-
 def test_json_records_without_fields_are_extracted_and_previewed(tmp_path: Path) -> None:
     """A source with no columns at all: every record still extracts, each with a row hash."""
-    (tmp_path / "crmmigrate.yml").write_text("spec_version: 1\nkind: project\nname: t\nchunk_rows: 2\n")
-    (tmp_path / "mappings").mkdir()
-    (tmp_path / "mappings" / "shop.yml").write_text(
+    stats, out = extract_alone(tmp_path, (
         "spec_version: 1\nkind: mapping\nsystem: shop\ndepartment: sales\n"
         "sources:\n  people: {format: json, path: people.json, key: row_number}\n"
-        "entities:\n  - entity: account\n    from: people\n    fields:\n      name: {constant: x}\n")
-    (tmp_path / "people.json").write_text("[{}, {}, {}]")
-    out = tmp_path / "out"
-    out.mkdir()
-    project = load_project(tmp_path)
-    stats = extract_source(project, project.mappings["shop"], "people", out)
+        "entities:\n  - entity: account\n    from: people\n    fields:\n      name: {constant: x}\n"),
+        {"people.json": b"[{}, {}, {}]"})
     assert (stats["records_in"], stats["extracted"], stats["rejected"]) == (3, 3, 0)
     rows = pd.read_parquet(out / "shop.people.parquet")
     assert rows["_source_key"].tolist() == ["1", "2", "3"] and rows["_row_hash"].nunique() == 1
-    shown = preview(tmp_path / "mappings" / "shop.yml", n=10)
+    shown = preview(tmp_path / "mappings" / "m.yml", n=10)
     assert len(shown.entities[0].mapped) == 3
 
 
