@@ -190,7 +190,7 @@ class _Snapshot:
                 first = True
                 while (block := src.read(self.BLOCK)) or first:
                     first = False
-                    dst.write(codec.compress(block, asbytes=True))
+                    dst.write(codec.compress(block))  # an Arrow buffer, not copied into bytes
                     if self.scan is not None:
                         self.scan.feed(block)
             if self.scan is not None:

@@ -254,9 +254,10 @@ HOSTILE = st.sampled_from([b"\r", b"\n", b"\r\n", b"\x00", b"\xff", b'"', b',', 
 
 @settings(max_examples=400, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=csv_files(), cuts=st.lists(st.tuples(st.integers(0, 10_000), HOSTILE), max_size=3))
+@given(data=csv_files(), cuts=st.lists(st.tuples(st.integers(0, 10_000), HOSTILE), max_size=3),
+       block=st.integers(1, 97))
 def test_line_scan_decides_as_its_rules_stated_line_by_line(tmp_path: Path, data: bytes,
-                                                             cuts: list[tuple[int, bytes]]) -> None:
+                                                             cuts: list[tuple[int, bytes]], block: int) -> None:
     if b"\n" not in data:
         data += b"\n"
     header_end = data.index(b"\n") + 1
@@ -265,12 +266,17 @@ def test_line_scan_decides_as_its_rules_stated_line_by_line(tmp_path: Path, data
         data = data[:at] + bytes_ + data[at:]
     (tmp_path / "f.csv").write_bytes(data)
     reader = CsvReader(tmp_path / "f.csv", CsvSource(format="csv", path="f.csv", key=("C0",)))
-    scan = fastcsv.LineScan(reader)
-    scan.feed(data)
-    scan.finish()
+    whole, pieces = fastcsv.LineScan(reader), fastcsv.LineScan(reader)
+    whole.feed(data)
+    for at in range(0, len(data), block):  # blocks that cut lines (and characters) anywhere
+        pieces.feed(data[at:at + block])
+    whole.finish(), pieces.finish()
     expected = line_by_line(reader, data)
     # Which problem is named may differ (the scan stops at the first block with one), not whether there is one.
-    assert (scan.problem is None) == (expected is None), (scan.problem, expected)
+    for scan in (whole, pieces):
+        assert (scan.problem is None) == (expected is None), (scan.problem, expected)
+    if expected is None:
+        assert whole.lines == pieces.lines == data.count(b"\n") + (not data.endswith(b"\n"))
 
 
 @pytest.mark.parametrize("data", [b'ID,N\n1,""\r,"\n0\n', b'ID,N\n\r,"\n"\n\n9\n', b"ID,N\n1,a\rb\n2,\r\n"])
