@@ -183,11 +183,13 @@ def stage_memory_pool() -> Iterator[None]:
 PARQUET_STREAM = {"compression": "snappy",
                   "use_dictionary": ["_source", "_department", "entity", "reason_code", "category"],
                   "write_statistics": ["_row_number"]}
-# The extract's copy of a source is written uncompressed. It is a working copy (the snapshot is
-# the compressed one), read whole by the map stage. Snappy cost its writer ~0.5 CPU-s per million
-# rows, on the core that the snapshot and the line scan share (bench/map.py's extract: 1.7-2.1 s
-# -> 1.45-1.9 s), for 219 MB per million rows instead of 130.
-EXTRACT_CODEC = "none"
+# Working copies are written uncompressed: the extract's copy of a source (the snapshot is the
+# compressed one) and the map's mapped, skipped and nulled rows. Each is read whole by the next
+# stage and kept with the run. Per million bench rows: snappy cost the extract's writer ~0.5 CPU-s
+# (extract 1.7-2.1 s -> 1.45-1.9 s; 219 MB instead of 130), and the map's writers 0.35 CPU-s of
+# both cores' 5 (map 2.62-2.83 s -> 2.42-2.51 s; 161 MB instead of 102). Rejects stay snappy:
+# people read and keep them, and their raw records and messages shrink 3-20x.
+WORKING_CODEC = "none"
 # Hex digests do not compress (snappy gained 10% of their bytes for ~0.08 s of CPU per million rows).
 _UNCOMPRESSED = frozenset({"_row_hash"})
 

@@ -24,7 +24,7 @@ from crmmigrate.extract.fastcsv import FastRead, LineScan, fast_encoding
 from crmmigrate.extract.lineage import lineage_of, row_hash, row_hashes
 from crmmigrate.sqltext import WHITESPACE
 from crmmigrate.extract.readers import open_reader
-from crmmigrate.rundir import EXTRACT_CODEC, ROW_GROUP_BYTES, parquet_stream, row_group_rows, RunDir, StageResult, write_table
+from crmmigrate.rundir import WORKING_CODEC, ROW_GROUP_BYTES, parquet_stream, row_group_rows, RunDir, StageResult, write_table
 from crmmigrate.schemas import LINEAGE_NAMES, REPEATS, SOURCES, extract_schema
 from crmmigrate.spec.load import Project
 from crmmigrate.spec.model import MappingSpec
@@ -97,7 +97,7 @@ def _read_records(reader: Reader, key: tuple[str, ...] | str, source: str, depar
     extracted = size = 0
     key_at = _key_columns(reader.header, key)
     con = duckdb.connect(config={"threads": 1})  # the rows' hashes
-    with con, pq.ParquetWriter(target, schema, **parquet_stream(schema, EXTRACT_CODEC)) as writer:
+    with con, pq.ParquetWriter(target, schema, **parquet_stream(schema, WORKING_CODEC)) as writer:
         for rec in reader.records():
             snapshot.write_row(rec.raw)
             source_key = None if rec.values is None else _fast_key(rec, key_at)

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from crmmigrate.extract.base import RejectWriter
 from crmmigrate.extract.csvfile import CsvReader
-from crmmigrate.rundir import EXTRACT_CODEC, ROW_GROUP_BYTES, parquet_stream, row_group_rows, StreamWriter
+from crmmigrate.rundir import WORKING_CODEC, ROW_GROUP_BYTES, parquet_stream, row_group_rows, StreamWriter
 from crmmigrate.extract.lineage import key_sql, lineage_of, row_hash_sql, row_hashes
 from crmmigrate.schemas import LINEAGE_NAMES
 from crmmigrate.sqltext import ident, literal
@@ -211,7 +211,7 @@ def read_csv(reader: CsvReader, scan_done: Callable[[], LineScan], key: tuple[st
     # rejects stored) was seen to hand them over out of file order.
     con = duckdb.connect(config={"memory_limit": f"{_memory_mb(reader.path)}MB", "threads": 1})
     try:
-        with StreamWriter(target, schema, codec=EXTRACT_CODEC) as writer:
+        with StreamWriter(target, schema, codec=WORKING_CODEC) as writer:
             try:
                 ordinals, keyless = _stream(con, reader, key, source, department, writer, schema)
             except (duckdb.Error, OSError) as exc:  # OSError: DuckDB's errors as the Arrow stream raises them
@@ -335,7 +335,7 @@ def _renumber(target: Path, schema: pa.Schema, refused: list[int], duck_rows: in
     fixed = target.with_suffix(".renumber")
     source = pq.ParquetFile(target)
     written = 0
-    with pq.ParquetWriter(fixed, schema, **parquet_stream(schema, EXTRACT_CODEC)) as writer:
+    with pq.ParquetWriter(fixed, schema, **parquet_stream(schema, WORKING_CODEC)) as writer:
         for group in range(source.num_row_groups):  # row group by row group, as they were written
             table = source.read_row_group(group)
             own = max(0, min(table.num_rows, duck_rows - written))

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from crmmigrate.errors import CrmMigrateError, MappingSpecError
 from crmmigrate.map.mapper import MapResult, map_frame
 from crmmigrate.map.sql import CompiledEntity, compile_entity, layered
-from crmmigrate.rundir import RunDir, StageResult, StreamWriter
+from crmmigrate.rundir import PARQUET_STREAM, WORKING_CODEC, RunDir, StageResult, StreamWriter
 from crmmigrate.schemas import DEFERRED, LINEAGE_NAMES, MAP_NULLED, MAP_REJECTS, mapped_schema
 from crmmigrate.sqltext import ident, literal
 from crmmigrate.spec.load import Project, check_columns
@@ -50,7 +50,8 @@ class _Writers:
         self.writers: dict[str, StreamWriter] = {}
         for name, (path, schema) in self.files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.writers[name] = StreamWriter(path, schema)
+            codec = PARQUET_STREAM["compression"] if name == "rejects" else WORKING_CODEC  # people read rejects
+            self.writers[name] = StreamWriter(path, schema, codec=codec)
         self.counts = dict.fromkeys(self.files, 0)
 
     def write(self, result: MapResult) -> None:

@@ -139,7 +139,7 @@ def test_run_extract_balances_every_source(project, tmp_path: Path) -> None:
     sources = pd.read_parquet(run.path / "extract" / "sources.parquet")
     assert (sources["records_in"] == sources["extracted"] + sources["rejected"]).all()
     assert run.read_meta()["stages"]["extract"]["status"] == "succeeded"
-    # The extract's copies are working copies, written uncompressed (rundir.EXTRACT_CODEC).
+    # The extract's copies are working copies, written uncompressed (rundir.WORKING_CODEC).
     for source in ("shop.people", "shop.notes"):
         meta = pq.ParquetFile(run.path / "extract" / f"{source}.parquet").metadata
         assert {meta.row_group(0).column(i).compression for i in range(meta.num_columns)} == {"UNCOMPRESSED"}

@@ -149,6 +149,23 @@ def test_compiled_route_writes_what_map_frame_writes(both_routes: dict) -> None:
     assert_same_files(compiled, reference)
 
 
+def test_mapped_rows_are_working_copies_and_rejects_are_compressed(both_routes: dict) -> None:
+    """Mapped, skipped and nulled rows are read whole by the next stage (rundir.WORKING_CODEC);
+    rejects are read and kept by people, and their raw records shrink several times."""
+    import pyarrow.parquet as pq
+
+    codecs: dict[str, set[str]] = {}
+    for route in (True, False):
+        out = both_routes["outs"][route][0]
+        for path in out.rglob("*.parquet"):
+            meta = pq.ParquetFile(path).metadata
+            kind = codecs.setdefault(path.relative_to(out).parts[0], set())
+            kind |= {meta.row_group(g).column(i).compression
+                     for g in range(meta.num_row_groups) for i in range(meta.num_columns)}
+    assert codecs.pop("rejects") == {"SNAPPY", "UNCOMPRESSED"}  # (`_row_hash` is never compressed)
+    assert codecs.keys() == {"mapped", "skipped", "nulled"} and set().union(*codecs.values()) == {"UNCOMPRESSED"}
+
+
 def test_most_demo_entities_compile(both_routes: dict) -> None:
     """Else the comparison above would hold trivially: every entity would take map_frame alone."""
     project = both_routes["project"]
