@@ -97,9 +97,10 @@ class LineScan:
             # A view, not a copy: a fresh 4 MB copy per block (and its page faults) cost as much as the scan.
             self._check(memoryview(block)[start:cut])
         self._carry += block[cut:]
-        if len(self._carry) + 2 > MAX_LINE_BYTES and self.problem is None:  # (CR-only line ends, or one huge line:
-            self.problem = f"a line over {MAX_LINE_BYTES:,} bytes"            # not held whole in memory)
-            self._carry = b""
+        # (A block may end between a line's \r and \n: the \r is its line end, not its text.)
+        if len(self._carry) - self._carry.endswith(b"\r") + 2 > MAX_LINE_BYTES and self.problem is None:
+            self.problem = f"a line over {MAX_LINE_BYTES:,} bytes"  # (CR-only line ends, or one huge line:
+            self._carry = b""                                        # not held whole in memory)
 
     def finish(self) -> None:
         if self._carry and self.problem is None:

@@ -313,6 +313,23 @@ def test_a_file_with_carriage_returns_for_line_ends_is_not_held_whole(tmp_path: 
     assert scan.problem == "a line over 4,096 bytes" and scan._carry == b""
 
 
+@pytest.mark.parametrize("width", [4094, 4095])
+def test_the_longest_line_is_decided_alike_wherever_a_block_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  width: int) -> None:
+    # A line of MAX_LINE_BYTES - 2 bytes is DuckDB's longest; one more is not, in any blocks (a block
+    # ending between the line's \r and \n once counted the \r into the line).
+    monkeypatch.setattr(fastcsv, "MAX_LINE_BYTES", 4096)
+    data = b"ID,N\r\n" + b"1," + b"x" * (width - 2) + b"\r\n2,y\r\n"
+    (tmp_path / "f.csv").write_bytes(data)
+    reader = CsvReader(tmp_path / "f.csv", CsvSource(format="csv", path="f.csv", key=("ID",)))
+    problems = set()
+    for cut in range(len(data) + 1):
+        scan = fastcsv.LineScan(reader)
+        scan.feed(data[:cut]), scan.feed(data[cut:]), scan.finish()
+        problems.add(scan.problem)
+    assert problems == ({None} if width == 4094 else {"a line over 4,096 bytes"})
+
+
 @pytest.mark.parametrize("lines", [3000, 2])
 def test_wide_records_make_small_row_groups_on_both_routes(routes, tmp_path: Path, lines: int,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
