@@ -159,7 +159,8 @@ class LineScan:
             self._mask = np.empty(data.size, dtype=bool)
         return np.equal(data, byte, out=self._mask[:data.size])
 
-    def _quotes_closed(self, chunk: bytes, data: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> bool:
+    def _quotes_closed(self, chunk: bytes | memoryview, data: np.ndarray, starts: np.ndarray,
+                       stops: np.ndarray) -> bool:
         """Whether every line holding a quote quotes whole fields only. A line with two quotes, the
         common case, passes when the first opens a field and the second closes one; any other line
         holding a quote is matched whole against `CsvReader.closed_line`."""
@@ -180,7 +181,8 @@ class LineScan:
             return False
         return all(self.closed_line(chunk[starts[i]:stops[i]]) for i in lines[~pairs])
 
-    def _last_fields_counted(self, chunk: bytes, data: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> bool:
+    def _last_fields_counted(self, chunk: bytes | memoryview, data: np.ndarray, starts: np.ndarray,
+                             stops: np.ndarray) -> bool:
         """Whether no line ending in an empty field (`1,a,` or `1,a,""`) holds a field too many,
         which DuckDB would drop where the Python route rejects the record."""
         delimiter, quote = self.delimiter[0], self.quote[0]
