@@ -194,8 +194,8 @@ def _strip(name: str) -> str:
 
 def _one_of(name: str, literals: list[str]) -> str:
     """`name IN (literals)` (NULL for a NULL *name*, as IN) without IN: DuckDB rewrites an IN list
-    of five or more values into a hash join, which the map's query paid ~0.1 CPU-s per million rows
-    for (a 5-key value map), and which costs 0.34 s at 500 keys, where these comparisons cost 0.04."""
+    of five or more values into a hash join. Per million values: 0.019 CPU-s either way at 5 keys,
+    but at 500 keys the join costs 0.34 s and these comparisons 0.04."""
     return "(" + " OR ".join(f"{name} = {v}" for v in literals) + ")" if literals else "false"
 
 
@@ -509,7 +509,8 @@ def _strptime_value(t: str, fmt: str, number: int, with_time: bool) -> str:
         months = list(locale.a_month if key == "b" else locale.f_month)[1:]
         month = two(f"CAST(list_position({months!r}, lower({group(key)})) AS VARCHAR)")
     if "S" in names:
-        checks.append(f"NOT {_one_of(group('S'), [quote_str('60'), quote_str('61')])}")  # the regex takes leap seconds, datetime() does not
+        # The regex takes leap seconds, datetime() does not.
+        checks.append(f"NOT {_one_of(group('S'), [quote_str('60'), quote_str('61')])}")
     text = f"{year} || '-' || {month} || '-' || {two(group('d'))}"
     if with_time:
         text += " || ' ' || " + " || ':' || ".join(two(group(n)) if n in names else "'00'" for n in "HMS")
