@@ -176,18 +176,18 @@ def ensure_input(rows: int) -> Path:
 def report(results: list[dict[str, float | str]]) -> None:
     for r in results:
         print(f"{r['engine']:<11} rows={r['rows']:>9,} secs={r['secs']:6.2f} "
-              f"rows_per_s={r['rows'] / r['secs']:>10,.0f} wall_s={r['wall']:6.2f} peak_rss_mb={r['rss_mb']:6.0f}")
+              f"rows_per_s={_rows_per_s(r):>10,.0f} wall_s={r['wall']:6.2f} peak_rss_mb={r['rss_mb']:6.0f}")
         print(f"    {r['line']}")
     ours = next((r for r in results if r["engine"] == "crmmigrate"), None)
     for other in (r for r in results if r["engine"] != "crmmigrate"):
         if ours is not None:
-            ratio = (ours["rows"] / ours["secs"]) / (other["rows"] / other["secs"])  # type: ignore[operator]
+            ratio = _rows_per_s(ours) / _rows_per_s(other)
             print(f"RATIO crmmigrate/{other['engine']} throughput={ratio:.2f}x "
                   f"rss={ours['rss_mb'] / other['rss_mb']:.2f}x")  # type: ignore[operator]
             # The headline above is extract + map: from the same CSV the anchors read. The map stage
             # alone (reading the extract's parquet) is printed apart, never instead of it.
             map_s = float(re.search(r"map_s=([\d.]+)", str(ours["line"])).group(1))  # type: ignore[union-attr]
-            ratio = (ours["rows"] / map_s) / (other["rows"] / other["secs"])  # type: ignore[operator]
+            ratio = (float(ours["rows"]) / map_s) / _rows_per_s(other)
             print(f"    map stage alone: rows_per_s={ours['rows'] / map_s:,.0f} "  # type: ignore[operator]
                   f"throughput={ratio:.2f}x {other['engine']} (whose figure includes its CSV parse)")
 
@@ -226,14 +226,17 @@ def summarize(rounds: list[list[dict[str, float | str]]]) -> None:
     """Each ratio's median and range over rounds: an engine is compared with the one measured
     next to it, not with an average taken while the machine ran at another speed."""
     for other in (r["engine"] for r in rounds[0] if r["engine"] != "crmmigrate"):
-        ratios = sorted(_throughput(rnd, "crmmigrate") / _throughput(rnd, str(other)) for rnd in rounds)
+        ratios = sorted(_rows_per_s(_engine(rnd, "crmmigrate")) / _rows_per_s(_engine(rnd, str(other))) for rnd in rounds)
         print(f"SUMMARY crmmigrate/{other} throughput median={statistics.median(ratios):.2f}x "
               f"range={ratios[0]:.2f}-{ratios[-1]:.2f}x over {len(ratios)} rounds")
 
 
-def _throughput(results: list[dict[str, float | str]], engine: str) -> float:
-    r = next(r for r in results if r["engine"] == engine)
-    return float(r["rows"]) / float(r["secs"])
+def _engine(results: list[dict[str, float | str]], engine: str) -> dict[str, float | str]:
+    return next(r for r in results if r["engine"] == engine)
+
+
+def _rows_per_s(result: dict[str, float | str]) -> float:
+    return float(result["rows"]) / float(result["secs"])
 
 
 if __name__ == "__main__":

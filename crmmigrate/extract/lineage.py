@@ -31,8 +31,11 @@ def row_hash_sql(columns: Sequence[str]) -> str:
     the raw values, so runs compared across versions are hashed again, never compared digest
     to digest. Not padded to 16 digits: lpad() cost 0.16 s per million rows on that thread."""
     if not columns:
-        return "'0'"
+        return literal(_NO_COLUMNS)
     return _hex(", ".join(ident(c) for c in columns))
+
+
+_NO_COLUMNS = "0"  # the row hash of a source without columns (JSON records `{}`): every row alike
 
 
 def _hex(values: str) -> str:
@@ -46,8 +49,8 @@ def row_hashes(columns: Sequence[pa.Array | pa.ChunkedArray], rows: int,
     route's hashes come from. DuckDB is handed one list column of the rows' values (it hashes a
     list as it hashes the same values as arguments): binding hash() with one argument per column
     cost 0.41 s a batch at 5,000 columns, where a batch is a few dozen rows that wide."""
-    if not columns:  # a source without columns (JSON records `{}`): every row hashes alike
-        return pa.array([row_hash_sql([])[1:-1]] * rows, pa.string())
+    if not columns:
+        return pa.array([_NO_COLUMNS] * rows, pa.string())
     width = len(columns)
     by_column = pa.concat_arrays([(c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c).cast(pa.string())
                                   for c in columns])
@@ -71,6 +74,10 @@ def row_hash(values: Sequence[str | None]) -> str:
     return str(row_hashes([pa.array([v], pa.string()) for v in values], 1)[0])
 
 
+# `_edge_sql` tests the first character's code by these ranges.
+assert all(9 <= ord(c) <= 13 or 28 <= ord(c) <= 32 or ord(c) >= 133 for c in WHITESPACE)
+
+
 def _edge_sql(column: str) -> str:
     """Whether *column* may begin or end with `WHITESPACE` (never false where it does). trim()
     with a character set costs ~1 s per million values; most keys have none to strip, which the
@@ -81,23 +88,23 @@ def _edge_sql(column: str) -> str:
     thread that parses the CSV."""
     whitespace = literal(WHITESPACE)
     first = f"ascii({column})"
-    assert all(9 <= ord(c) <= 13 or 28 <= ord(c) <= 32 or ord(c) >= 133 for c in WHITESPACE)
     return (f"{first} BETWEEN 9 AND 13 OR {first} BETWEEN 28 AND 32 "
             f"OR ({first} >= 133 AND contains({whitespace}, {column}[1])) OR contains({whitespace}, {column}[-1])")
 
 
-def _stripped_sql(column: str) -> str:
-    """*column* stripped of `WHITESPACE`."""
-    return f"CASE WHEN {_edge_sql(column)} THEN trim({column}, {literal(WHITESPACE)}) ELSE {column} END"
+def _stripped_sql(column: str, blank_is_null: bool = False) -> str:
+    """*column* stripped of `WHITESPACE` (and NULL where that leaves '', with *blank_is_null*).
+    nullif() goes inside each branch: it is a macro that repeats its argument, and given the
+    whole CASE it ran it twice."""
+    def out(value: str) -> str:
+        return f"nullif({value}, '')" if blank_is_null else value
+    return f"CASE WHEN {_edge_sql(column)} THEN {out(f'trim({column}, {literal(WHITESPACE)})')} ELSE {out(column)} END"
 
 
 def key_sql(key: Sequence[str]) -> str:
     """The source key: the key columns stripped and joined with `|`; NULL when any is blank."""
     if len(key) == 1:  # (the blank test and concat_ws cost 0.07 s per million rows more)
-        # nullif() is a macro that repeats its argument: given the whole CASE, it ran it twice.
-        column = ident(key[0])
-        return (f"CASE WHEN {_edge_sql(column)} THEN nullif(trim({column}, {literal(WHITESPACE)}), '') "
-                f"ELSE nullif({column}, '') END")
+        return _stripped_sql(ident(key[0]), blank_is_null=True)
     parts = [_stripped_sql(ident(k)) for k in key]
     blank = " OR ".join(f"coalesce({p}, '') = ''" for p in parts)
     return f"CASE WHEN {blank} THEN NULL ELSE concat_ws('|', {', '.join(parts)}) END"
