@@ -14,8 +14,11 @@ $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 11), "crmmigrate needs Python 3.11, got " + sys.version' 
 	@# uv resolves ~2x faster than pip; pip is the fallback where uv cannot be had.
+	@# Bytecode is compiled at install, as pip does: uv does not, and where PYTHONDONTWRITEBYTECODE
+	@# is set (it is on our development machines) every `crmmigrate` process and notebook kernel
+	@# compiled its imports again: 4.0 s to import the stages instead of 1.2.
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv 2>/dev/null && \
-	  $(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt -e . || \
+	  $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements.txt -e . || \
 	  $(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
