@@ -317,7 +317,10 @@ class _Doubtful:
         self.keep = list(dict.fromkeys([self.aliases[n] for n in self.fields] + [self.aliases["_row_number"], self.pattern]))
         self.pending: list[pa.Table] = []
         self.rows = 0
-        self.con = duckdb.connect(config={"threads": 1, "memory_limit": memory_limit})
+        self.memory_limit = memory_limit
+        # Opened at the first lookup: most passes have no doubtful row, and a connection is a new
+        # database (~20 ms of the main thread each, before the pass's first batch).
+        self.con: duckdb.DuckDBPyConnection | None = None
 
     def add(self, rows: pa.Table) -> None:
         if rows.num_rows:
@@ -333,6 +336,8 @@ class _Doubtful:
         self.pending, self.rows = [], 0
         number = self.aliases["_row_number"]
         low, high = pc.min_max(pending.column(number)).values()
+        if self.con is None:
+            self.con = duckdb.connect(config={"threads": 1, "memory_limit": self.memory_limit})
         # The range lets DuckDB skip the row groups of the extract that hold none of these rows.
         rows = self.con.sql(
             f"SELECT r.*, p.* EXCLUDE ({number}), {_raw_json(self.raw_columns, 'r.')} AS {_OWN}raw "
@@ -354,7 +359,8 @@ class _Doubtful:
             self.writers.write(map_frame(subset, self.em, self.mapping, known, raw_json.iloc[at]))
 
     def close(self) -> None:
-        self.con.close()
+        if self.con is not None:
+            self.con.close()
 
 
 def run_map(run: RunDir, project: Project) -> StageResult:
