@@ -180,16 +180,32 @@ def _full(value: str, pattern: str) -> str:
 _WS = "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE)  # for an RE2 class
 _NOT_SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE if c != " ")
 _EDGE = f"^ *[{_NOT_SPACE}]|[{_NOT_SPACE}] *$"  # another whitespace than ' ' at an end
+_LEAD = f"^ *[{_NOT_SPACE}]"  # ... at the start
+_TRAIL = f"[{_NOT_SPACE}] *$"  # ... at the end
 
 
 def _strip(name: str) -> str:
     """Python's str.strip() of a bound *name*. trim() with the whole set costs ten times trim()
     (spaces only), so text is left alone when neither end is whitespace (most), and the set is
-    used only where another whitespace than ' ' sits at an end."""
+    used only where another whitespace than ' ' sits at an end.
+
+    Each end is tested and trimmed on its own: trim() and rtrim() read the whole text, ltrim()
+    only what it removes, and an anchored `_LEAD` stops at the first letter. Per 200k bench values
+    (instructions): emails padded at the start 569M -> 361M; short names padded at one end and
+    unpadded phones 0-10% more; the whole map stage 2.8% less. The default trims remove exactly
+    the 17 space separators, all in WHITESPACE."""
     ws = quote_str(WHITESPACE)
-    return f"CASE WHEN contains({ws}, {name}[1]) OR contains({ws}, {name}[-1]) THEN " \
-           f"trim(CASE WHEN regexp_matches({name}, {quote_str(_EDGE)}) THEN trim({name}, {ws}) ELSE {name} END) " \
-           f"ELSE {name} END"
+    first = f"ascii({name})"
+    lead = f"({first} BETWEEN 9 AND 13 OR {first} BETWEEN 28 AND 32 OR ({first} >= 133 AND contains({ws}, {name}[1])))"
+    # By its UTF-8 bytes the last character is whitespace only if it is ' ' or below, or from U+0085
+    # on (a wider net: a false alarm only costs the trim).
+    trail = f"({name}[-1] <= ' ' OR {name}[-1] >= {quote_str(chr(0x85))})"
+    both = f"trim(CASE WHEN regexp_matches({name}, {quote_str(_EDGE)}) THEN trim({name}, {ws}) ELSE {name} END)"
+    return (f"CASE WHEN {lead} THEN CASE WHEN {trail} THEN {both} "
+            f"WHEN regexp_matches({name}, {quote_str(_LEAD)}) THEN ltrim({name}, {ws}) ELSE ltrim({name}) END "
+            f"WHEN {trail} THEN CASE WHEN regexp_matches({name}, {quote_str(_TRAIL)}) THEN rtrim({name}, {ws}) "
+            f"ELSE rtrim({name}) END "
+            f"ELSE {name} END")
 
 
 def _one_of(name: str, literals: list[str]) -> str:

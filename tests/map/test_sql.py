@@ -358,6 +358,21 @@ def test_strip_removes_every_python_whitespace_and_only_it(con: duckdb.DuckDBPyC
     assert _assert_agrees(con, "collapse_spaces", values + ["a \u2003\t b", "a\u200bb"]) == len(values) + 2
 
 
+def test_strip_agrees_with_python_at_either_end(con: duckdb.DuckDBPyConnection) -> None:
+    """The strip tests each end on its own: one-sided padding, runs of spaces around another
+    whitespace, and last characters that only look like whitespace by their bytes."""
+    lookalikes = ["\x01", "\x7f", "\x80", "\x84", "\u00e9", "\u180e", "\u200b", "\ufeff", "\U0001f600", "a", "."]
+    values = ["", " ", "   ", "a", "  a", "a  ", "  a  "]
+    for w in WHITESPACE:
+        values += [w + "a b", "a b" + w, "  " + w + "a", "a" + w + "  ", " " + w + " a", "a " + w + " ", w, w + w]
+    for x in lookalikes:
+        values += [x, "  " + x, x + "  ", "a" + x, x + "a", " a" + x, x + "a "]
+    rng = random.Random(20261126)  # and random texts over the same alphabet (the seed is fixed)
+    alphabet = list(WHITESPACE) + lookalikes + list("ab ")
+    values += ["".join(rng.choices(alphabet, k=rng.randint(1, 6))) for _ in range(3000)]
+    assert _assert_agrees(con, "trim", values) == len(values)
+
+
 def _class_members(con: duckdb.DuckDBPyConnection, body: str) -> list[str]:
     con.register("c", pa.table({"c": ALL_CHARS}))
     try:
