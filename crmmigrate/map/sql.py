@@ -636,12 +636,13 @@ def _first_format(p: _Pipe, formats: tuple[str, ...], value: Callable[[str, int,
             break
     t = _stripped(p)
     values = ", ".join(value(t, i, f) for i, f in enumerate(formats))
-    p.value = p.let(f"CASE WHEN {_printable_ascii(t)} THEN coalesce({values}) END")
+    printable = p.let(_printable_ascii(t))  # bound: the value and the refusal both read it
+    p.value = p.let(f"CASE WHEN {printable} THEN coalesce({values}) END")
     if not set(formats) & {"iso", "epoch"}:
         # On printable ASCII the compiled strptime regexes are Python's, and a date they read
         # that does not exist (31 April) is refused by both: no format reading the text is a
         # refusal (tests/map/test_sql.py holds this both ways, for dates and datetimes).
-        p.refuse("type", f"{t} IS NOT NULL AND {t} <> '' AND {_printable_ascii(t)} AND {p.value} IS NULL")
+        p.refuse("type", f"{t} IS NOT NULL AND {t} <> '' AND {printable} AND {p.value} IS NULL")
     p.require(f"{t} IS NULL OR {t} = '' OR {p.value} IS NOT NULL")
 
 
