@@ -192,8 +192,8 @@ def _strip(name: str) -> str:
     Each end is tested and trimmed on its own: trim() and rtrim() read the whole text, ltrim()
     only what it removes, and an anchored `_LEAD` stops at the first letter. Per 200k bench values
     (instructions): emails padded at the start 569M -> 361M; short names padded at one end and
-    unpadded phones 0-10% more; the whole map stage 1.2% less (DuckDB on one thread). The default trims remove exactly
-    the 17 space separators, all in WHITESPACE."""
+    unpadded phones 0-10% more; the whole map stage 1.2% less (DuckDB on one thread). The default
+    trims remove exactly the 17 space separators, all in WHITESPACE."""
     ws = quote_str(WHITESPACE)
     first = f"ascii({name})"
     lead = f"({first} BETWEEN 9 AND 13 OR {first} BETWEEN 28 AND 32 OR ({first} >= 133 AND contains({ws}, {name}[1])))"
