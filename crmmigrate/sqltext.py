@@ -20,3 +20,24 @@ def ident(name: str) -> str:
 def literal(text: str) -> str:
     """*text* as a DuckDB string literal."""
     return "'" + text.replace("'", "''") + "'"
+
+
+# `may_start_with_whitespace` tests the first character's code by these ranges.
+assert all(9 <= ord(c) <= 13 or 28 <= ord(c) <= 32 or ord(c) >= 133 for c in WHITESPACE)
+_VISIBLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))  # never whitespace
+
+
+def may_start_with_whitespace(value: str) -> str:
+    """SQL: whether *value* may begin with `WHITESPACE` (never false where it does), by the first
+    character's code. Ranges, not `ascii() IN (29 codes)`: DuckDB rewrites a long IN list into a
+    hash join (0.17 instead of 0.04 CPU-s per million keys)."""
+    first = f"ascii({value})"
+    return (f"({first} BETWEEN 9 AND 13 OR {first} BETWEEN 28 AND 32 "
+            f"OR ({first} >= 133 AND contains({literal(WHITESPACE)}, {value}[1])))")
+
+
+def may_end_with_whitespace(value: str) -> str:
+    """SQL: whether *value* may end with `WHITESPACE`: unless its last character is printable
+    ASCII other than ' ' (a false alarm only costs a trim). One contains() extracts that character
+    once; two comparisons, or a BETWEEN (rewritten into two), extracted it twice inside a CASE."""
+    return f"(NOT contains({literal(_VISIBLE_ASCII)}, {value}[-1]))"
