@@ -531,7 +531,8 @@ def _strptime_value(t: str, fmt: str, number: int, with_time: bool) -> str:
     extract = f"regexp_extract({t}, {quote_str('(?i)^(' + pattern + ')')}, {['whole', *(f'g{i}' for i in range(len(names)))]!r})"
     # The full-match test is cheap and necessary; the groups are extracted only where it holds.
     fixed, gate = _fixed_width(t, fmt, with_time)
-    return f"CASE {fixed} WHEN {gate}{_full(t, '(?i)' + pattern)} THEN " \
+    # Only here is printable ASCII tested (see _first_format), after the gate: most texts never get this far.
+    return f"CASE {fixed} WHEN {gate}{_printable_ascii(t)} AND {_full(t, '(?i)' + pattern)} THEN " \
            f"list_transform([{extract}], lambda {g}: CASE WHEN {ok} THEN {cast} END)[1] END"
 
 
@@ -585,7 +586,9 @@ def _fixed_width(t: str, fmt: str, with_time: bool) -> tuple[str, str]:
         position += width
     gate = [f"strlen({t}) >= {shortest}"] + ([f"strlen({t}) <= {longest}"] if longest < 1 << 20 else [])
     gate += [f"contains({t}, {quote_str(c)})" for c in sorted(needed)]
-    gate_sql = " AND ".join(gate) + " AND "  # strlen counts characters here: the text is printable ASCII
+    # strlen() counts characters on printable ASCII, tested next: where it is not, no format reads
+    # the text here, and none is refused (a gate mistaken on other text only sends it to Python).
+    gate_sql = " AND ".join(gate) + " AND "
     if shape is None:
         return "", gate_sql
     # Its exact length and punctuation first: every text meets the shape of each format listed
@@ -641,13 +644,16 @@ def _first_format(p: _Pipe, formats: tuple[str, ...], value: Callable[[str, int,
             break
     t = _stripped(p)
     values = ", ".join(value(t, i, f) for i, f in enumerate(formats))
-    printable = p.let(_printable_ascii(t))  # bound: the value and the refusal both read it
-    p.value = p.let(f"CASE WHEN {printable} THEN coalesce({values}) END")
+    # Python's regexes agree with RE2's on printable ASCII only. The shapes that need no such test
+    # (fixed widths, iso, epoch) read ASCII digits, letters and the format's own punctuation, at as
+    # many bytes as characters; the others test it themselves, so most dates skip it.
+    p.value = p.let(f"coalesce({values})")
     if not set(formats) & {"iso", "epoch"}:
         # On printable ASCII the compiled strptime regexes are Python's, and a date they read
         # that does not exist (31 April) is refused by both: no format reading the text is a
         # refusal (tests/map/test_sql.py holds this both ways, for dates and datetimes).
-        p.refuse("type", f"{t} IS NOT NULL AND {t} <> '' AND {printable} AND {p.value} IS NULL")
+        # A CASE, not AND: DuckDB evaluates every operand of an AND in a projection, on every row.
+        p.refuse("type", f"CASE WHEN {t} <> '' AND {p.value} IS NULL THEN {_printable_ascii(t)} ELSE false END")
     p.require(f"{t} IS NULL OR {t} = '' OR {p.value} IS NOT NULL")
 
 
