@@ -805,7 +805,9 @@ def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec,
     conditions = [sure]
     limit = column_type.length if isinstance(column_type, String) else None
     if target.python_type is str and limit:  # Python's len() and DuckDB's length() both count code points
-        conditions.append(f"coalesce(length({value}) <= {limit}, true)")
+        # Text of no more bytes than the limit has no more characters: strlen() reads a stored
+        # size, length() the whole text. A CASE, since OR in a projection evaluates both sides.
+        conditions.append(f"CASE WHEN strlen({value}) <= {limit} THEN true ELSE coalesce(length({value}) <= {limit}, true) END")
     required = fs.required if fs.required is not None else target.required
     lenient = fs.on_invalid == "null" and not required
     failures = []
