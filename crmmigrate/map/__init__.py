@@ -191,27 +191,36 @@ class _Part:
                 *(f"{f.when} AS {own}f{i}" for i, f in enumerate(sql.failures))]
 
     def rows_sql(self, raw_columns: list[str]) -> list[str]:
-        """What a reject needs, computed for rejects only."""
+        """What a reject needs, computed for rejects only: each failure's raw value (`v`N) and
+        message (`m`N, never NULL where the failure is listed), which texts_sql() puts together."""
         sql, own = self.sql, self.own
-        failures = (f"list_filter([{', '.join(f'CASE WHEN {own}f{i} THEN {f.struct} END' for i, f in enumerate(sql.failures))}], "
-                    f"lambda {_OWN}x: {_OWN}x IS NOT NULL)" if sql.failures else
-                    "CAST(NULL AS STRUCT(field VARCHAR, rule VARCHAR, value VARCHAR, reason_code VARCHAR, "
-                    "category VARCHAR, message VARCHAR)[])")
         # The first failure that rejects names the reject (a lenient field's is listed, not naming).
         first = [(i, f.reason) for i, f in enumerate(sql.failures) if not f.lenient]
         reason = "CASE " + " ".join(f"WHEN {own}f{i} THEN {literal(str(r))}" for i, r in first) + " END" if first else "NULL"
         category = "CASE " + " ".join(f"WHEN {own}f{i} THEN {literal(r.category)}" for i, r in first) + " END" \
             if first else "NULL"
-        return [f"{own}sure", f"{own}reject", f"{own}pattern",
-                f"CASE WHEN {own}reject THEN {failures} END AS {own}failures",
+        listed = [f"CASE WHEN {own}reject AND {own}f{i} THEN {expr} END AS {own}{kind}{i}"
+                  for i, f in enumerate(sql.failures) for kind, expr in (("v", f.value), ("m", f.message))]
+        return [f"{own}sure", f"{own}reject", f"{own}pattern", *listed,
                 f"CASE WHEN {own}reject THEN {_raw_json(raw_columns)} END AS {own}raw",
                 f"CASE WHEN {own}reject THEN {reason} END AS {own}reason",
                 f"CASE WHEN {own}reject THEN {category} END AS {own}category"]
 
-    def texts_sql(self) -> str:
-        own = self.own
-        return (f"array_to_string(list_transform({own}failures, lambda {_OWN}x: {_OWN}x.field || ': ' || "
-                f"{_OWN}x.message), '; ') AS {own}message")
+    def texts_sql(self) -> list[str]:
+        """A reject's failures and message, from its failures' values and messages: flatten() skips
+        NULL lists and concat_ws() NULL texts, where a lambda filtered each reject's list (and
+        another joined its messages). Each message is computed once, for both."""
+        sql, own = self.sql, self.own
+        structs = [f"CASE WHEN {own}m{i} IS NOT NULL THEN [{f.struct(f'{own}v{i}', f'{own}m{i}')}] END"
+                   for i, f in enumerate(sql.failures)]
+        texts = [f"{literal(f.field + ': ')} || {own}m{i}" for i, f in enumerate(sql.failures)]
+        failures = f"flatten([{', '.join(structs)}])" if structs else \
+            "CAST(NULL AS STRUCT(field VARCHAR, rule VARCHAR, value VARCHAR, reason_code VARCHAR, category VARCHAR, " \
+            "message VARCHAR)[])"
+        message = f"concat_ws('; ', {', '.join(texts)})" if texts else "''"
+        return [f"{own}sure", f"{own}reject", f"{own}pattern", f"{own}raw", f"{own}reason", f"{own}category",
+                f"CASE WHEN {own}reject THEN {failures} END AS {own}failures",
+                f"CASE WHEN {own}reject THEN {message} END AS {own}message"]
 
     def write(self, table: pa.Table) -> None:
         """One batch: sure rows and certain rejects from Arrow, the rest gathered for map_frame."""
@@ -246,7 +255,7 @@ def _map_sql(path: Path, repeats_path: Path, parts: list[_Part], mapping: Mappin
     mapping_sql = ", ".join([*map(ident, raw_columns), *(f"{expr} AS {name}" for expr, name in shared.items()),
                              *(c for part in parts for c in part.mapping_sql())])
     rows_sql = ", ".join([*shared.values(), *(c for part in parts for c in part.rows_sql(raw_columns))])
-    texts_sql = ", ".join(part.texts_sql() for part in parts)
+    texts_sql = ", ".join([*shared.values(), *(c for part in parts for c in part.texts_sql())])
     con: duckdb.DuckDBPyConnection | None = None
     try:
         # Row order within the output does not matter: without it DuckDB need not buffer batches.
@@ -262,7 +271,7 @@ def _map_sql(path: Path, repeats_path: Path, parts: list[_Part], mapping: Mappin
             source = ("(SELECT * FROM read_parquet($rows) WHERE _row_number NOT IN "
                       "(SELECT _row_number FROM read_parquet($repeats)))")
         over = layered(source, [let for part in parts for let in part.sql.lets])
-        query = f"SELECT *, {texts_sql} FROM (SELECT {rows_sql} FROM (SELECT {mapping_sql} FROM {over}))"
+        query = f"SELECT {texts_sql} FROM (SELECT {rows_sql} FROM (SELECT {mapping_sql} FROM {over}))"
         for batch in con.sql(query, params=params).to_arrow_reader(max(SQL_BATCH_ROWS // len(parts), 1)):
             table = pa.Table.from_batches([batch])
             for part in parts:

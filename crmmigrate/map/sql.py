@@ -78,13 +78,22 @@ def layered(table: str, lets: list[tuple[int, str, str]]) -> str:
 
 @dataclass(frozen=True)
 class Failure:
-    """One failed rule map_frame certainly reports: *when* (never NULL) and what (*struct*)."""
+    """One failed rule map_frame certainly reports: *when* (never NULL) and what, as mapper._Failures.add
+    writes it (`struct`), for the raw input *value* and the text of *message* (both SQL)."""
 
     field: str
     when: str
-    struct: str
+    rule: str
     reason: ReasonCode
+    value: str
+    message: str
     lenient: bool = False  # an `on_invalid: null` field's: listed, but it rejects nothing by itself
+
+    def struct(self, value: str | None = None, message: str | None = None) -> str:
+        """A schemas.FAILURE struct; *value* and *message*, where given, name them already computed."""
+        return (f"{{'field': {quote_str(self.field)}, 'rule': {quote_str(self.rule)}, 'value': {value or self.value}, "
+                f"'reason_code': {quote_str(str(self.reason))}, 'category': {quote_str(self.reason.category)}, "
+                f"'message': {message or self.message}}}")
 
 
 def compile_entity(em: EntityMapping, mapping: MappingSpec, tag: str = "") -> CompiledEntity | None:
@@ -764,12 +773,12 @@ def _input(fs: FieldSpec) -> str:
     return f"nullif(concat_ws({quote_str(fs.sep)}, {', '.join(map(ident, fs.columns))}), '')"
 
 
-def _failure(name: str, rule: str, reason: ReasonCode, message: str, raw: str) -> str:
-    """A schemas.FAILURE struct as mapper._Failures.add writes it, for the raw input *raw*."""
+def _failure(name: str, when: str, rule: str, reason: ReasonCode, message: str, raw: str,
+             lenient: bool = False) -> Failure:
+    """The failure of rule *rule* of field *name* where *when* holds, for the raw input *raw*."""
     text = f"CAST({raw} AS VARCHAR)"
-    return (f"{{'field': {quote_str(name)}, 'rule': {quote_str(rule)}, 'value': {text}, "
-            f"'reason_code': {quote_str(str(reason))}, 'category': {quote_str(reason.category)}, "
-            f"'message': replace({quote_str(message)}, '{{value}}', coalesce({text}, 'None'))}}")
+    return Failure(name, when, rule, reason, text, f"replace({quote_str(message)}, '{{value}}', coalesce({text}, 'None'))",
+                   lenient)
 
 
 def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec,
@@ -814,21 +823,18 @@ def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec,
     if "map" in refused:
         assert fs.map is not None
         keys = ", ".join(map(str, fs.map))
-        failures.append(Failure(name, refused["map"], _failure(name, "map", ReasonCode.UNMAPPED_VALUE,
-                                                               f"'{{value}}' is not in the value map ({keys})",
-                                                               _input(fs)), ReasonCode.UNMAPPED_VALUE, lenient))
+        failures.append(_failure(name, refused["map"], "map", ReasonCode.UNMAPPED_VALUE,
+                                 f"'{{value}}' is not in the value map ({keys})", _input(fs), lenient))
     if "type" in refused:  # as mapper._coerce words it
         reason = coerce.REASON_FOR_TYPE[target.python_type]
         message = f"'{{value}}' is not a valid {target.python_type.__name__}" + (
             f" (formats: {', '.join(fs.formats)})" if fs.formats else "")
-        failures.append(Failure(name, refused["type"], _failure(name, "type", reason, message, _input(fs)),
-                                reason, lenient))
+        failures.append(_failure(name, refused["type"], "type", reason, message, _input(fs), lenient))
     if required:
         conditions.append(f"({value} IS NOT NULL)")
         # Every rule passed and left nothing: map_frame's only failure of the field is the absence.
-        failures.append(Failure(name, f"least({sure}, {value} IS NULL)",
-                                _failure(name, "required", ReasonCode.MISSING_REQUIRED, "a value is required",
-                                         _input(fs)), ReasonCode.MISSING_REQUIRED))
+        failures.append(_failure(name, f"least({sure}, {value} IS NULL)", "required", ReasonCode.MISSING_REQUIRED,
+                                 "a value is required", _input(fs)))
     return value, conditions, failures, p.lets
 
 
