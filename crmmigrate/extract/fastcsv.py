@@ -91,11 +91,11 @@ class LineScan:
         start = 0
         if cut and self._carry:  # the line begun in the previous block, whole now
             start = block.index(b"\n") + 1
-            self._check(self._carry + block[:start])
+            joined = self._carry + block[:start]
+            self._check(joined, 0, len(joined))
             self._carry = b""
         if start < cut and self.problem is None:
-            # A view, not a copy: a fresh 4 MB copy per block (and its page faults) cost as much as the scan.
-            self._check(memoryview(block)[start:cut])
+            self._check(block, start, cut)
         self._carry += block[cut:]
         # (A block may end between a line's \r and \n: the \r is its line end, not its text.)
         if len(self._carry) - self._carry.endswith(b"\r") + 2 > MAX_LINE_BYTES and self.problem is None:
@@ -104,32 +104,37 @@ class LineScan:
 
     def finish(self) -> None:
         if self._carry and self.problem is None:
-            self._check(self._carry + b"\n", unterminated=True)  # a last line without a line break
+            last = self._carry + b"\n"  # a last line without a line break
+            self._check(last, 0, len(last), unterminated=True)
         self._carry = b""
 
-    def _check(self, chunk: bytes | memoryview, unterminated: bool = False) -> None:
-        """*chunk* is whole lines, each ending in a line break but possibly the file's last.
+    def _check(self, block: bytes, lo: int, hi: int, unterminated: bool = False) -> None:
+        """*block*[lo:hi] is whole lines, each ending in a line break but possibly the file's last.
 
         Line by line, but with numpy over the byte positions of line breaks, quotes and carriage
         returns: a per-line loop in Python cost ~1.5 s of CPU per million lines, on the core the
         parse needs. Only lines that hold other than two quotes, or that end in an empty field, are
-        looked at one by one."""
+        looked at one by one. A byte that is absent (NUL, and \r in files with \n line ends) is
+        ruled out by bytes.find() (memchr: 12 ms per 145 MB, numpy's pass 20-45 ms)."""
+        chunk = memoryview(block)[lo:hi]  # a view, not a copy (a 4 MB copy per block cost as much as the scan)
         data = np.frombuffer(chunk, dtype=np.uint8)
         if not _valid_utf8(chunk):
             self.problem = "not valid UTF-8"
             return
-        if not data.all():
+        if block.find(b"\x00", lo, hi) >= 0:
             self.problem = "NUL byte"
             return
         ends = np.flatnonzero(self._equal(data, 10))  # every line's \n; the last byte is one
         starts = np.concatenate(([0], ends[:-1] + 1))
-        returns = np.flatnonzero(self._equal(data, 13))
-        if returns.size and (returns[-1] + 1 >= data.size or (data[returns + 1] != 10).any()):
-            self.problem = "carriage return inside a line"
-            return
-        # Where each line's text ends: before its \r\n or \n (a \r is always followed by \n now).
-        crlf = (data[np.maximum(ends - 1, 0)] == 13) & (ends > starts)
-        stops = ends - crlf
+        stops = ends
+        if block.find(b"\r", lo, hi) >= 0:
+            returns = np.flatnonzero(self._equal(data, 13))
+            if returns[-1] + 1 >= data.size or (data[returns + 1] != 10).any():
+                self.problem = "carriage return inside a line"
+                return
+            # Where each line's text ends: before its \r\n or \n (a \r is always followed by \n now).
+            stops = ends - ((data[np.maximum(ends - 1, 0)] == 13) & (ends > starts))
+        crlf = stops < ends
         if (stops == starts).any():
             self.problem = "blank line"
             return
