@@ -390,9 +390,12 @@ def sql_phone(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
     country = str(phonenumbers.country_code_for_region(mapping.default_region))
     t = p.let(_strip(p.bind()))
     c = t
-    for junk in " ()./-":  # nested replace() costs half a global regexp_replace()
-        c = f"replace({c}, {quote_str(junk)}, '')"
-    c = p.let(c)
+    for junk in " ()./-":
+        # Only where it occurs: replace() copies the text even when it finds nothing (~330
+        # instructions a phone), contains() is a memchr (~40). Each step is bound (a layer of its
+        # own): a CASE reading an unbound nested one would evaluate it twice, at every level.
+        # Nested replace() cost half a global regexp_replace(); these, half the nested replace().
+        c = p.let(f"CASE WHEN contains({c}, {quote_str(junk)}) THEN replace({c}, {quote_str(junk)}, '') ELSE {c} END")
     shapes = ["\\+[1-9][0-9]{6,14}", "00[1-9][0-9]{6,14}", "0[1-9][0-9]{4,13}"]
     national = f"{quote_str('+' + country)} || substr({c}, 2)"
     if country == "1":  # transforms.phone's NANP shapes: 10 digits, or 11 with the leading 1
