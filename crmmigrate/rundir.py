@@ -228,11 +228,7 @@ class StreamWriter:
     """A parquet writer (`PARQUET_STREAM`) that writes in its own thread: encoding (and compressing)
     one batch overlaps with DuckDB computing the next, since both release the GIL. The extract's
     writer spends ~0.3 CPU-s per million bench rows, uncompressed (snappy: ~0.85). At most *depth*
-    batches wait, so memory stays bounded.
-
-    Small tables are gathered into row groups of about ROW_GROUP_BYTES: the map hands over a few
-    thousand rows at a time, and each row group costs its column chunks' headers, dictionaries
-    and metadata, to write and to every later read."""
+    batches wait, so memory stays bounded."""
 
     def __init__(self, path: Path, schema: pa.Schema, depth: int = 2, codec: str = PARQUET_STREAM["compression"]):
         self._writer = pq.ParquetWriter(path, schema, **parquet_stream(schema, codec))
@@ -242,23 +238,12 @@ class StreamWriter:
         self._thread.start()
 
     def _drain(self) -> None:
-        pending: list[pa.Table] = []
-        size = 0
         while (table := self._queue.get()) is not None:
-            pending.append(table)
-            size += table.nbytes
-            if size >= ROW_GROUP_BYTES:
-                self._write(pending)
-                pending, size = [], 0
-        self._write(pending)
-
-    def _write(self, tables: list[pa.Table]) -> None:
-        if tables and self._error is None:
-            try:
-                table = pa.concat_tables(tables)  # no copy: the row group is written from the chunks
-                self._writer.write_table(table, row_group_size=row_group_rows(table))
-            except BaseException as exc:  # re-raised in the caller's thread
-                self._error = exc
+            if self._error is None:
+                try:
+                    self._writer.write_table(table, row_group_size=row_group_rows(table))
+                except BaseException as exc:  # re-raised in the caller's thread
+                    self._error = exc
 
     def write_table(self, table: pa.Table) -> None:
         if self._error is not None:
