@@ -555,6 +555,9 @@ _FIXED = {"Y": "[0-9]{4}", "y": "[0-9]{2}", "m": "(0[1-9]|1[0-2])", "d": "(0[1-9
           "H": "([01][0-9]|2[0-3])", "M": "[0-5][0-9]", "S": "[0-5][0-9]"}
 
 
+_ENGLISH_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+
+
 def _fixed_width(t: str, fmt: str, with_time: bool) -> tuple[str, str]:
     """(`WHEN shape THEN value` or '', `gate AND ` or ''): the value of text spelling *fmt* at fixed
     widths (`05/03/2024`, not `5/3/2024`), and a cheap test that _strptime's regex needs.
@@ -577,8 +580,10 @@ def _fixed_width(t: str, fmt: str, with_time: bool) -> tuple[str, str]:
             names = months[directive == "B"]
             widths = {len(n) for n in names}
             shortest, longest = shortest + min(widths), longest + max(widths)
-            if len(widths) > 1 or shape is None:
-                shape = None  # names of different lengths (`%B`) have no fixed positions
+            # Names of different lengths (`%B`) have no fixed positions; and DuckDB's strptime knows
+            # the English names only, which are _strptime's in the C locale (a process may set another).
+            if len(widths) > 1 or shape is None or [n.lower() for n in names] != _ENGLISH_MONTHS:
+                shape = None
                 continue
             width = widths.pop()
             shape.append("(?i:" + "|".join(map(re.escape, names)) + ")")  # _strptime ignores their case

@@ -555,6 +555,16 @@ def test_fixed_width_dates_are_pythons_without_the_regex_groups(con: duckdb.Duck
     assert _fixed_width('"V"', "%d %B %Y", False)[0] == ""  # month names of different lengths
 
 
+def test_fixed_width_month_names_only_in_english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB's strptime reads English month names only: under another locale's names (which
+    _strptime takes from LC_TIME) a `%b` text is left to the general branch, which reads them."""
+    assert _fixed_width('"V"', "%d %b %Y", False)[0].startswith("WHEN ")
+    german = ["", "Jan", "Feb", "Mär", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep", "Okt", "Nov", "Dez"]
+    monkeypatch.setattr(_strptime._TimeRE_cache.locale_time, "a_month", german)
+    assert _fixed_width('"V"', "%d %b %Y", False)[0] == ""
+    assert _fixed_width('"V"', "%d/%m/%Y", False)[0].startswith("WHEN ")  # numeric months are not affected
+
+
 def test_iso_dates_are_sure_only_in_the_plain_shape(con: duckdb.DuckDBPyConnection) -> None:
     values = ["2024-01-31", "2024-02-29", "2023-02-29", "0000-01-01", "0001-01-01", "9999-12-31", "20240131",
               "2024-W05-3", "2024-01-31T00:00", "2024-01-31T10:00", "2024-1-31", "2024-13-01", "x"]
