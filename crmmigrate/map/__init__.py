@@ -29,7 +29,7 @@ from crmmigrate.errors import CrmMigrateError, MappingSpecError
 from crmmigrate.map.mapper import MapResult, map_frame
 from crmmigrate.map.sql import CompiledEntity, compile_entity, layered
 from crmmigrate.rundir import PARQUET_STREAM, WORKING_CODEC, RunDir, StageResult, StreamWriter
-from crmmigrate.schemas import DEFERRED, LINEAGE_NAMES, MAP_NULLED, MAP_REJECTS, mapped_schema
+from crmmigrate.schemas import DEFERRED, FAILURE, LINEAGE_NAMES, MAP_NULLED, MAP_REJECTS, mapped_schema
 from crmmigrate.sqltext import ident, literal
 from crmmigrate.spec.load import Project, check_columns
 from crmmigrate.spec.model import EntityMapping, MappingSpec
@@ -214,9 +214,7 @@ class _Part:
         structs = [f"CASE WHEN {own}m{i} IS NOT NULL THEN [{f.struct(f'{own}v{i}', f'{own}m{i}')}] END"
                    for i, f in enumerate(sql.failures)]
         texts = [f"{literal(f.field + ': ')} || {own}m{i}" for i, f in enumerate(sql.failures)]
-        failures = f"flatten([{', '.join(structs)}])" if structs else \
-            "CAST(NULL AS STRUCT(field VARCHAR, rule VARCHAR, value VARCHAR, reason_code VARCHAR, category VARCHAR, " \
-            "message VARCHAR)[])"
+        failures = f"flatten([{', '.join(structs)}])" if structs else f"CAST(NULL AS {_FAILURES_SQL_TYPE})"
         message = f"concat_ws('; ', {', '.join(texts)})" if texts else "''"
         return [f"{own}sure", f"{own}reject", f"{own}pattern", f"{own}raw", f"{own}reason", f"{own}category",
                 f"CASE WHEN {own}reject THEN {failures} END AS {own}failures",
@@ -294,6 +292,11 @@ def _memory_limit(path: Path) -> str:
     meta = pq.ParquetFile(path).metadata
     per_row = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)) / max(meta.num_rows, 1)
     return f"{max(SQL_MEMORY_MB, math.ceil(per_row * 2048 * 10 / 2**20))}MB"
+
+
+# schemas.FAILURE (every field text) as a DuckDB list type, for an entity with no failure the SQL is sure of.
+assert all(f.type == pa.string() for f in FAILURE)
+_FAILURES_SQL_TYPE = "STRUCT(" + ", ".join(f"{f.name} VARCHAR" for f in FAILURE) + ")[]"
 
 
 def _raw_json(raw_columns: list[str], table: str = "") -> str:
