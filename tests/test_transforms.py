@@ -186,3 +186,71 @@ def test_split_takes_one_part_and_missing_parts_are_missing() -> None:
     assert split(values, "/", 0).tolist() == ["4711", "12", None, "a", None]
     assert split(values, "/", -1).tolist() == ["B", "12", None, "c", "x"]
     assert split(values, "/", 2).tolist() == [None, None, None, "c", None]
+
+
+# --- item 1 of issue 17: a phone is what phonenumbers makes of it, or refused ---------------
+
+def _example_phone_texts() -> list[tuple[str, str, str]]:
+    """(default region, text, E.164) for phonenumbers' own example numbers of every region, each
+    written as people write them: national (trunk prefix), international, E.164, `00`, dashes,
+    brackets, and the trunk prefix kept after the country code (`+44 020 …`). A text is kept only
+    where phonenumbers itself reads it as the example number: the rule is the library's."""
+    import phonenumbers as pn
+
+    fmt = pn.PhoneNumberFormat
+    cases = []
+    for region in sorted(pn.SUPPORTED_REGIONS):
+        meta = pn.PhoneMetadata.metadata_for_region(region)
+        for kind in (pn.PhoneNumberType.FIXED_LINE, pn.PhoneNumberType.MOBILE):
+            number = pn.example_number_for_type(region, kind)
+            if number is None or not pn.is_valid_number(number):
+                continue
+            e164 = pn.format_number(number, fmt.E164)
+            national = pn.format_number(number, fmt.NATIONAL)
+            nsn = pn.national_significant_number(number)
+            texts = [(region, national), (region, pn.format_number(number, fmt.INTERNATIONAL)), (region, e164),
+                     (region, national.replace(" ", "-")), ("DE", f"00{number.country_code} {nsn}")]
+            head, _, tail = national.partition(" ")
+            if tail and not head.startswith("("):
+                texts.append((region, f"({head}) {tail}"))
+            if meta.national_prefix:
+                texts.append(("DE", f"+{number.country_code} {meta.national_prefix}{nsn}"))
+            for default, text in texts:
+                try:
+                    read = pn.parse(text, default)
+                except pn.NumberParseException:
+                    continue
+                if pn.format_number(read, fmt.E164) == e164:
+                    cases.append((default, text, e164))
+    return cases
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 item 1: trunk prefixes kept, invalid numbers stored")
+def test_phone_is_phonenumbers_e164_for_every_region() -> None:
+    cases = _example_phone_texts()
+    assert len(cases) > 2000  # every region, in most of its shapes
+    by_region: dict[str, list[tuple[str, str]]] = {}
+    for region, text, e164 in cases:
+        by_region.setdefault(region, []).append((text, e164))
+    wrong = []
+    for region, pairs in by_region.items():
+        values, bad = get_transform("phone")(s(*(t for t, _ in pairs)), {}, {"default_region": region})
+        wrong += [(region, t, want, got) for (t, want), got, b in zip(pairs, out(values), bad) if got != want or b]
+    assert wrong == []
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 item 1: trunk prefixes kept, invalid numbers stored")
+@pytest.mark.parametrize(("region", "raw", "expected"), [
+    ("DE", "+44 020 7707 0707", "+442077070707"), ("GB", "+44 (0)20 7707 0707", "+442077070707"),
+    ("DE", "+49 (0)30 1234567", "+49301234567"), ("FR", "+33 01 42 68 53 00", "+33142685300"),
+    ("DE", "0049 030 1234567", "+49301234567"),
+])
+def test_phone_drops_the_trunk_prefix(region: str, raw: str, expected: str) -> None:
+    values, bad = get_transform("phone")(s(raw), {}, {"default_region": region})
+    assert (out(values), list(bad)) == ([expected], [False])
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 item 1: trunk prefixes kept, invalid numbers stored")
+@pytest.mark.parametrize("raw", ["+453 3331 9991", "+1 555 000 0000", "030 12", "0151 1234567"])
+def test_an_invalid_phone_is_refused_never_stored(raw: str) -> None:
+    assert call("phone", s(raw)) == ([None], [True])
