@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from conftest import run_stages
 from crmmigrate.rundir import RunDir
@@ -53,3 +54,23 @@ def test_keep_first_folds_differing_repeats_into_the_first(demo_project: tuple[P
     _, ledger = run_all(project_dir)
     repeat = ledger[ledger["_source_key"].str.startswith(f"{changed_key} (row")]
     assert set(repeat["outcome"]) <= {"merged", "skipped"} and "different values" in repeat["message"].iloc[0]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 item 3: repeats judged on every column, not the entity's")
+def test_a_repeat_is_judged_per_entity_on_the_columns_it_reads(demo_project: tuple[Path, dict]) -> None:
+    """A helpdesk repeats the requester on every ticket: a repeat whose only difference is a
+    column one entity reads is a `duplicate_key` of that entity alone."""
+    project_dir, truth = demo_project
+    same_key, changed_key = add_repeats(project_dir)  # the changed copy differs in EMAIL only
+    run, ledger = run_all(project_dir)
+    n = truth["counts"]["sales.contacts"]
+    repeat = ledger[ledger["_source_key"] == f"{changed_key} (row {n + 3})"].set_index("entity")
+    assert repeat.at["contact", "outcome"] == "rejected" and repeat.at["contact", "reason_code"] == "duplicate_key"
+    first = ledger[ledger["_source_key"] == changed_key].set_index("entity")
+    for entity in ("account", "address"):  # neither reads EMAIL: the same record of theirs, merged as such
+        assert repeat.at[entity, "outcome"] == ("merged" if first.at[entity, "outcome"] in ("created", "updated", "merged")
+                                                else first.at[entity, "outcome"])
+        assert repeat.at[entity, "reason_code"] != "duplicate_key"
+        assert "same values" in repeat.at[entity, "message"]
+    repeats = pd.read_parquet(run.path / "extract" / "repeats" / "sales.contacts.parquet")
+    assert sorted(repeats.loc[~repeats["identical"], "entity"]) == ["contact"]
