@@ -33,8 +33,32 @@ def unmapped(project_dir: Path) -> dict[str, int]:
     return {entity: n for entity, n in counts.items() if n}
 
 
+def add_bridge(project_dir: Path) -> None:
+    """One person in three systems whom only the sales record ties together: billing knows their
+    phone, support their e-mail, sales both (under three spellings of the name, so that the
+    name rule links none of them)."""
+    import json
+    import sqlite3
+
+    demo = project_dir / "data" / "demo"
+    with sqlite3.connect(demo / "billing" / "billing.sqlite") as con:
+        con.execute("INSERT INTO CUSTOMERS (CUST_NO, NAME, EMAIL, PHONE, STREET, CITY, POSTCODE, COUNTRY, TAX_ID, "
+                    "UPDATED_AT) VALUES (99001, 'BRIDGE ALPHA', NULL, '+49 30 9876543', 'Am Steg 1', 'Berlin', "
+                    "'10115', 'DE', NULL, 1700000000)")
+    con.close()
+    tickets_path = demo / "support" / "tickets.json"
+    tickets = json.loads(tickets_path.read_text())
+    tickets.append({**tickets[0], "ticket_id": "T-99001", "requester": {
+        "id": 99001, "name": "Beta Bridge", "email": "bridge@example.org", "phone": None}})
+    tickets_path.write_text(json.dumps(tickets))
+    contacts = demo / "sales" / "contacts.csv"
+    contacts.write_bytes(contacts.read_bytes() + b"S-099001;GAMMA, Bridge;bridge@example.org;030 9876543;;;"
+                         b"Am Steg 1;Berlin;10117;DE;01.01.2024 10:00\r\n")
+
+
 def test_a_source_missing_for_one_run_leaves_no_orphaned_crm_rows(demo_project: tuple[Path, dict]) -> None:
     project_dir, _ = demo_project
+    add_bridge(project_dir)
     contacts = project_dir / "data" / "demo" / "sales" / "contacts.csv"
     full = contacts.read_bytes()
     run_stages(project_dir, "r1")
