@@ -132,13 +132,18 @@ def _sample(project: Project, spec: MappingSpec, table: str, n: int, shown: str 
     firsts = frame[~repeated].set_index("_source_key")
     later = frame[repeated]
     first = firsts.loc[later["_source_key"]]
-    identical = later["_row_hash"].to_numpy() == first["_row_hash"].to_numpy()
-    result.repeats[source_id] = pd.DataFrame({
-        "_row_number": later["_row_number"], "_source_key": later["_source_key"],
-        "first_row_number": first["_row_number"].to_numpy(), "identical": identical,
-        # As the ledger has it (reconcile.ledger.repeat_rows).
-        "outcome": ["merged" if same or source.duplicate_keys == "keep_first" else "rejected: duplicate_key"
-                    for same in identical]})
+    parts = []
+    for em in (em for em in spec.entities if em.from_ == table):  # as the extract judges them: per entity
+        columns = em.read_columns()
+        identical = (later[columns].fillna("\0").to_numpy() == first[columns].fillna("\0").to_numpy()).all(axis=1) \
+            if columns else [True] * len(later)
+        parts.append(pd.DataFrame({
+            "_row_number": later["_row_number"], "_source_key": later["_source_key"], "entity": em.entity,
+            "first_row_number": first["_row_number"].to_numpy(), "identical": identical,
+            # As the ledger has it (reconcile.ledger.repeat_rows).
+            "outcome": ["merged" if same or source.duplicate_keys == "keep_first" else "rejected: duplicate_key"
+                        for same in identical]}))
+    result.repeats[source_id] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     return frame[~repeated]
 
 
@@ -203,9 +208,10 @@ def format_preview(result: Preview, show: int = 10) -> list[str]:
         lines += [f"  row {r['_row_number']}: {r['reason_code']}: {r['message']}" for r in bad.head(show).to_dict("records")]
         repeats = result.repeats.get(source_id, pd.DataFrame())
         if len(repeats):
-            lines.append(f"{source_id}: {len(repeats):,} record(s) repeat an earlier key (mapped once, through the first)")
+            records = repeats["_row_number"].nunique()
+            lines.append(f"{source_id}: {records:,} record(s) repeat an earlier key (mapped once, through the first)")
             lines += [f"  row {r['_row_number']} (key {r['_source_key']}) repeats row {r['first_row_number']} "
-                      f"{'with the same values' if r['identical'] else 'with different values'}: {r['outcome']}"
+                      f"{'with the same' if r['identical'] else 'with different'} {r['entity']} values: {r['outcome']}"
                       for r in repeats.head(show).to_dict("records")]
     for ep in result.entities:
         lines += ["", f"{ep.entity} from {ep.source}: {len(ep.mapped):,} mapped, {len(ep.rejects):,} rejected, "

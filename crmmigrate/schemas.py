@@ -41,7 +41,8 @@ REPEATS = pa.schema([
     pa.field("_source_key", pa.string(), nullable=False),
     pa.field("_row_number", pa.int64(), nullable=False),
     pa.field("first_row_number", pa.int64(), nullable=False),
-    pa.field("identical", pa.bool_(), nullable=False),
+    pa.field("entity", pa.string(), nullable=False),
+    pa.field("identical", pa.bool_(), nullable=False),  # in the columns this entity reads
 ])
 
 EXTRACT_REJECTS = pa.schema([

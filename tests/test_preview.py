@@ -130,4 +130,4 @@ entities:
     assert main(["preview", "--project", str(tmp_path), "--mapping", "s"]) == 0
     out = capsys.readouterr().out
     assert "s.c: 2 record(s) repeat an earlier key (mapped once, through the first)" in out
-    assert f"row 5 (key 00123) repeats row 2 with different values: {differing}" in out
+    assert f"row 5 (key 00123) repeats row 2 with different contact values: {differing}" in out

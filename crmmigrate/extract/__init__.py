@@ -226,10 +226,12 @@ def run_extract(run: RunDir, project: Project) -> StageResult:
         stats = []
         for mapping, table in project.sources():
             stat = extract_source(project, mapping, table, out)
-            repeats = find_repeats(out / f"{stat['source']}.parquet")
+            entities = {em.entity: em.read_columns() for em in mapping.entities if em.from_ == table}
+            repeats = find_repeats(out / f"{stat['source']}.parquet", entities)
             write_table(out / "repeats" / f"{stat['source']}.parquet", repeats, REPEATS)
-            stats.append({**stat, "repeats_identical": int(repeats["identical"].sum()),
-                          "repeats_differing": int((~repeats["identical"].astype(bool)).sum())})
+            # A record repeats once, however many entities it feeds: differing where any of them differs.
+            differing = repeats.groupby("_row_number")["identical"].all().eq(False)
+            stats.append({**stat, "repeats_identical": int((~differing).sum()), "repeats_differing": int(differing.sum())})
         write_table(out / "sources.parquet", pd.DataFrame(stats), SOURCES)
         result.counts = {
             "records_in": sum(int(s["records_in"]) for s in stats),

@@ -264,7 +264,7 @@ def _map_sql(path: Path, repeats_path: Path, parts: list[_Part], mapping: Mappin
         params = {"rows": str(path)}
         extracted = pq.ParquetFile(path).metadata.num_rows
         repeats, source = 0, "read_parquet($rows)"
-        if repeats_path.exists() and (repeats := pq.ParquetFile(repeats_path).metadata.num_rows):
+        if repeats_path.exists() and (repeats := len(_repeated_rows(repeats_path))):
             params["repeats"] = str(repeats_path)
             source = ("(SELECT * FROM read_parquet($rows) WHERE _row_number NOT IN "
                       "(SELECT _row_number FROM read_parquet($repeats)))")

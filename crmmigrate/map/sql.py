@@ -828,15 +828,10 @@ def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec,
     return value, conditions, failures, p.lets
 
 
-def _read_columns(em: EntityMapping, mapping: MappingSpec) -> set[str]:
-    lm = mapping.sources[em.from_].last_modified
-    return ({c for fs in em.fields.values() for c in ([fs.column] if fs.column else list(fs.columns or ()))}
-            | {link.column for link in em.links.values() if link.column} | set(em.when_present)
-            | ({lm.column} if lm else set()))
-
-
 def _compile(em: EntityMapping, mapping: MappingSpec, tag: str) -> CompiledEntity:
-    if clash := sorted(c for c in _read_columns(em, mapping) if c.lower().startswith(_LAMBDA)):
+    lm = mapping.sources[em.from_].last_modified
+    read = em.read_columns() + ([lm.column] if lm else [])
+    if clash := sorted(c for c in read if c.lower().startswith(_LAMBDA)):
         raise _NoSql(f"columns {clash} would be hidden by the SQL's lambda parameters")
     schema = mapped_schema(em.entity)
     columns = {n: ident(n) for n in LINEAGE_NAMES}

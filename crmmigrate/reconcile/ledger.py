@@ -66,14 +66,15 @@ def repeat_rows(run: RunDir, project: Project, ledger: pd.DataFrame, pairs: pd.D
     """Ledger rows for records that repeat an earlier key of their source.
 
     Each repeat follows its first occurrence: merged into the same CRM record (or unchanged,
-    rejected, deferred, skipped with it). A repeat whose values differ is rejected as
-    `duplicate_key` unless its source says `duplicate_keys: keep_first`.
+    rejected, deferred, skipped with it). A repeat whose values differ in the columns an entity
+    reads is rejected for that entity as `duplicate_key`, unless its source says
+    `duplicate_keys: keep_first`.
     """
     repeats = read_tables(run.require("extract") / "repeats")
     if repeats.empty:
         return pd.DataFrame()
     policy = {m.source_id(t): spec.duplicate_keys for m in project.mappings.values() for t, spec in m.sources.items()}
-    rows = repeats.merge(pairs[["_source", "entity"]], on="_source")
+    rows = repeats.merge(pairs[["_source", "entity"]], on=["_source", "entity"])
     first = ledger.set_index(["_source", "entity", "_source_key"])
     index = pd.MultiIndex.from_frame(rows[["_source", "entity", "_source_key"]])
     base = first.reindex(index)

@@ -106,7 +106,11 @@ class SourceBase(Spec):
         "reject",
         description="records that repeat a key with *different* values: `reject` every repeat after the first "
                     "(reason `duplicate_key`); `keep_first` loads the first and ledgers the repeats as merged into it. "
-                    "Identical repeats are always counted once: merged into the first, their row numbers kept.",
+                    "Identical repeats are always counted once: merged into the first, their row numbers kept. "
+                    "*Identical* is judged per entity, on the columns that entity's mapping reads (its fields, "
+                    "links and `when_present`; not `last_modified`): a helpdesk export that repeats a requester on "
+                    "every ticket repeats the same contact, however its tickets differ. A repeat's ledger key is "
+                    "`KEY (row N)`: the key and the repeat's own row (line) number.",
     )
 
 
@@ -321,6 +325,13 @@ class EntityMapping(Spec):
         (), description="map a record only when one of these columns has a value (blank is no value); others are "
                    "skipped (with a ledger row)"
     )
+
+    def read_columns(self) -> list[str]:
+        """The source columns this entity reads, in the mapping's order (the source's `last_modified`
+        is the source's, not the entity's)."""
+        columns = [c for fs in self.fields.values() for c in ([fs.column] if fs.column else list(fs.columns or ()))]
+        columns += [link.column for link in self.links.values() if link.column] + list(self.when_present)
+        return list(dict.fromkeys(columns))
 
 
 class MappingSpec(Spec):
