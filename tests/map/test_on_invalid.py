@@ -165,3 +165,20 @@ def test_pure_and_repeatable() -> None:
     first, second = run(frame, mapping), run(frame, mapping)
     pd.testing.assert_frame_equal(frame, before)
     pd.testing.assert_frame_equal(first.nulled, second.nulled)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 item 5: a bad optional value rejected the whole person")
+def test_by_default_an_optional_fields_bad_value_is_dropped_and_a_required_ones_rejects() -> None:
+    """One malformed phone must not lose a customer (and defer their invoices): an optional field
+    drops it, recorded with its reason; a required field still rejects; `reject` still can be said."""
+    assert FieldSpec(column="X").on_invalid is None
+    plain = {**LENIENT_PHONE, "fields": {**LENIENT_PHONE["fields"], "phone": {"column": "PHONE", "transform": ["phone"]}}}
+    result = run(table(HEADER, ["1", "Ann", "junk", None], ["2", "", "030 1234567", None]), spec([plain]))
+    assert result.mapped["_source_key"].tolist() == ["1"] and result.mapped["phone"].tolist() == [None]
+    assert [(n["_source_key"], n["field"], n["value"], n["reason_code"]) for n in nulled(result)] == [
+        ("1", "phone", "junk", "invalid_phone")]
+    assert failures(result) == {"2": [("last_name", "missing_required", None)]}
+    strict = {**plain, "fields": {**plain["fields"], "phone": {"column": "PHONE", "transform": ["phone"],
+                                                                 "on_invalid": "reject"}}}
+    result = run(table(HEADER, ["1", "Ann", "junk", None]), spec([strict]))
+    assert failures(result) == {"1": [("phone", "invalid_phone", "junk")]} and result.nulled.empty
