@@ -68,7 +68,7 @@ MAP_REJECTS = pa.schema(LINEAGE + [
     pa.field("raw", pa.string(), nullable=False),
 ])
 
-# One row per (mapped record, field) whose invalid value a field's `on_invalid: null` dropped.
+# One row per (mapped record, field) whose invalid value a lenient field dropped (FieldSpec.lenient).
 MAP_NULLED = pa.schema(LINEAGE + [
     pa.field("entity", pa.string(), nullable=False),
     pa.field("field", pa.string(), nullable=False),

@@ -2,7 +2,7 @@
 
 Reads ``extract/<source>.parquet``; writes ``map/mapped/<entity>/<source>.parquet``,
 ``map/rejects/<entity>/<source>.parquet``, ``map/skipped/<entity>/<source>.parquet`` and
-``map/nulled/<entity>/<source>.parquet`` (values an `on_invalid: null` field dropped: the record
+``map/nulled/<entity>/<source>.parquet`` (values a lenient field dropped: the record
 is mapped, the value is not silently lost). Per (source, entity): rows extracted = mapped +
 rejected + skipped, checked every run.
 

@@ -3,9 +3,9 @@ values dropped by lenient fields (nulled).
 
 No I/O. Every row of the input lands in exactly one of the three outputs; a row with any
 failed field rule is rejected with *all* its failures, not just the first. The one exception
-is a field that says `on_invalid: null`: its failures alone do not reject the record, which is
-mapped with that field empty and one ``nulled`` row per dropped value (nulled rows are not
-records; they annotate mapped ones).
+is a lenient field (an optional one, unless it says `on_invalid: reject`): its failures alone do
+not reject the record, which is mapped with that field empty and one ``nulled`` row per dropped
+value (nulled rows are not records; they annotate mapped ones).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class MapResult:
     mapped: pd.DataFrame
     rejects: pd.DataFrame
     skipped: pd.DataFrame
-    # Columns of schemas.MAP_NULLED: one row per (mapped record, field) whose value `on_invalid: null` dropped.
+    # Columns of schemas.MAP_NULLED: one row per (mapped record, field) whose value a lenient field dropped.
     nulled: pd.DataFrame = field(default_factory=_no_nulled)
 
 
@@ -44,7 +44,7 @@ class MapResult:
 class _Failures:
     """Failed rules per row label, in the order they were found.
 
-    A failure of a lenient field (`on_invalid: null`) is listed like any other but does not by
+    A failure of a lenient field (FieldSpec.lenient) is listed like any other but does not by
     itself reject its row: only rows in ``strict`` are rejected.
     """
 
@@ -98,7 +98,7 @@ def map_field(frame: pd.DataFrame, entity: str, name: str, fs: FieldSpec, mappin
     target = entity_fields(entity)[name]
     required = fs.required if fs.required is not None else target.required
     # A required field is never lenient, whatever a spec built around the loader's checks says.
-    lenient = fs.on_invalid == "null" and not required
+    lenient = fs.lenient(required)
     raw = _input(frame, fs)
     values = raw
     context = {"default_region": mapping.default_region}

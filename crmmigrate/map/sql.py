@@ -808,7 +808,7 @@ def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec,
         # size, length() the whole text. A CASE, since OR in a projection evaluates both sides.
         conditions.append(f"CASE WHEN strlen({value}) <= {limit} THEN true ELSE coalesce(length({value}) <= {limit}, true) END")
     required = fs.required if fs.required is not None else target.required
-    lenient = fs.on_invalid == "null" and not required
+    lenient = fs.lenient(required)
     failures = []
     if "map" in refused:
         assert fs.map is not None

@@ -45,7 +45,7 @@ def reject_groups(ledger: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def nulled_groups(nulled: pd.DataFrame) -> list[dict[str, Any]]:
-    """Values dropped by `on_invalid: null`, per (source, entity, field, reason), with examples."""
+    """Values dropped by lenient fields, per (source, entity, field, reason), with examples."""
     if nulled.empty:
         return []
     return [{"source": source, "entity": entity, "field": field, "reason_code": code, "count": len(rows),

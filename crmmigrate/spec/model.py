@@ -256,17 +256,25 @@ class FieldSpec(Spec):
                          "a space); `.` reads `1,234.56`. Anything ambiguous is rejected, never guessed"
     )
     required: bool | None = Field(None, description="defaults to the CRM field being NOT NULL")
-    on_invalid: OnInvalid = Field(
-        "reject",
-        # YAML reads a bare `null` as no value at all; here it can only mean the policy `null`.
+    on_invalid: OnInvalid | None = Field(
+        None,
+        # YAML reads a bare `null` as no value at all; here it can only mean the policy `null`. So the
+        # policy left unsaid (None) is not written out: read back, it would say `null`.
+        exclude_if=lambda value: value is None,
         json_schema_extra={"enum": ["reject", "null", None], "type": ["string", "null"]},
         description="a value this field's rules refuse (a transform refuses it, `map` lacks it, it is not of the "
                     "field's type, it is too long): `reject` rejects the whole record with every failure; `null` "
                     "(bare or quoted) leaves the field empty, maps the record and records the dropped value with "
-                    "its reason (`map/nulled/`). Only for optional fields: a required field cannot be left empty. "
-                    "A missing value is not an invalid one (a required field still rejects it as "
-                    "`missing_required`), and a transform that raises still rejects the record (`transform_error`)",
+                    "its reason (`map/nulled/`, counted in the report). Unsaid, an optional field is `null` (one "
+                    "malformed phone must not lose a customer and defer their invoices) and a required field "
+                    "`reject`; a required field cannot be `null`. A missing value is not an invalid one (a required "
+                    "field still rejects it as `missing_required`), and a transform that raises still rejects the "
+                    "record (`transform_error`)",
     )
+
+    def lenient(self, required: bool) -> bool:
+        """Whether a refused value is dropped (and recorded) rather than rejecting the record."""
+        return not required and self.on_invalid != "reject"
 
     @model_validator(mode="before")
     @classmethod
@@ -342,7 +350,10 @@ class MappingSpec(Spec):
     system: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="short name of the legacy system; prefixes its source ids")
     department: str = Field(description="department that owns the data (survivorship `priority` in crmmigrate.yml)")
     timezone: str = Field("UTC", description="IANA zone of naive timestamps in this system")
-    default_region: str = Field("DE", description="ISO country for phone numbers without a country code")
+    default_region: str = Field(
+        "DE", description="ISO 3166 country the `phone` transform reads this system's numbers in: a number "
+                          "without a country code (`030 1234567`) is a number of this country, and its trunk "
+                          "prefix and international prefix (`00` here, `011` in the US) are this country's")
     sources: dict[str, SourceSpec] = Field(description="table name → where and how to read it")
     entities: tuple[EntityMapping, ...] = Field(description="which entities each table becomes")
 

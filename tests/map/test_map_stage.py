@@ -187,10 +187,10 @@ entities:
     from: c
     fields:
       case_number: {column: NUM, transform: [trim]}
-      status: {column: ST, map: {O: open, C: closed, "{value}": odd}}
+      status: {column: ST, map: {O: open, C: closed, "{value}": odd}, on_invalid: reject}
       channel: {column: CH, map: {E: email, P: phone}, on_invalid: null}
-      priority: {column: PRI, transform: [upper], map: {H: high, L: low}, required: false}
-      opened_at: {column: AT, formats: ['%d.%m.%Y %H:%M', '%Y-%m-%d %H:%M']}
+      priority: {column: PRI, transform: [upper], map: {H: high, L: low}, required: false, on_invalid: reject}
+      opened_at: {column: AT, formats: ['%d.%m.%Y %H:%M', '%Y-%m-%d %H:%M'], on_invalid: reject}
   - entity: contact
     from: c
     fields:
@@ -199,9 +199,9 @@ entities:
     from: c
     links: {contact: self}
     fields:
-      channel: {column: CH, map: {E: email, P: post}}
+      channel: {column: CH, map: {E: email, P: post}, on_invalid: reject}
       opted_in: {constant: true}
-      consented_on: {column: AT, transform: [trim], formats: ['%d.%m.%Y %H:%M', '%Y%m%d']}
+      consented_on: {column: AT, transform: [trim], formats: ['%d.%m.%Y %H:%M', '%Y%m%d'], on_invalid: reject}
 """
 
 

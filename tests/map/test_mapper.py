@@ -74,7 +74,9 @@ def test_good_rows_are_mapped_with_lineage() -> None:
 def test_two_failed_rules_give_one_reject_listing_both() -> None:
     frame = table(["ID", "NAME", "EMAIL", "PHONE"],
                   ["1", "Ann", "<script>x</script>", "abc"], ["2", "Bob", "b@x.de", None])
-    result = run(frame, spec([CONTACT]))
+    strict = {**CONTACT, "fields": {k: {**v, "on_invalid": "reject"} if isinstance(v, dict) else v
+                                    for k, v in CONTACT["fields"].items()}}
+    result = run(frame, spec([strict]))
     assert result.mapped["_source_key"].tolist() == ["2"]
     assert len(result.rejects) == 1
     assert failures(result) == {"1": [("email", "invalid_email", "<script>x</script>"), ("phone", "invalid_phone", "abc")]}
@@ -174,7 +176,7 @@ def test_cents() -> None:
 
 def test_too_long_text_is_refused() -> None:
     address = {"entity": "address", "from": "rows", "links": {"contact": "self"},
-               "fields": {"kind": {"constant": "home"}, "country": "C"}}
+               "fields": {"kind": {"constant": "home"}, "country": {"column": "C", "on_invalid": "reject"}}}
     result = run(table(["ID", "C"], ["1", "DE"], ["2", "DEU"]), spec([address]))
     assert result.mapped["country"].tolist() == ["DE"]
     assert failures(result) == {"2": [("country", "too_long", "DEU")]}
@@ -263,7 +265,8 @@ def test_mapping_is_pure_and_repeatable() -> None:
 def test_a_record_of_a_source_without_columns_is_rejected_with_an_empty_raw_record() -> None:
     frame = table(["ID"], ["1"], ["2"]).drop(columns=["ID"])
     mapping = spec([{"entity": "contact", "from": "rows", "fields": {
-        "last_name": {"constant": "X"}, "email": {"constant": "not-an-address", "transform": ["email"]}}}])
+        "last_name": {"constant": "X"},
+        "email": {"constant": "not-an-address", "transform": ["email"], "on_invalid": "reject"}}}])
     result = run(frame, mapping)
     assert result.rejects["raw"].tolist() == ["{}", "{}"]
     assert result.rejects["reason_code"].tolist() == ["invalid_email", "invalid_email"]

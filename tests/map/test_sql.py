@@ -308,7 +308,7 @@ def test_unsupported_date_formats_compile_to_none(fmt: str) -> None:
 
 
 def test_a_constant_that_map_frame_refuses_makes_no_row_sure(con: duckdb.DuckDBPyConnection) -> None:
-    mapping = spec([{**CONSENT, "fields": {**CONSENT["fields"], "consented_on": {"constant": "31.02.2024"}}}])
+    mapping = spec([{**CONSENT, "fields": {**CONSENT["fields"], "consented_on": {"constant": "31.02.2024", "on_invalid": "reject"}}}])
     assert check(con, extracted({"V": ["a", None]}), mapping) == (0, 0)
 
 

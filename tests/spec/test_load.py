@@ -275,7 +275,7 @@ def test_on_invalid_null_round_trips_between_yaml_and_python(tmp_path: Path, spe
     email = spec.entities[0].fields["email"]
     assert email.on_invalid == "null"
     assert email == FieldSpec(column="EMAIL", transform=("email",), on_invalid="null")
-    assert spec.entities[0].fields["last_name"].on_invalid == "reject"
+    assert spec.entities[0].fields["last_name"].on_invalid is None  # unsaid: required, so it rejects
     dumped = spec.model_dump(by_alias=True)
     assert dumped["entities"][0]["fields"]["email"]["on_invalid"] == "null"
     assert MappingSpec.model_validate(dumped) == spec
