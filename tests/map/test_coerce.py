@@ -152,3 +152,14 @@ def test_integer_columns_hold_32_bits_as_on_postgresql() -> None:
     assert (coerce.int_bits(Integer()), coerce.int_bits(BigInteger())) == (32, 64)
     _, bad = coerce.to_int(pd.Series(["2147483647", "2147483648", "-2147483648", "-2147483649"]), 32)
     assert bad.tolist() == [False, True, False, True]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 item 6: iso refused a UTC midnight for a date")
+def test_an_iso_utc_midnight_is_a_date() -> None:
+    """Exports write dates as UTC midnights (`2007-01-01T00:00:00Z`): that is the date. A midnight
+    at another offset is another day in UTC, and a time of day would be lost: both refused."""
+    text = s("2007-01-01T00:00:00Z", "2007-01-01T00:00:00+00:00", "2007-01-01T00:00Z",
+             "2007-01-01T00:00:00+02:00", "2007-01-01T10:00:00Z")
+    out, bad = coerce.to_date(text, ("iso",))
+    assert out[:3].tolist() == [dt.date(2007, 1, 1)] * 3
+    assert bad.tolist() == [False, False, False, True, True]
