@@ -113,13 +113,14 @@ def _required_literals(fmt: str) -> str:
 
 @functools.lru_cache(maxsize=32)
 def _iso_date(text: str) -> dt.date:
-    """An ISO date, or an ISO date-time at exactly midnight with no offset; anything else would
-    lose a time or a day (`2024-01-15T23:30-05:00` is the 16th in UTC), so it is refused."""
+    """An ISO date, or an ISO date-time at exactly midnight, with no offset or UTC's (exports write
+    dates as `2007-01-01T00:00:00Z`); anything else would lose a time or a day
+    (`2024-01-15T23:30-05:00` is the 16th in UTC), so it is refused."""
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
         value = dt.datetime.fromisoformat(text)
-    if value.tzinfo is not None or value.time() != dt.time():
+    if value.utcoffset() not in (None, dt.timedelta(0)) or value.time() != dt.time():
         raise ValueError(text)
     return value.date()
 

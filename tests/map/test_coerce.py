@@ -154,7 +154,6 @@ def test_integer_columns_hold_32_bits_as_on_postgresql() -> None:
     assert bad.tolist() == [False, True, False, True]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 6: iso refused a UTC midnight for a date")
 def test_an_iso_utc_midnight_is_a_date() -> None:
     """Exports write dates as UTC midnights (`2007-01-01T00:00:00Z`): that is the date. A midnight
     at another offset is another day in UTC, and a time of day would be lost: both refused."""
