@@ -175,3 +175,41 @@ def test_by_default_an_optional_fields_bad_value_is_dropped_and_a_required_ones_
                                                                  "on_invalid": "reject"}}}
     result = run(table(HEADER, ["1", "Ann", "junk", None]), spec([strict]))
     assert failures(result) == {"1": [("phone", "invalid_phone", "junk")]} and result.nulled.empty
+
+
+DST_CASE = {"entity": "support_case", "from": "rows", "links": {"contact": "self"},
+            "fields": {"case_number": "ID", "status": {"constant": "open"},
+                       "opened_at": {"column": "AT", "formats": ["%Y-%m-%d %H:%M"]}}}
+DST_ROWS = [["1", "2024-03-31 02:30", "2024-03-31 02:30"],   # skipped by the spring change in Berlin
+            ["2", "2024-10-27 02:30", "2024-10-27 02:30"],   # repeated by the autumn change
+            ["3", "2024-10-27 03:30", "2024-10-27 03:30"]]   # an ordinary time
+
+
+def dst_run(**policy: str) -> MapResult:
+    return run(table(["ID", "AT", "CHANGED"], *DST_ROWS), spec(
+        [DST_CASE], timezone="Europe/Berlin",
+        source={"last_modified": {"column": "CHANGED", "formats": ["%Y-%m-%d %H:%M"]}, **policy}))
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 item 4: a DST gap or overlap rejected the whole person")
+def test_a_wall_time_daylight_saving_skips_or_repeats_follows_the_sources_policy() -> None:
+    utc = dt.timezone.utc
+    result = dst_run()  # the defaults: shift_forward, first
+    assert result.rejects.empty
+    assert result.mapped["opened_at"].tolist() == [
+        dt.datetime(2024, 3, 31, 1, 0, tzinfo=utc),   # 03:00 CEST: the first time after the gap
+        dt.datetime(2024, 10, 27, 0, 30, tzinfo=utc),  # the first 02:30 (CEST)
+        dt.datetime(2024, 10, 27, 2, 30, tzinfo=utc)]
+    assert result.mapped["_last_modified"].tolist() == result.mapped["opened_at"].tolist()
+    changed = result.changed.drop(columns=["_department", "_row_hash"]).to_dict("records")
+    assert [(c["_source_key"], c["field"], c["rule"], c["before"], c["after"]) for c in changed] == [
+        ("1", "opened_at", "nonexistent: shift_forward", "2024-03-31 02:30", "2024-03-31 01:00:00+00:00"),
+        ("1", "_last_modified", "nonexistent: shift_forward", "2024-03-31 02:30", "2024-03-31 01:00:00+00:00"),
+        ("2", "opened_at", "ambiguous: first", "2024-10-27 02:30", "2024-10-27 00:30:00+00:00"),
+        ("2", "_last_modified", "ambiguous: first", "2024-10-27 02:30", "2024-10-27 00:30:00+00:00")]
+    second = dst_run(ambiguous="second")
+    assert second.mapped["opened_at"].tolist()[1] == dt.datetime(2024, 10, 27, 1, 30, tzinfo=utc)
+    strict = dst_run(nonexistent="reject", ambiguous="reject")
+    assert failures(strict) == {"1": [("_last_modified", "invalid_datetime", "2024-03-31 02:30")],
+                                "2": [("_last_modified", "invalid_datetime", "2024-10-27 02:30")]}
+    assert [(n["_source_key"], n["field"]) for n in nulled(strict)] == []  # rejected rows leave no nulled row
