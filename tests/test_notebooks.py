@@ -68,6 +68,27 @@ def test_profile_notebook_profiles_and_drafts_a_mapping(demo_project: tuple[Path
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 17 item 12: the profile notebook has no table/query parameter")
+def test_profile_notebook_profiles_a_database_table_and_shows_the_row_count(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "legacy.sqlite"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE kunden (kdnr INTEGER, Nachname TEXT, Vorname TEXT)")
+        con.executemany("INSERT INTO kunden VALUES (?, ?, ?)", [(n, f"Name{n}", "Ann") for n in range(1, 13)])
+    out = tmp_path / "profile.ipynb"
+    papermill.execute_notebook(str(REPO / "notebooks" / "01-profile-source.ipynb"), str(out), kernel_name="python3",
+                               parameters={"path": str(db), "table": "kunden", "sample_rows": 5}, progress_bar=False)
+    text = outputs(out)
+    assert "12 records" in text and "table: kunden" in text and "last_name:\n      column: Nachname" in text
+    with pytest.raises(papermill.PapermillExecutionError) as caught:
+        papermill.execute_notebook(str(REPO / "notebooks" / "01-profile-source.ipynb"), str(out),
+                                   kernel_name="python3", parameters={"path": str(db)}, progress_bar=False)
+    assert caught.value.ename == "SettingsError" and "`table` or `query`" in caught.value.evalue
+    assert "\n" not in caught.value.evalue
+
+
+@pytest.mark.slow
 def test_browse_rejects_notebook_reruns_map_and_lists_rejects(demo_project: tuple[Path, dict], tmp_path: Path) -> None:
     from crmmigrate.extract import run_extract
     from crmmigrate.rundir import RunDir
