@@ -68,7 +68,6 @@ def test_profile_notebook_profiles_and_drafts_a_mapping(demo_project: tuple[Path
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 17 item 12: the profile notebook has no table/query parameter")
 def test_profile_notebook_profiles_a_database_table_and_shows_the_row_count(tmp_path: Path) -> None:
     import sqlite3
 

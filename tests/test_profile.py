@@ -130,7 +130,6 @@ def _legacy_db(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 12: a database table or query cannot be profiled")
 def test_a_database_table_or_query_is_profiled_and_drafted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db = _legacy_db(tmp_path)
     table = profile_source(db, table="kunden", sample_rows=2)
@@ -153,7 +152,6 @@ def test_a_database_table_or_query_is_profiled_and_drafted(tmp_path: Path, monke
     assert "url_env: LEGACY_DB" in text and str(db) not in text and "path" not in query.source
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 12: a bad parameter is a raw pydantic message")
 @pytest.mark.parametrize(("options", "named"), [
     ({"format": "sql"}, "`table` or `query`"),
     ({"format": "sql", "table": "kunden", "query": "SELECT 1"}, "`table` or `query`"),
@@ -169,7 +167,6 @@ def test_a_bad_parameter_is_one_line_naming_it(tmp_path: Path, options: dict, na
     assert named in message and "\n" not in message and "pydantic" not in message and "type=" not in message
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 12: JSON and XLSX drafts leave obvious names unguessed")
 def test_json_names_nested_or_camel_case_are_guessed(tmp_path: Path) -> None:
     import json
 
@@ -195,7 +192,6 @@ def test_json_names_nested_or_camel_case_are_guessed(tmp_path: Path) -> None:
     assert fields["last_name"].transform[0].args == {"part": "surname", "order": "surname_comma"}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 12: JSON and XLSX drafts leave obvious names unguessed")
 def test_an_xlsx_sheet_is_profiled_without_naming_it_and_its_names_guessed(tmp_path: Path) -> None:
     import openpyxl
 
