@@ -16,7 +16,7 @@ import papermill
 import pytest
 from pytest_notebook.nb_regression import NBRegressionFixture
 
-from conftest import REPO, make_project
+from conftest import REPO, make_project, run_stages
 from crmmigrate.notebook import KNOWN
 
 STAGE_NOTEBOOKS = ["10-extract", "20-map", "30-match", "40-merge", "50-load", "60-reconcile"]
@@ -103,6 +103,62 @@ def test_browse_rejects_notebook_reruns_map_and_lists_rejects(demo_project: tupl
     text = outputs(out)
     assert "marketing.subscribers" in text and "invalid_email" in text and "invalid_date" not in text
     assert (run.path / "map" / "rejects").exists()
+
+
+def _extracted_and_mapped(project: Path) -> Path:
+    """The run folder of *project* after extract and map, run in-process."""
+    from crmmigrate.extract import run_extract
+    from crmmigrate.map import run_map
+    from crmmigrate.rundir import RunDir
+    from crmmigrate.spec import load_project
+
+    loaded, run = load_project(project), RunDir(project / "runs" / "r1")
+    run_extract(run, loaded)
+    run_map(run, loaded)
+    return run.path
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 17 item 13: the default project is resolved from the shell's folder")
+def test_a_stage_notebook_run_by_papermill_from_the_project_root_finds_its_project(
+        demo_project: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `papermill notebooks/30-match.ipynb out.ipynb` in a shell at the project root: papermill
+    # starts the kernel in the shell's folder, and the default project ".." is the notebook's parent.
+    project, _ = demo_project
+    shutil.copytree(REPO / "notebooks", project / "notebooks")
+    run = _extracted_and_mapped(project)
+    monkeypatch.chdir(project)
+    papermill.execute_notebook("notebooks/30-match.ipynb", str(tmp_path / "out.ipynb"), kernel_name="python3",
+                               progress_bar=False)
+    assert (run / "match" / "pairs.parquet").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 17 item 13: a stage run from its notebook leaves the verdict balanced")
+def test_a_stage_run_from_its_notebook_makes_later_stages_stale_until_they_run_again(
+        demo_project: tuple[Path, dict], tmp_path: Path) -> None:
+    from crmmigrate.load import run_load
+    from crmmigrate.merge import run_merge
+    from crmmigrate.reconcile import run_reconcile
+    from crmmigrate.spec import load_project
+    from crmmigrate.target import resolve_target
+
+    project, _ = demo_project
+    run = run_stages(project)
+    assert run.read_meta()["verdict"] == "balanced"
+    papermill.execute_notebook(str(REPO / "notebooks" / "30-match.ipynb"), str(tmp_path / "match.ipynb"),
+                               parameters={"project": str(project), "run_dir": str(run.path)}, kernel_name="python3",
+                               progress_bar=False, cwd=str(REPO / "notebooks"))
+    meta = run.read_meta()
+    assert [meta["stages"][s]["status"] for s in ("match", "merge", "load", "reconcile")] == [
+        "succeeded", "stale", "stale", "stale"]
+    assert meta["verdict"] == "stale"
+    loaded = load_project(project)
+    run_merge(run, loaded)
+    run_load(run, loaded, resolve_target(loaded))
+    assert run.read_meta()["verdict"] == "stale"
+    run_reconcile(run, loaded, resolve_target(loaded))
+    assert run.read_meta()["verdict"] == "balanced"
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
