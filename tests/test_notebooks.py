@@ -119,7 +119,6 @@ def _extracted_and_mapped(project: Path) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 17 item 13: the default project is resolved from the shell's folder")
 def test_a_stage_notebook_run_by_papermill_from_the_project_root_finds_its_project(
         demo_project: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # `papermill notebooks/30-match.ipynb out.ipynb` in a shell at the project root: papermill
@@ -134,7 +133,6 @@ def test_a_stage_notebook_run_by_papermill_from_the_project_root_finds_its_proje
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 17 item 13: a stage run from its notebook leaves the verdict balanced")
 def test_a_stage_run_from_its_notebook_makes_later_stages_stale_until_they_run_again(
         demo_project: tuple[Path, dict], tmp_path: Path) -> None:
     from crmmigrate.load import run_load

@@ -29,7 +29,6 @@ def test_a_stage_swaps_in_its_output_and_marks_later_stages_stale(tmp_path: Path
     assert stages["map"]["counts"] == {"rows": 1}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 13: a re-run stage leaves the run's verdict balanced")
 def test_a_rerun_stage_takes_back_the_verdict_until_reconcile_runs_again(tmp_path: Path) -> None:
     run = RunDir(tmp_path / "r")
     for stage in STAGES:
