@@ -88,6 +88,20 @@ def test_profile_notebook_profiles_a_database_table_and_shows_the_row_count(tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 17 item 13: the profile's default path is resolved from the shell's folder")
+def test_the_profile_notebook_run_from_the_project_root_finds_its_default_file(
+        demo_project: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project, _ = demo_project
+    shutil.copytree(REPO / "notebooks", project / "notebooks")
+    monkeypatch.chdir(project)
+    papermill.execute_notebook("notebooks/01-profile-source.ipynb", str(tmp_path / "out.ipynb"), kernel_name="python3",
+                               parameters={"sample_rows": 10}, progress_bar=False)
+    text = outputs(tmp_path / "out.ipynb")
+    assert "records in the source; the profile read the first 10" in text
+    assert f"path: {project / 'data/demo/sales/contacts.csv'}" in text
+
+
+@pytest.mark.slow
 def test_browse_rejects_notebook_reruns_map_and_lists_rejects(demo_project: tuple[Path, dict], tmp_path: Path) -> None:
     from crmmigrate.extract import run_extract
     from crmmigrate.rundir import RunDir
