@@ -83,8 +83,8 @@ def injected_names() -> set[str]:
 KNOWN = ("project", "run_dir", "target", "target_env")
 
 
-def project_dir(project: str, notebook: str) -> Path:
-    """The folder a notebook's ``project`` parameter names (*notebook*: its file name, a glob).
+def from_notebook(value: str, notebook: str, parameter: str = "project") -> str:
+    """The path a notebook's *parameter* names (*notebook*: the notebook's file name, a glob).
 
     A value papermill injected (``-p project …``) is the caller's path, relative to the folder
     the kernel runs in, as a shell user means it. The notebook's own default (``".."``) is
@@ -96,11 +96,11 @@ def project_dir(project: str, notebook: str) -> Path:
     notebooks/30-match.ipynb out.ipynb`` at a project root, which a project's own notebooks and
     the shipped ones alike sit in). Outside a kernel, as before: relative to the current folder.
     """
-    path, here = Path(project), Path.cwd()
-    if path.is_absolute() or "project" in injected_names() or not _in_kernel():
-        return path
+    here = Path.cwd()
+    if not value or Path(value).is_absolute() or parameter in injected_names() or not _in_kernel():
+        return value
     folder = next((f for f in (here, here / "notebooks") if any(f.glob(notebook))), here)
-    return Path(os.path.normpath(folder / path))
+    return os.path.normpath(folder / value)
 
 
 def _in_kernel() -> bool:
@@ -126,7 +126,7 @@ def start(stage: str, **params: str) -> Session:
                             f"it takes {', '.join(params)}")
     project, run_dir = params.get("project", "."), params.get("run_dir", "")
     target, target_env = params.get("target", ""), params.get("target_env", "")
-    loaded = load_project(project_dir(project, f"[0-9][0-9]-{stage}.ipynb"))
+    loaded = load_project(from_notebook(project, f"[0-9][0-9]-{stage}.ipynb"))
     if run_dir:
         folder = Path(run_dir)
     elif stage == "extract":
@@ -161,8 +161,8 @@ def read_all(folder: Path) -> pd.DataFrame:
 
 def open_run(project: str = "..", run_dir: str = "", notebook: str = "25-browse-rejects.ipynb") -> Session:
     """Open an existing run folder to look at (the latest one when *run_dir* is empty), from
-    *notebook* (whose folder a relative *project* is resolved from: `project_dir`)."""
-    loaded = load_project(project_dir(project, notebook))
+    *notebook* (whose folder a relative *project* is resolved from: `from_notebook`)."""
+    loaded = load_project(from_notebook(project, notebook))
     folder = Path(run_dir) if run_dir else latest_run(loaded)
     if folder is None or not (folder / "run.json").exists():
         raise SettingsError(f"No run folder {'at ' + str(folder) if folder else 'under ' + str(loaded.runs_dir)}")

@@ -88,7 +88,6 @@ def test_profile_notebook_profiles_a_database_table_and_shows_the_row_count(tmp_
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 17 item 13: the profile's default path is resolved from the shell's folder")
 def test_the_profile_notebook_run_from_the_project_root_finds_its_default_file(
         demo_project: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     project, _ = demo_project
