@@ -94,7 +94,9 @@ def from_notebook(value: str, notebook: str, parameter: str = "project") -> str:
     theirs alone). So the folder is the one where the notebook is seen: the kernel's (JupyterLab,
     ``crmmigrate run``, ``papermill --cwd``), or its ``notebooks/`` (``papermill
     notebooks/30-match.ipynb out.ipynb`` at a project root, which a project's own notebooks and
-    the shipped ones alike sit in). Outside a kernel, as before: relative to the current folder.
+    the shipped ones alike sit in; run there, another project's notebook would be read as this
+    one's, so pass ``-p project`` then). Outside a kernel (a plain Python call) a relative path
+    is the current folder's.
     """
     here = Path.cwd()
     if not value or Path(value).is_absolute() or parameter in injected_names() or not _in_kernel():
