@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,36 @@ def injected_names() -> set[str]:
 KNOWN = ("project", "run_dir", "target", "target_env")
 
 
+def from_notebook(value: str, notebook: str, parameter: str = "project") -> str:
+    """The path a notebook's *parameter* names (*notebook*: the notebook's file name, a glob).
+
+    A value papermill injected (``-p project …``) is the caller's path, relative to the folder
+    the kernel runs in, as a shell user means it. The notebook's own default (``".."``) is
+    relative to the notebook's folder, as its parameters cell says, and the kernel is told
+    nothing of that folder: papermill passes no path and runs the kernel in the shell's folder
+    unless given ``cwd`` (JupyterLab's ``__session__`` and VS Code's ``__vsc_ipynb_file__`` are
+    theirs alone). So the folder is the one where the notebook is seen: the kernel's (JupyterLab,
+    ``crmmigrate run``, ``papermill --cwd``), or its ``notebooks/`` (``papermill
+    notebooks/30-match.ipynb out.ipynb`` at a project root, which a project's own notebooks and
+    the shipped ones alike sit in; run there, another project's notebook would be read as this
+    one's, so pass ``-p project`` then). Outside a kernel (a plain Python call) a relative path
+    is the current folder's.
+    """
+    here = Path.cwd()
+    if not value or Path(value).is_absolute() or parameter in injected_names() or not _in_kernel():
+        return value
+    folder = next((f for f in (here, here / "notebooks") if any(f.glob(notebook))), here)
+    return os.path.normpath(folder / value)
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
 def start(stage: str, **params: str) -> Session:
     """Open the project and run folder for *stage*, given the notebook's declared parameters.
 
@@ -97,7 +128,7 @@ def start(stage: str, **params: str) -> Session:
                             f"it takes {', '.join(params)}")
     project, run_dir = params.get("project", "."), params.get("run_dir", "")
     target, target_env = params.get("target", ""), params.get("target_env", "")
-    loaded = load_project(project)
+    loaded = load_project(from_notebook(project, f"[0-9][0-9]-{stage}.ipynb"))
     if run_dir:
         folder = Path(run_dir)
     elif stage == "extract":
@@ -130,9 +161,10 @@ def read_all(folder: Path) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def open_run(project: str = "..", run_dir: str = "") -> Session:
-    """Open an existing run folder to look at (the latest one when *run_dir* is empty)."""
-    loaded = load_project(project)
+def open_run(project: str = "..", run_dir: str = "", notebook: str = "25-browse-rejects.ipynb") -> Session:
+    """Open an existing run folder to look at (the latest one when *run_dir* is empty), from
+    *notebook* (whose folder a relative *project* is resolved from: `from_notebook`)."""
+    loaded = load_project(from_notebook(project, notebook))
     folder = Path(run_dir) if run_dir else latest_run(loaded)
     if folder is None or not (folder / "run.json").exists():
         raise SettingsError(f"No run folder {'at ' + str(folder) if folder else 'under ' + str(loaded.runs_dir)}")

@@ -2,7 +2,7 @@
 
 Each stage owns one sub-folder (``extract/``, ``map/``, …). A stage writes into a hidden
 staging folder and swaps it in when it succeeds, so re-running a stage replaces its output
-whole or not at all; later stages are then marked stale in ``run.json``.
+whole or not at all; later stages (and reconcile's verdict) are then marked stale in ``run.json``.
 """
 
 from __future__ import annotations
@@ -146,6 +146,9 @@ class RunDir:
         shutil.rmtree(old, ignore_errors=True)
 
     def _mark_later_stale(self, stage: str) -> None:
+        """The one rule for a re-run, however it is started (`crmmigrate run --stages`, a stage
+        notebook, a call): the stages after *stage* read the output it replaced, so theirs is
+        stale, and so is reconcile's verdict on it until reconcile runs again."""
         meta = self.read_meta()
         stages = meta.get("stages", {})
         changed = False
@@ -153,6 +156,9 @@ class RunDir:
             if stages.get(later, {}).get("status") == "succeeded":
                 stages[later]["status"] = "stale"
                 changed = True
+        if stage != STAGES[-1] and meta.get("verdict") not in (None, "stale"):
+            meta["verdict"] = "stale"
+            changed = True
         if changed:
             self.write_meta(meta)
 

@@ -16,7 +16,7 @@ import papermill
 import pytest
 from pytest_notebook.nb_regression import NBRegressionFixture
 
-from conftest import REPO, make_project
+from conftest import REPO, make_project, run_stages
 from crmmigrate.notebook import KNOWN
 
 STAGE_NOTEBOOKS = ["10-extract", "20-map", "30-match", "40-merge", "50-load", "60-reconcile"]
@@ -68,6 +68,39 @@ def test_profile_notebook_profiles_and_drafts_a_mapping(demo_project: tuple[Path
 
 
 @pytest.mark.slow
+def test_profile_notebook_profiles_a_database_table_and_shows_the_row_count(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "legacy.sqlite"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE kunden (kdnr INTEGER, Nachname TEXT, Vorname TEXT)")
+        con.executemany("INSERT INTO kunden VALUES (?, ?, ?)", [(n, f"Name{n}", "Ann") for n in range(1, 13)])
+    out = tmp_path / "profile.ipynb"
+    papermill.execute_notebook(str(REPO / "notebooks" / "01-profile-source.ipynb"), str(out), kernel_name="python3",
+                               parameters={"path": str(db), "table": "kunden", "sample_rows": 5}, progress_bar=False)
+    text = outputs(out)
+    assert "12 records" in text and "table: kunden" in text and "last_name:\n      column: Nachname" in text
+    with pytest.raises(papermill.PapermillExecutionError) as caught:
+        papermill.execute_notebook(str(REPO / "notebooks" / "01-profile-source.ipynb"), str(out),
+                                   kernel_name="python3", parameters={"path": str(db)}, progress_bar=False)
+    assert caught.value.ename == "SettingsError" and "`table` or `query`" in caught.value.evalue
+    assert "\n" not in caught.value.evalue
+
+
+@pytest.mark.slow
+def test_the_profile_notebook_run_from_the_project_root_finds_its_default_file(
+        demo_project: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project, _ = demo_project
+    shutil.copytree(REPO / "notebooks", project / "notebooks")
+    monkeypatch.chdir(project)
+    papermill.execute_notebook("notebooks/01-profile-source.ipynb", str(tmp_path / "out.ipynb"), kernel_name="python3",
+                               parameters={"sample_rows": 10}, progress_bar=False)
+    text = outputs(tmp_path / "out.ipynb")
+    assert "records in the source; the profile read the first 10" in text
+    assert f"path: {project / 'data/demo/sales/contacts.csv'}" in text
+
+
+@pytest.mark.slow
 def test_browse_rejects_notebook_reruns_map_and_lists_rejects(demo_project: tuple[Path, dict], tmp_path: Path) -> None:
     from crmmigrate.extract import run_extract
     from crmmigrate.rundir import RunDir
@@ -84,6 +117,60 @@ def test_browse_rejects_notebook_reruns_map_and_lists_rejects(demo_project: tupl
     # (A bad e-mail is an optional field's: dropped and recorded, no longer a reject.)
     assert "billing.invoices" in text and "invalid_date" in text and "invalid_datetime" not in text
     assert (run.path / "map" / "rejects").exists()
+
+
+def _extracted_and_mapped(project: Path) -> Path:
+    """The run folder of *project* after extract and map, run in-process."""
+    from crmmigrate.extract import run_extract
+    from crmmigrate.map import run_map
+    from crmmigrate.rundir import RunDir
+    from crmmigrate.spec import load_project
+
+    loaded, run = load_project(project), RunDir(project / "runs" / "r1")
+    run_extract(run, loaded)
+    run_map(run, loaded)
+    return run.path
+
+
+@pytest.mark.slow
+def test_a_stage_notebook_run_by_papermill_from_the_project_root_finds_its_project(
+        demo_project: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `papermill notebooks/30-match.ipynb out.ipynb` in a shell at the project root: papermill
+    # starts the kernel in the shell's folder, and the default project ".." is the notebook's parent.
+    project, _ = demo_project
+    shutil.copytree(REPO / "notebooks", project / "notebooks")
+    run = _extracted_and_mapped(project)
+    monkeypatch.chdir(project)
+    papermill.execute_notebook("notebooks/30-match.ipynb", str(tmp_path / "out.ipynb"), kernel_name="python3",
+                               progress_bar=False)
+    assert (run / "match" / "pairs.parquet").exists()
+
+
+@pytest.mark.slow
+def test_a_stage_run_from_its_notebook_makes_later_stages_stale_until_they_run_again(
+        demo_project: tuple[Path, dict], tmp_path: Path) -> None:
+    from crmmigrate.load import run_load
+    from crmmigrate.merge import run_merge
+    from crmmigrate.reconcile import run_reconcile
+    from crmmigrate.spec import load_project
+    from crmmigrate.target import resolve_target
+
+    project, _ = demo_project
+    run = run_stages(project)
+    assert run.read_meta()["verdict"] == "balanced"
+    papermill.execute_notebook(str(REPO / "notebooks" / "30-match.ipynb"), str(tmp_path / "match.ipynb"),
+                               parameters={"project": str(project), "run_dir": str(run.path)}, kernel_name="python3",
+                               progress_bar=False, cwd=str(REPO / "notebooks"))
+    meta = run.read_meta()
+    assert [meta["stages"][s]["status"] for s in ("match", "merge", "load", "reconcile")] == [
+        "succeeded", "stale", "stale", "stale"]
+    assert meta["verdict"] == "stale"
+    loaded = load_project(project)
+    run_merge(run, loaded)
+    run_load(run, loaded, resolve_target(loaded))
+    assert run.read_meta()["verdict"] == "stale"
+    run_reconcile(run, loaded, resolve_target(loaded))
+    assert run.read_meta()["verdict"] == "balanced"
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)

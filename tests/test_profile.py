@@ -103,3 +103,110 @@ def test_day_first_dates_get_the_day_first_format(tmp_path: Path) -> None:
                     encoding="utf-8")
     cols = profile_source(path).columns.set_index("column")
     assert cols.loc["born", ["guessed_type", "format"]].tolist() == ["date", "%d/%m/%Y"]
+
+
+# -- issue 17 item 12: databases, bad parameters, the row count, JSON and XLSX drafts -----------
+
+def _draft_loads(tmp_path: Path, text: str, header: list[str]) -> dict:
+    """The drafted mapping, loaded as a project would load it, with its columns checked against *header*."""
+    project = tmp_path / "draft"
+    (project / "mappings").mkdir(parents=True)
+    (project / "crmmigrate.yml").write_text("spec_version: 1\nkind: project\nname: draft\n")
+    (project / "mappings" / "new.yml").write_text(text)
+    loaded = load_project(project)
+    assert check_columns(loaded, {"new.main": header}) == []
+    return loaded.mappings["new"]
+
+
+def _legacy_db(tmp_path: Path) -> Path:
+    import sqlite3
+
+    path = tmp_path / "legacy.sqlite"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE kunden (kdnr INTEGER, Nachname TEXT, Vorname TEXT, EMail TEXT, geaendert TEXT)")
+        con.executemany("INSERT INTO kunden VALUES (?, ?, ?, ?, ?)", [
+            (1, "Lee", "Ann", "ann@x.org", "2024-02-01 10:00:00"), (2, "Berg", "Bo", "bo@y.org", "2024-03-01 11:00:00"),
+            (3, "Dahl", "Cy", None, "2024-04-01 12:00:00")])
+    return path
+
+
+def test_a_database_table_or_query_is_profiled_and_drafted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = _legacy_db(tmp_path)
+    table = profile_source(db, table="kunden", sample_rows=2)
+    assert table.records_in == 3 and table.rows == 2  # counted in full, sampled as asked
+    assert table.columns["column"].tolist() == ["kdnr", "Nachname", "Vorname", "EMail", "geaendert"]
+    mapping = _draft_loads(tmp_path, draft_mapping(table, "new"), table.columns["column"].tolist())
+    source = mapping.sources["main"]
+    assert (source.format, source.table, source.key) == ("sql", "kunden", ("kdnr",))
+    assert source.last_modified.column == "geaendert"
+    fields = mapping.entities[0].fields
+    assert (fields["last_name"].column, fields["first_name"].column, fields["email"].column) == (
+        "Nachname", "Vorname", "EMail")
+
+    # A server is named by the environment variable holding its URL: the URL is never a
+    # parameter, and the drafted mapping names the variable, not the URL.
+    monkeypatch.setenv("LEGACY_DB", f"sqlite:///{db}")
+    query = profile_source("", url_env="LEGACY_DB", query="SELECT kdnr, Nachname FROM kunden WHERE kdnr > 1")
+    assert query.records_in == query.rows == 2 and query.source["format"] == "sql"
+    text = draft_mapping(query, "new")
+    assert "url_env: LEGACY_DB" in text and str(db) not in text and "path" not in query.source
+
+
+@pytest.mark.parametrize(("options", "named"), [
+    ({"format": "sql"}, "`table` or `query`"),
+    ({"format": "sql", "table": "kunden", "query": "SELECT 1"}, "`table` or `query`"),
+    ({"format": "xml"}, "`format`"),
+    ({"format": "csv", "quotechar": "ab"}, "`quotechar`"),
+])
+def test_a_bad_parameter_is_one_line_naming_it(tmp_path: Path, options: dict, named: str) -> None:
+    from crmmigrate.errors import SettingsError
+
+    with pytest.raises(SettingsError) as caught:
+        profile_source(_legacy_db(tmp_path), **options)
+    message = str(caught.value)
+    assert named in message and "\n" not in message and "pydantic" not in message and "type=" not in message
+
+
+def test_json_names_nested_or_camel_case_are_guessed(tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "tickets.json"
+    path.write_text(json.dumps([
+        {"id": f"T-{i}", "updatedAt": f"2024-0{i}-01T10:00:00Z",
+         "requester": {"name": name, "email": f"p{i}@x.org"},
+         "customer": {"givenName": name.split()[0], "familyName": name.split()[1]}}
+        for i, name in enumerate(["Ann Lee", "Bo Berg", "Cy Dahl"], start=1)]), encoding="utf-8")
+    profile = profile_source(path)
+    assert profile.records_in == 3
+    mapping = _draft_loads(tmp_path, draft_mapping(profile, "new"), profile.columns["column"].tolist())
+    fields = mapping.entities[0].fields
+    assert (fields["last_name"].column, fields["first_name"].column) == ("customer.familyName", "customer.givenName")
+    assert fields["email"].column == "requester.email"
+    assert mapping.sources["main"].last_modified.column == "updatedAt"
+
+    # Without separate name columns, a nested full name is split.
+    path.write_text(json.dumps([{"id": 1, "contact": {"name": "Lee, Ann"}}, {"id": 2, "contact": {"name": "Berg, Bo"}}]))
+    fields = _draft_loads(tmp_path / "2", draft_mapping(profile_source(path), "new"),
+                          ["id", "contact.name"]).entities[0].fields
+    assert fields["last_name"].column == "contact.name"
+    assert fields["last_name"].transform[0].args == {"part": "surname", "order": "surname_comma"}
+
+
+def test_an_xlsx_sheet_is_profiled_without_naming_it_and_its_names_guessed(tmp_path: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Export 2024"
+    sheet.append(["Kundennr", "FamilyName", "GivenName", "E-Mail-Adresse", "Zuletzt geändert"])
+    for n, (family, given) in enumerate([("Lee", "Ann"), ("Berg", "Bo"), ("Dahl", "Cy")], start=1):
+        sheet.append([n, family, given, f"{given.lower()}@x.org", f"0{n}.02.2024"])
+    path = tmp_path / "kunden.xlsx"
+    book.save(path)
+    profile = profile_source(path)  # the first sheet, as a workbook opened in Excel shows it
+    assert profile.source["sheet"] == "Export 2024" and profile.records_in == 3
+    mapping = _draft_loads(tmp_path, draft_mapping(profile, "new"), profile.columns["column"].tolist())
+    fields = mapping.entities[0].fields
+    assert (fields["last_name"].column, fields["first_name"].column, fields["email"].column) == (
+        "FamilyName", "GivenName", "E-Mail-Adresse")
+    assert mapping.sources["main"].last_modified.column == "Zuletzt geändert"

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from crmmigrate.errors import mask_secrets
-from crmmigrate.rundir import RunDir, StreamWriter, read_table, write_table
+from crmmigrate.rundir import STAGES, RunDir, StreamWriter, read_table, write_table
 from crmmigrate.schemas import MAP_REJECTS, mapped_schema
 
 
@@ -27,6 +27,22 @@ def test_a_stage_swaps_in_its_output_and_marks_later_stages_stale(tmp_path: Path
     stages = run.read_meta()["stages"]
     assert stages["extract"]["status"] == "succeeded" and stages["map"]["status"] == "stale"
     assert stages["map"]["counts"] == {"rows": 1}
+
+
+def test_a_rerun_stage_takes_back_the_verdict_until_reconcile_runs_again(tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "r")
+    for stage in STAGES:
+        with run.stage(stage):
+            pass
+    run.update_meta(verdict="balanced")  # as reconcile records it
+    with pytest.raises(RuntimeError), run.stage("match"):
+        raise RuntimeError("no output swapped in: the verdict still holds")
+    assert run.read_meta()["verdict"] == "balanced"
+    with run.stage("match"):
+        pass
+    meta = run.read_meta()
+    assert [meta["stages"][s]["status"] for s in STAGES[STAGES.index("match") + 1:]] == ["stale"] * 3
+    assert meta["verdict"] == "stale"
 
 
 def test_a_failing_stage_keeps_the_previous_output_and_records_the_error(tmp_path: Path) -> None:
