@@ -47,7 +47,6 @@ def validate(project: Path, capsys: pytest.CaptureFixture[str], *args: str) -> t
     return code, captured.out, err
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 9: a corrupt SQLite CRM file is called reachable")
 def test_a_corrupt_sqlite_target_is_not_reachable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     project = make(tmp_path)
     crm = tmp_path / "crm.sqlite"
