@@ -133,8 +133,6 @@ entities:
     assert f"row 5 (key 00123) repeats row 2 with different values: {differing}" in out
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 11: preview crashes on a console that is not UTF-8 and "
-                                       "prints raw bidi overrides and control characters")
 def test_preview_escapes_what_a_console_cannot_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
@@ -152,7 +150,8 @@ entities:
     from: c
     fields: {last_name: NAME, email: {column: MAIL, transform: [email]}}
 """)
-    (tmp_path / "c.csv").write_text("ID,NAME,MAIL\n1,Zo\u00eb,zoe@example.com\n2,\u202eevil,\x1b[31mred\n",
+    (tmp_path / "c.csv").write_text(("ID,NAME,MAIL\n1,Zo\u00eb,zoe@example.com\n2,\u202eevil,eve@example.com\n"
+                                     "3,Red,\x1b[31mred\n"),
                                     encoding="utf-8")
     console = io.TextIOWrapper(io.BytesIO(), encoding="ascii")  # as `PYTHONIOENCODING=ascii`, a C console
     monkeypatch.setattr(sys, "stdout", console)
