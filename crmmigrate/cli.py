@@ -1,7 +1,8 @@
 """`crmmigrate`: a thin layer over the Python API with exit codes that mean something.
 
 0 success and balanced · 1 ledger imbalance or verification failure · 2 usage, mapping or
-connection error (one line, no traceback unless --debug) · 4 a stage crashed · 130 interrupted ·
+connection error (one line; --debug adds the traceback, never changes the code) · 4 a stage (or
+crmmigrate itself) crashed · 130 interrupted ·
 141 the reader of stdout went away · 143 terminated (SIGTERM): as a shell reports those signals.
 """
 
@@ -15,6 +16,7 @@ import select
 import signal
 import sys
 import threading
+import traceback
 from pathlib import Path
 from typing import TextIO
 
@@ -182,10 +184,18 @@ def main(argv: list[str] | None = None) -> int:
         _print(f"crmmigrate: {str(exc) or 'interrupted'}", sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except CrmMigrateError as exc:
-        if args.debug:
-            raise
         _print(f"crmmigrate: {mask_secrets(str(exc))}", sys.stderr)
+        if args.debug:  # the traceback as well, never another exit code: scripts read the code
+            _print(mask_secrets(traceback.format_exc()).rstrip("\n"), sys.stderr)
         return exc.exit_code
+    except Exception as exc:
+        # A fault nothing above foresaw is not a record unaccounted for (1, Python's own exit
+        # code for an uncaught exception): it is a crash, as a stage's crash is.
+        _print(f"crmmigrate: internal error: {type(exc).__name__}: {mask_secrets(str(exc))}"
+               f"{'' if args.debug else ' (--debug shows the traceback)'}", sys.stderr)
+        if args.debug:
+            _print(mask_secrets(traceback.format_exc()).rstrip("\n"), sys.stderr)
+        return EXIT_STAGE
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)

@@ -65,13 +65,14 @@ def preflight(project_dir: str | os.PathLike[str], run_dir: str | None = None, s
     headers = {m.source_id(t): source_header(project, m, t) for m, t in project.sources()}
     if problems := check_columns(project, headers):
         raise MappingSpecError(problems)
-    target = resolve_target(project, target_url, target_env)
-    check_target(target)
     chosen = stages or list(STAGES)
     if unknown := [s for s in chosen if s not in STAGES]:
         raise SettingsError(f"--stages: unknown stage(s) {', '.join(unknown)}; stages: {', '.join(STAGES)}")
     chosen = [s for s in STAGES if s in chosen]  # always in pipeline order
     run = RunDir(run_dir) if run_dir else RunDir(project.runs_dir / new_run_id())
+    check_writable(run.path)  # before the target's check, which may create the CRM file
+    target = resolve_target(project, target_url, target_env)
+    check_target(target)
     if stages:
         first = STAGES.index(chosen[0])
         meta = run.read_meta().get("stages", {})
@@ -98,6 +99,18 @@ def preflight(project_dir: str | os.PathLike[str], run_dir: str | None = None, s
         notebooks[stage] = path
         parameters[stage] = {k: values[k] for k in declared}
     return Plan(project, target, run, chosen, notebooks, parameters)
+
+
+def check_writable(folder: Path) -> None:
+    """The run folder can be made and written, judged on the nearest folder that exists, so that
+    a read-only place fails before any file is made rather than in the middle of run.json."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SettingsError(f"Run folder {folder}: cannot be written: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SettingsError(f"Run folder {folder}: cannot be written: {existing} is read-only for this user")
 
 
 def _kernel_manager(log_path: Path, opened: list[Any]) -> type:
@@ -147,9 +160,12 @@ def execute(plan: Plan) -> dict[str, Any]:
     import papermill
 
     run = plan.run
-    run.init(parameters={"project": str(plan.project.root), "target": plan.target.display,
-                         "stages": plan.stages, "run_dir": str(run.path)}, versions=versions())
-    handler = logging.FileHandler(run.path / "run.log", encoding="utf-8")
+    try:
+        run.init(parameters={"project": str(plan.project.root), "target": plan.target.display,
+                             "stages": plan.stages, "run_dir": str(run.path)}, versions=versions())
+        handler = logging.FileHandler(run.path / "run.log", encoding="utf-8")
+    except OSError as exc:  # what check_writable cannot see: a read-only file system, a full disk
+        raise SettingsError(f"Run folder {run.path}: cannot be written: {exc}") from None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     LOG.addHandler(handler)
     streams: list[Any] = []

@@ -60,6 +60,8 @@ def resolve_target(project: Project, url: str | None = None, env: str | None = N
 
 def check_target(target: Target) -> None:
     """Connect once, so a wrong URL, a missing driver or an unwritable path fails before any row moves."""
+    database = target.url.database if target.url.drivername.startswith("sqlite") else None
+    made = database not in (None, "", ":memory:") and not Path(database).exists()  # type: ignore[arg-type]
     try:
         engine = target.engine()
     except (OSError, ImportError, sa.exc.ArgumentError) as exc:
@@ -81,3 +83,5 @@ def check_target(target: Target) -> None:
         raise TargetError(target.display, f"cannot connect: {type(cause).__name__}: {cause}") from None
     finally:
         engine.dispose()
+        if made:  # connecting made an empty CRM file: a check leaves none behind (load makes its own)
+            Path(database).unlink(missing_ok=True)  # type: ignore[arg-type]

@@ -231,8 +231,6 @@ def test_an_error_of_the_source_met_inside_a_stage_exits_2_not_4() -> None:
     assert StageFailed("reconcile", "nb", "LedgerImbalance: …", "LedgerImbalance").exit_code == 4
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 10: a run folder that cannot be written gives a traceback and "
-                                       "exit 1, and --debug turns exit 2 into exit 1")
 @pytest.mark.parametrize("blocked", ["under-a-file", "read-only"])
 def test_a_run_folder_that_cannot_be_written_exits_2_and_leaves_no_crm(demo_project: tuple[Path, dict],
                                                                        blocked: str,
@@ -259,10 +257,22 @@ def test_a_run_folder_that_cannot_be_written_exits_2_and_leaves_no_crm(demo_proj
         assert not crm.exists()  # no CRM file made for a run that cannot start
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 10: --debug turns exit 2 into exit 1")
 def test_debug_keeps_the_exit_code_and_shows_the_traceback(demo_project: tuple[Path, dict],
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     project, _ = demo_project
     assert main(["--debug", "run", "--project", str(project), "--stages", "mapp"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and "unknown stage(s) mapp" in err
+
+
+def test_an_unforeseen_fault_exits_4_not_1(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from crmmigrate import cli
+
+    def broken(_args: object) -> int:
+        raise ValueError("boom")
+
+    monkeypatch.setitem(cli.COMMANDS, "validate", broken)
+    assert main(["validate"]) == 4
+    assert err_lines(capsys) == ["crmmigrate: internal error: ValueError: boom (--debug shows the traceback)"]
+    assert main(["validate", "--debug"]) == 4
+    assert "Traceback" in capsys.readouterr().err
