@@ -65,3 +65,47 @@ def test_a_corrupt_sqlite_target_is_not_reachable(tmp_path: Path, capsys: pytest
     crm.write_bytes(b"this is not a database" * 100)  # not SQLite at all
     code, out, err = validate(project, capsys)
     assert code == 2 and "not a database" in err
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 item 8: validate reports one tier of problems per run")
+def test_a_key_error_a_transform_and_a_column_in_one_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mapping = MAPPING.replace("    key: [ID]\n", "    key: [ID]\n    delimeter: \",\"\n").replace(
+        "transform: [email]}\n", "transform: [emial]}\n      phone: {column: PHONE}\n")
+    project = make(tmp_path, mapping)
+    lines = mapping.splitlines()
+    at = {word: next(i for i, t in enumerate(lines, start=1) if word in t) for word in ("delimeter", "emial", "PHONE")}
+    code, out, err = validate(project, capsys)
+    assert code == 2, out
+    assert err.splitlines()[0] == "crmmigrate: 3 problem(s) in mapping files:"
+    assert err.splitlines()[1:3] == [
+        f"mappings/crm.yml:{at['delimeter']} sources.people.delimeter: unknown key",
+        f"mappings/crm.yml:{at['emial']} entities[0].fields.email.transform[0]: unknown transform 'emial' "
+        f"(did you mean 'email'?); allowed: " + err.splitlines()[2].split("allowed: ")[1],
+    ]
+    assert err.splitlines()[3] == (f"mappings/crm.yml:{at['PHONE']} entities[0].fields.phone: column 'PHONE' is not in "
+                                   "source 'crm.people'")
+
+
+def test_a_source_with_a_key_error_is_not_checked_against_its_header(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # `delimiter: 5` is refused; read with the default delimiter instead, the header would
+    # make every column look missing: one problem is reported, not four.
+    project = make(tmp_path, MAPPING.replace("    key: [ID]\n", "    key: [ID]\n    delimiter: 5\n"),
+                   CSV.replace(",", ";"))
+    code, out, err = validate(project, capsys)
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("crmmigrate: mappings/crm.yml:10 sources.people.delimiter: ")
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 item 8: a missing source file's error names no mapping file or line")
+def test_a_missing_source_file_names_the_mapping_file_and_line(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    project = make(tmp_path, MAPPING.replace("transform: [email]}", "transform: [emial]}"))
+    (project / "people.csv").unlink()
+    code, out, err = validate(project, capsys)
+    assert code == 2, out
+    lines = err.splitlines()
+    assert lines[0] == "crmmigrate: 2 problem(s) in mapping files:"
+    assert lines[1] == (f"mappings/crm.yml:8 sources.people.path: source 'crm.people' cannot be opened: "
+                        f"{project / 'people.csv'}: file not found")
+    assert lines[2].startswith("mappings/crm.yml:15 entities[0].fields.email.transform[0]: unknown transform 'emial'")
