@@ -17,11 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crmmigrate.errors import LedgerImbalance, MappingSpecError, SettingsError, StageFailed, mask_secrets
+from crmmigrate.errors import (
+    LedgerImbalance,
+    MappingSpecError,
+    SettingsError,
+    SourceError,
+    SpecProblem,
+    StageFailed,
+    mask_secrets,
+)
 from crmmigrate.extract import source_header
 from crmmigrate.notebook import KNOWN
 from crmmigrate.rundir import STAGES, RunDir, new_run_id, utc_now
-from crmmigrate.spec.load import Project, check_columns, load_project
+from crmmigrate.spec.load import Project, check_columns, read_project
+from crmmigrate.spec.model import MappingSpec
+from crmmigrate.spec.yamlsource import load_yaml
 from crmmigrate.target import Target, check_target, resolve_target
 
 LOG = logging.getLogger("crmmigrate")
@@ -61,10 +71,16 @@ class Plan:
 def preflight(project_dir: str | os.PathLike[str], run_dir: str | None = None, stages: list[str] | None = None,
               target_url: str | None = None, target_env: str | None = None) -> Plan:
     """Everything `run` checks before a kernel starts. Raises a CrmMigrateError (exit 2)."""
-    project = load_project(project_dir)
-    headers = {m.source_id(t): source_header(project, m, t) for m, t in project.sources()}
-    if problems := check_columns(project, headers):
-        raise MappingSpecError(problems)
+    project, problems = read_project(project_dir)
+    headers = {}
+    for mapping, table in project.readable_sources():
+        try:
+            headers[mapping.source_id(table)] = source_header(project, mapping, table)
+        except SourceError as exc:
+            problems.append(source_problem(project, mapping, table, exc))
+    # Every problem of every file at once: a key error does not hide a wrong column.
+    if problems := problems + check_columns(project, headers):
+        raise MappingSpecError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
     chosen = stages or list(STAGES)
     if unknown := [s for s in chosen if s not in STAGES]:
         raise SettingsError(f"--stages: unknown stage(s) {', '.join(unknown)}; stages: {', '.join(STAGES)}")
@@ -99,6 +115,15 @@ def preflight(project_dir: str | os.PathLike[str], run_dir: str | None = None, s
         notebooks[stage] = path
         parameters[stage] = {k: values[k] for k in declared}
     return Plan(project, target, run, chosen, notebooks, parameters)
+
+
+def source_problem(project: Project, mapping: MappingSpec, table: str, exc: SourceError) -> SpecProblem:
+    """A source that cannot be opened, located at its declaration in the mapping file."""
+    file = project.files[mapping.system]
+    spec = mapping.sources[table]
+    key = "path" if spec.path is not None else "url_env"
+    return load_yaml(project.root / file, file).problem(
+        ("sources", table, key), f"source '{mapping.source_id(table)}' cannot be opened: {exc.source}: {exc.detail}")
 
 
 def check_writable(folder: Path) -> None:

@@ -67,23 +67,22 @@ def test_a_corrupt_sqlite_target_is_not_reachable(tmp_path: Path, capsys: pytest
     assert code == 2 and "not a database" in err
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 8: validate reports one tier of problems per run")
 def test_a_key_error_a_transform_and_a_column_in_one_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    mapping = MAPPING.replace("    key: [ID]\n", "    key: [ID]\n    delimeter: \",\"\n").replace(
+    mapping = MAPPING.replace("{part: surname}}]}", "{part: surname}}], requird: true}").replace(
         "transform: [email]}\n", "transform: [emial]}\n      phone: {column: PHONE}\n")
     project = make(tmp_path, mapping)
     lines = mapping.splitlines()
-    at = {word: next(i for i, t in enumerate(lines, start=1) if word in t) for word in ("delimeter", "emial", "PHONE")}
+    at = {word: next(i for i, t in enumerate(lines, start=1) if word in t) for word in ("requird", "emial", "PHONE")}
     code, out, err = validate(project, capsys)
     assert code == 2, out
     assert err.splitlines()[0] == "crmmigrate: 3 problem(s) in mapping files:"
     assert err.splitlines()[1:3] == [
-        f"mappings/crm.yml:{at['delimeter']} sources.people.delimeter: unknown key",
+        f"mappings/crm.yml:{at['requird']} entities[0].fields.last_name.requird: unknown key",
         f"mappings/crm.yml:{at['emial']} entities[0].fields.email.transform[0]: unknown transform 'emial' "
         f"(did you mean 'email'?); allowed: " + err.splitlines()[2].split("allowed: ")[1],
     ]
     assert err.splitlines()[3] == (f"mappings/crm.yml:{at['PHONE']} entities[0].fields.phone: column 'PHONE' is not in "
-                                   "source 'crm.people'")
+                                   "source 'crm.people'; allowed: ID, NAME, MAIL")
 
 
 def test_a_source_with_a_key_error_is_not_checked_against_its_header(tmp_path: Path,
@@ -97,7 +96,6 @@ def test_a_source_with_a_key_error_is_not_checked_against_its_header(tmp_path: P
     assert err.startswith("crmmigrate: mappings/crm.yml:10 sources.people.delimiter: ")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 8: a missing source file's error names no mapping file or line")
 def test_a_missing_source_file_names_the_mapping_file_and_line(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     project = make(tmp_path, MAPPING.replace("transform: [email]}", "transform: [emial]}"))

@@ -26,6 +26,7 @@ class YamlDoc:
     data: Any
     lines: dict[KeyPath, int] = field(default_factory=dict)
     problems: list[SpecProblem] = field(default_factory=list)
+    refused: list[KeyPath] = field(default_factory=list)  # keys the schema refused, left out to check the rest
 
     def line_of(self, path: KeyPath) -> int | None:
         """The 1-based line of *path*, or of its nearest ancestor that has one."""
