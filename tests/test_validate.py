@@ -107,3 +107,34 @@ def test_a_missing_source_file_names_the_mapping_file_and_line(tmp_path: Path,
     assert lines[1] == (f"mappings/crm.yml:8 sources.people.path: source 'crm.people' cannot be opened: "
                         f"{project / 'people.csv'}: file not found")
     assert lines[2].startswith("mappings/crm.yml:15 entities[0].fields.email.transform[0]: unknown transform 'emial'")
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 item 2: an empty (0-byte) source file stops the whole project")
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_validate_warns_of_an_empty_source_and_exits_0(tmp_path: Path, fmt: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    mapping = MAPPING if fmt == "csv" else MAPPING.replace("format: csv", "format: json").replace("people.csv",
+                                                                                                 "people.json")
+    project = make(tmp_path, mapping, csv="")
+    (project / "people.csv").rename(project / f"people.{fmt}")
+    code, out, err = validate(project, capsys)
+    assert code == 0, err
+    assert ("warning: mappings/crm.yml:8 sources.people.path: source 'crm.people' is empty (0 bytes): "
+            "a run reads it as 0 records") in out.splitlines()
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 item 2: an empty (0-byte) source file stops the whole project")
+def test_a_run_reads_an_empty_source_as_0_records(demo_project: tuple[Path, dict]) -> None:
+    import json
+
+    from conftest import run_stages
+
+    project, _ = demo_project
+    (project / "data" / "demo" / "sales" / "contacts.csv").write_bytes(b"")
+    run = run_stages(project)
+    meta = json.loads((run.path / "run.json").read_text())
+    assert meta["stages"]["extract"]["counts"]["sources"]["sales.contacts"] == 0
+    assert meta["stages"]["reconcile"]["counts"]["balanced"] is True
+    report = (run.path / "reconcile" / "report.html").read_text()
+    assert ('<td><code>sales.contacts</code></td><td>csv</td><td><code>data/demo/sales/contacts.csv</code></td>\n'
+            '<td class="n">0</td>') in report
