@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from crmmigrate.coverage import format_coverage, project_coverage
+    from crmmigrate.coverage import empty_sources, format_coverage, project_coverage
     from crmmigrate.pipeline import preflight
 
     plan = preflight(args.project, None, None, args.target, args.target_env)
@@ -108,6 +108,9 @@ def _validate(args: argparse.Namespace) -> int:
     # Coverage gaps are information for the consultant, not failures: the exit code stays 0.
     report = project_coverage(plan.project, args.sample_rows)
     _print("\n".join(format_coverage(report, args.sample_rows)))
+    warnings = empty_sources(plan.project)
+    for warning in warnings:
+        _print(f"warning: {warning}")
     return EXIT_OK
 
 

@@ -109,7 +109,6 @@ def test_a_missing_source_file_names_the_mapping_file_and_line(tmp_path: Path,
     assert lines[2].startswith("mappings/crm.yml:15 entities[0].fields.email.transform[0]: unknown transform 'emial'")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 2: an empty (0-byte) source file stops the whole project")
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_validate_warns_of_an_empty_source_and_exits_0(tmp_path: Path, fmt: str,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
@@ -123,7 +122,6 @@ def test_validate_warns_of_an_empty_source_and_exits_0(tmp_path: Path, fmt: str,
             "a run reads it as 0 records") in out.splitlines()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 2: an empty (0-byte) source file stops the whole project")
 def test_a_run_reads_an_empty_source_as_0_records(demo_project: tuple[Path, dict]) -> None:
     import json
 

@@ -296,24 +296,7 @@ def check_columns(project: Project, headers: dict[str, list[str]]) -> list[SpecP
             header = headers.get(mapping.source_id(table))
             if header is None:
                 continue
-            wanted: list[tuple[tuple[str | int, ...], str]] = []
-            if source.key != "row_number":
-                wanted += [(("sources", table, "key"), k) for k in source.key]
-            if source.last_modified:
-                wanted.append((("sources", table, "last_modified", "column"), source.last_modified.column))
-            for i, em in enumerate(mapping.entities):
-                if em.from_ != table:
-                    continue
-                for name, fs in em.fields.items():
-                    cols = [fs.column] if fs.column else list(fs.columns or ())
-                    wanted += [(("entities", i, "fields", name), c) for c in cols]
-                wanted += [(("entities", i, "when_present"), c) for c in em.when_present]
-            for i, em in enumerate(mapping.entities):
-                for parent, link in em.links.items():
-                    if em.from_ == table and link.column:  # the key column lives in the child's source
-                        wanted.append((("entities", i, "links", parent, "column"), link.column))
-            wanted += [(("sources", table, "ignore_columns", i), c) for i, c in enumerate(source.ignore_columns)]
-            missing = [(path, column) for path, column in wanted if column not in header]
+            missing = [(path, column) for path, column in _wanted(mapping, table) if column not in header]
             if missing and not header:  # one problem, not one per column with an empty list of allowed ones
                 problems.append(doc.problem(("sources", table), (
                     f"no column names could be read from source '{mapping.source_id(table)}': is it empty, or "
@@ -329,6 +312,35 @@ def check_columns(project: Project, headers: dict[str, list[str]]) -> list[SpecP
                 problems.append(doc.problem(path, f"column '{column}' is not in source "
                                                   f"'{mapping.source_id(table)}'{_transforms.suggest(column, header)}"))
     return problems
+
+
+def _wanted(mapping: MappingSpec, table: str) -> list[tuple[KeyPath, str]]:
+    """(where the mapping names it, column) for every column of *table* the mapping names."""
+    source = mapping.sources[table]
+    wanted: list[tuple[KeyPath, str]] = []
+    if source.key != "row_number":
+        wanted += [(("sources", table, "key"), k) for k in source.key]
+    if source.last_modified:
+        wanted.append((("sources", table, "last_modified", "column"), source.last_modified.column))
+    for i, em in enumerate(mapping.entities):
+        if em.from_ != table:
+            continue
+        for name, fs in em.fields.items():
+            cols = [fs.column] if fs.column else list(fs.columns or ())
+            wanted += [(("entities", i, "fields", name), c) for c in cols]
+        wanted += [(("entities", i, "when_present"), c) for c in em.when_present]
+    for i, em in enumerate(mapping.entities):
+        for parent, link in em.links.items():
+            if em.from_ == table and link.column:  # the key column lives in the child's source
+                wanted.append((("entities", i, "links", parent, "column"), link.column))
+    wanted += [(("sources", table, "ignore_columns", i), c) for i, c in enumerate(source.ignore_columns)]
+    return wanted
+
+
+def named_columns(mapping: MappingSpec, table: str) -> list[str]:
+    """Every column of *table* the mapping names, once each, in the order it names them: the
+    columns of a source file of no bytes, which has no header but must still map (to nothing)."""
+    return list(dict.fromkeys(column for _, column in _wanted(mapping, table)))
 
 
 _BOM_AS_SINGLE_BYTES = "\u00ef\u00bb\u00bf"  # a UTF-8 byte-order mark read as cp1252 or latin-1
