@@ -136,3 +136,59 @@ def test_a_run_reads_an_empty_source_as_0_records(demo_project: tuple[Path, dict
     report = (run.path / "reconcile" / "report.html").read_text()
     assert ('<td><code>sales.contacts</code></td><td>csv</td><td><code>data/demo/sales/contacts.csv</code></td>\n'
             '<td class="n">0</td>') in report
+
+
+DATED = MAPPING + """\
+  - entity: support_case
+    from: people
+    links: {contact: self}
+    fields:
+      case_number: ID
+      status: {constant: open}
+      opened_at: {column: SINCE, formats: ["%d.%m.%Y"]}
+"""
+
+
+def dated_csv(german: int, iso: int) -> str:
+    """*german* rows whose date the mapping's format reads, then *iso* rows it refuses."""
+    rows = [f"{n},Ann Lee,ann{n}@example.com,{n % 28 + 1:02}.01.2024" for n in range(1, german + 1)]
+    rows += [f"{n},Bob Roe,bob{n}@example.com,2024-01-{n % 28 + 1:02}" for n in range(german + 1, german + iso + 1)]
+    return "ID,NAME,MAIL,SINCE\n" + "\n".join(rows) + "\n"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 item 6: validate passes a date format that rejects every value")
+def test_a_rule_refusing_most_values_is_a_warning_and_strict_makes_it_exit_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = make(tmp_path, DATED, dated_csv(0, 12))
+    line = next(i for i, t in enumerate(DATED.splitlines(), start=1) if "opened_at" in t)
+    code, out, err = validate(project, capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "      support_case.opened_at: 100% of 12 values refused: type 100%" in lines
+    assert (f"warning: mappings/crm.yml:{line} entities[1].fields.opened_at: 100% of the 12 non-empty values sampled "
+            "from 'crm.people' are refused (type 100%): is the rule right for this data? (`crmmigrate preview` "
+            "shows the rejects)") in lines
+    code, out, err = validate(project, capsys, "--strict")
+    assert code == 2
+    assert "crmmigrate: 1 warning(s), and --strict makes warnings errors" in err
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 item 6: validate maps no sample, let alone one spread over the source")
+def test_the_sample_is_spread_over_the_whole_source_and_the_same_every_time(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The first 10 of 40 rows are fine: a sample of the first rows would see nothing wrong. Ten
+    # rows evenly spaced over the 40 (positions 0, 4, 9, 13, … 39) hold 3 of them.
+    project = make(tmp_path, DATED, dated_csv(10, 30))
+    code, out, err = validate(project, capsys, "--map-sample", "10")
+    assert code == 0, err
+    assert "    crm.people: 10 records sampled" in out.splitlines()
+    assert "      support_case.opened_at: 70% of 10 values refused: type 70%" in out.splitlines()
+    assert validate(project, capsys, "--map-sample", "10")[1] == out
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 item 6: --strict does not exist")
+def test_strict_makes_an_empty_source_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = make(tmp_path, csv="")
+    assert validate(project, capsys)[0] == 0
+    code, out, err = validate(project, capsys, "--strict")
+    assert code == 2 and "crmmigrate: 1 warning(s), and --strict makes warnings errors" in err
