@@ -33,6 +33,16 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(f"crmmigrate: error: {message}")
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number above 0: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="crmmigrate", description="Move customer data from departmental legacy systems "
                                                      "into one CRM, and prove nothing was lost.")
@@ -59,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--target-env")
     validate.add_argument("--sample-rows", type=int, default=100_000, metavar="N",
                           help="records of each source scanned for picklist values the maps miss (default: 100000)")
+    validate.add_argument("--map-sample", type=_positive, default=1_000, metavar="N",
+                          help="records spread evenly over each source, mapped to measure what each rule refuses "
+                               "(default: 1000)")
+    validate.add_argument("--strict", action="store_true",
+                          help="exit 2 on warnings too (an empty source, a field whose rules refuse over half its values)")
 
     demo = command("demo-data", "write the demo's five legacy department systems")
     demo.add_argument("--out", default="data/demo", help="folder to write (default: data/demo)")
@@ -100,6 +115,7 @@ def _run(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from crmmigrate.coverage import empty_sources, format_coverage, project_coverage
     from crmmigrate.pipeline import preflight
+    from crmmigrate.previewing import format_refusals, sample_refusals
 
     plan = preflight(args.project, None, None, args.target, args.target_env)
     n = sum(len(m.entities) for m in plan.project.mappings.values())
@@ -108,9 +124,14 @@ def _validate(args: argparse.Namespace) -> int:
     # Coverage gaps are information for the consultant, not failures: the exit code stays 0.
     report = project_coverage(plan.project, args.sample_rows)
     _print("\n".join(format_coverage(report, args.sample_rows)))
-    warnings = empty_sources(plan.project)
+    refusals = sample_refusals(plan.project, args.map_sample)
+    _print("\n".join(format_refusals(refusals, args.map_sample)))
+    warnings = empty_sources(plan.project) + [w for r in refusals for w in r.warnings(plan.project.root)]
     for warning in warnings:
         _print(f"warning: {warning}")
+    if warnings and args.strict:
+        _print(f"crmmigrate: {len(warnings)} warning(s), and --strict makes warnings errors", sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 

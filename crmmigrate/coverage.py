@@ -117,20 +117,36 @@ def entity_coverage(em: EntityMapping) -> EntityCoverage:
 
 
 @contextmanager
-def first_records(project: Project, mapping: MappingSpec, table: str, n: int) -> Iterator[tuple[Reader, Iterator[RawRecord]]]:
-    """The reader of one source and its first *n* physical records; closed on exit even when
+def first_records(project: Project, mapping: MappingSpec, table: str, n: int,
+                  spread: bool = False) -> Iterator[tuple[Reader, Iterator[RawRecord]]]:
+    """The reader of one source and its first *n* physical records, or with *spread* *n* records
+    evenly spaced over the whole source (the same ones every time); closed on exit even when
     the records were not all read (a SQL cursor or workbook would otherwise stay open)."""
     spec = mapping.sources[table]
     path = None if spec.path is None else project.path(spec.path)  # None: a database behind `url_env`
     reader = open_reader(path, spec, min(n, project.spec.chunk_rows) or 1, named_columns(mapping, table))
     records = reader.records()
     try:
-        yield reader, islice(records, n)
+        yield reader, (_evenly(records, reader.count_records(), n) if spread else islice(records, n))
     finally:
         close = getattr(records, "close", None)  # a generator's `finally` releases its cursor or file
         if close is not None:
             close()
         reader.close()
+
+
+def _evenly(records: Iterator[RawRecord], count: int, n: int) -> Iterator[RawRecord]:
+    """*n* of *count* records, at evenly spaced positions from the first to the last: the end of an
+    export (newer records, another clerk's habits) is sampled like its start."""
+    if count <= n:
+        yield from records
+        return
+    picked = {round(i * (count - 1) / (n - 1)) for i in range(n)} if n > 1 else {0}
+    for position, record in enumerate(records):
+        if position in picked:
+            yield record
+        if position >= count - 1:
+            return
 
 
 def _picklist_fields(mapping: MappingSpec, table: str) -> list[tuple[EntityMapping, str, FieldSpec]]:

@@ -156,7 +156,6 @@ def dated_csv(german: int, iso: int) -> str:
     return "ID,NAME,MAIL,SINCE\n" + "\n".join(rows) + "\n"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 6: validate passes a date format that rejects every value")
 def test_a_rule_refusing_most_values_is_a_warning_and_strict_makes_it_exit_2(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     project = make(tmp_path, DATED, dated_csv(0, 12))
@@ -173,7 +172,6 @@ def test_a_rule_refusing_most_values_is_a_warning_and_strict_makes_it_exit_2(
     assert "crmmigrate: 1 warning(s), and --strict makes warnings errors" in err
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 6: validate maps no sample, let alone one spread over the source")
 def test_the_sample_is_spread_over_the_whole_source_and_the_same_every_time(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # The first 10 of 40 rows are fine: a sample of the first rows would see nothing wrong. Ten
@@ -186,7 +184,6 @@ def test_the_sample_is_spread_over_the_whole_source_and_the_same_every_time(
     assert validate(project, capsys, "--map-sample", "10")[1] == out
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 6: --strict does not exist")
 def test_strict_makes_an_empty_source_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     project = make(tmp_path, csv="")
     assert validate(project, capsys)[0] == 0
