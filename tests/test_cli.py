@@ -276,3 +276,20 @@ def test_an_unforeseen_fault_exits_4_not_1(monkeypatch: pytest.MonkeyPatch, caps
     assert err_lines(capsys) == ["crmmigrate: internal error: ValueError: boom (--debug shows the traceback)"]
     assert main(["validate", "--debug"]) == 4
     assert "Traceback" in capsys.readouterr().err
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 item 10: a kernel that dies leaves run.json running and exits 4 "
+                                       "without naming the stage")
+def test_a_kernel_that_dies_is_a_crash_of_its_stage(demo_project: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    project, _ = demo_project
+
+    def dead(*_args: object, **_kw: object) -> None:
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    monkeypatch.setattr(papermill, "execute_notebook", dead)
+    run_dir = project / "runs" / "dead"
+    assert main(["run", "--project", str(project), "--run-dir", str(run_dir)]) == 4
+    assert "Stage `extract` failed" in capsys.readouterr().err
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "failed" and meta["stages"]["extract"]["status"] == "failed"
