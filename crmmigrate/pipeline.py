@@ -216,6 +216,11 @@ def execute(plan: Plan) -> dict[str, Any]:
                 run.set_stage(stage, status="failed", error=error)
                 run.update_meta(status="failed", finished_at=utc_now())
                 raise StageFailed(stage, str(executed), f"{exc.ename}: {exc.evalue}", exc.ename) from None
+            except Exception as exc:  # the kernel died, or the executed notebook could not be written
+                run.set_stage(stage, status="failed", error={"type": type(exc).__name__,
+                                                             "message": mask_secrets(str(exc))})
+                run.update_meta(status="failed", finished_at=utc_now())
+                raise StageFailed(stage, str(executed), f"{type(exc).__name__}: {exc}") from exc
             LOG.info("stage %s: done", stage)
         run.update_meta(status="succeeded", finished_at=utc_now())
         return run.read_meta()

@@ -278,8 +278,6 @@ def test_an_unforeseen_fault_exits_4_not_1(monkeypatch: pytest.MonkeyPatch, caps
     assert "Traceback" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 10: a kernel that dies leaves run.json running and exits 4 "
-                                       "without naming the stage")
 def test_a_kernel_that_dies_is_a_crash_of_its_stage(demo_project: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     project, _ = demo_project
