@@ -146,7 +146,10 @@ def _message(err: dict[str, Any]) -> str:
 
 
 def load_mapping(path: Path, display_name: str | None = None) -> tuple[MappingSpec | None, YamlDoc]:
-    """Parse and check one mapping file; problems are left on the returned doc."""
+    """Parse and check one mapping file; problems are left on the returned doc.
+
+    The spec is returned as far as the schema takes it, to check the rest of the file: it is
+    only fit to use when ``doc.problems`` is empty."""
     doc = load_yaml(path, display_name)
     spec = _parse_partial(doc, MappingSpec)
     if spec is not None:
