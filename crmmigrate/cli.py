@@ -1,7 +1,8 @@
 """`crmmigrate`: a thin layer over the Python API with exit codes that mean something.
 
 0 success and balanced · 1 ledger imbalance or verification failure · 2 usage, mapping or
-connection error (one line, no traceback unless --debug) · 4 a stage crashed · 130 interrupted ·
+connection error (one line; --debug adds the traceback, never changes the code) · 4 a stage (or
+crmmigrate itself) crashed · 130 interrupted ·
 141 the reader of stdout went away · 143 terminated (SIGTERM): as a shell reports those signals.
 """
 
@@ -10,11 +11,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import select
 import signal
 import sys
 import threading
+import traceback
 from pathlib import Path
+from typing import TextIO
 
 from crmmigrate import __version__
 from crmmigrate.errors import CrmMigrateError, mask_secrets
@@ -27,6 +31,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse exits 2 too; keep its one-line form
         self.print_usage(sys.stderr)
         raise SystemExit(f"crmmigrate: error: {message}")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number above 0: {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--target-env")
     validate.add_argument("--sample-rows", type=int, default=100_000, metavar="N",
                           help="records of each source scanned for picklist values the maps miss (default: 100000)")
+    validate.add_argument("--map-sample", type=_positive, default=1_000, metavar="N",
+                          help="records spread evenly over each source, mapped to measure what each rule refuses "
+                               "(default: 1000)")
+    validate.add_argument("--strict", action="store_true",
+                          help="exit 2 on warnings too (an empty source, a field whose rules refuse over half its values)")
 
     demo = command("demo-data", "write the demo's five legacy department systems")
     demo.add_argument("--out", default="data/demo", help="folder to write (default: data/demo)")
@@ -87,23 +106,32 @@ def _run(args: argparse.Namespace) -> int:
 
     stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
     plan = preflight(args.project, args.run_dir, stages, args.target, args.target_env)
-    print(f"crmmigrate: run folder {plan.run.path}", file=sys.stderr)
+    _print(f"crmmigrate: run folder {plan.run.path}", sys.stderr)
     meta = execute(plan)
-    print(summary(meta))
+    _print(summary(meta))
     return EXIT_OK
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from crmmigrate.coverage import format_coverage, project_coverage
+    from crmmigrate.coverage import empty_sources, format_coverage, project_coverage
     from crmmigrate.pipeline import preflight
+    from crmmigrate.previewing import format_refusals, sample_refusals
 
     plan = preflight(args.project, None, None, args.target, args.target_env)
     n = sum(len(m.entities) for m in plan.project.mappings.values())
-    print(f"OK: {len(plan.project.mappings)} mapping files, {len(plan.project.sources())} sources, "
-          f"{n} entity mappings; target {plan.target.display} reachable")
+    _print(f"OK: {len(plan.project.mappings)} mapping files, {len(plan.project.sources())} sources, "
+           f"{n} entity mappings; target {plan.target.display} reachable")
     # Coverage gaps are information for the consultant, not failures: the exit code stays 0.
     report = project_coverage(plan.project, args.sample_rows)
-    print("\n".join(format_coverage(report, args.sample_rows)))
+    _print("\n".join(format_coverage(report, args.sample_rows)))
+    refusals = sample_refusals(plan.project, args.map_sample)
+    _print("\n".join(format_refusals(refusals, args.map_sample)))
+    warnings = empty_sources(plan.project) + [w for r in refusals for w in r.warnings(plan.project.root)]
+    for warning in warnings:
+        _print(f"warning: {warning}")
+    if warnings and args.strict:
+        _print(f"crmmigrate: {len(warnings)} warning(s), and --strict makes warnings errors", sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 
@@ -112,7 +140,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     truth = generate(Path(args.out), args.people, args.seed)
     total = sum(truth["counts"].values())
-    print(f"Wrote {total:,} records in {len(truth['counts'])} sources for {args.people} people to {args.out}")
+    _print(f"Wrote {total:,} records in {len(truth['counts'])} sources for {args.people} people to {args.out}")
     return EXIT_OK
 
 
@@ -123,8 +151,8 @@ def _purge(args: argparse.Namespace) -> int:
     purged = purge_snapshots(load_project(args.project), args.older_than, args.dry_run)
     verb = "Would delete" if args.dry_run else "Deleted"
     for p in purged:
-        print(f"{verb} {p.files} snapshot file(s), {p.bytes:,} bytes, in {p.run_dir}")
-    print(f"{verb} the snapshots of {len(purged)} run(s).")
+        _print(f"{verb} {p.files} snapshot file(s), {p.bytes:,} bytes, in {p.run_dir}")
+    _print(f"{verb} the snapshots of {len(purged)} run(s).")
     return EXIT_OK
 
 
@@ -135,7 +163,7 @@ def _preview(args: argparse.Namespace) -> int:
     if mapping.endswith((".yml", ".yaml")) and not Path(mapping).is_absolute():
         mapping = str(Path(args.project) / mapping)  # a file is named relative to the project, like every path
     result = preview(mapping, args.n, project=args.project, entity=args.entity)
-    print("\n".join(format_preview(result, args.show)))
+    _print("\n".join(format_preview(result, args.show)))
     return EXIT_OK
 
 
@@ -144,7 +172,7 @@ def _schema(args: argparse.Namespace) -> int:
 
     if args.write:
         for path in docs.write_docs(args.write):
-            print(f"Wrote {path}")
+            _print(f"Wrote {path}")
         return EXIT_OK
     sys.stdout.write(docs.reference_markdown() if args.reference else docs.schema_text(args.kind))
     return EXIT_OK
@@ -159,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:
         if isinstance(exc.code, str):
-            print(exc.code, file=sys.stderr)
+            _print(exc.code, sys.stderr)
             return EXIT_USAGE
         return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
@@ -177,16 +205,60 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt as exc:
-        print(f"crmmigrate: {str(exc) or 'interrupted'}", file=sys.stderr)
+        _print(f"crmmigrate: {str(exc) or 'interrupted'}", sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except CrmMigrateError as exc:
-        if args.debug:
-            raise
-        print(f"crmmigrate: {mask_secrets(str(exc))}", file=sys.stderr)
+        _print(f"crmmigrate: {mask_secrets(str(exc))}", sys.stderr)
+        if args.debug:  # the traceback as well, never another exit code: scripts read the code
+            _print(mask_secrets(traceback.format_exc()).rstrip("\n"), sys.stderr)
         return exc.exit_code
+    except Exception as exc:
+        # A fault nothing above foresaw is not a record unaccounted for (1, Python's own exit
+        # code for an uncaught exception): it is a crash, as a stage's crash is.
+        _print(f"crmmigrate: internal error: {type(exc).__name__}: {mask_secrets(str(exc))}"
+               f"{'' if args.debug else ' (--debug shows the traceback)'}", sys.stderr)
+        if args.debug:
+            _print(mask_secrets(traceback.format_exc()).rstrip("\n"), sys.stderr)
+        return EXIT_STAGE
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+# Characters that are invisible or reorder the text around them, shown as their code point like
+# the report shows them (crmmigrate/reconcile/report.py): a value starting with U+202E displays the
+# rest of its line reversed, and an escape sequence drives the terminal. Tab and newline are layout.
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+                     "\U000e0000-\U000e007f]")
+
+
+def _code_point(char: str) -> str:
+    return f"<U+{ord(char):04X}>"
+
+
+def terminal_text(text: str, encoding: str) -> str:
+    """*text* as a console in *encoding* can show it faithfully: hidden or reordering characters,
+    and those the encoding lacks (`ë` on an ASCII console), as ``<U+XXXX>``."""
+    text = _HIDDEN.sub(lambda m: _code_point(m.group()), text)
+    try:
+        text.encode(encoding)
+        return text
+    except (UnicodeEncodeError, LookupError):
+        return "".join(c if _encodes(c, encoding) else _code_point(c) for c in text)
+
+
+def _encodes(char: str, encoding: str) -> bool:
+    try:
+        char.encode(encoding)
+        return True
+    except (UnicodeEncodeError, LookupError):
+        return False
+
+
+def _print(text: str, stream: TextIO | None = None) -> None:
+    """A line for the terminal; data in it (names, values) can hold anything."""
+    stream = stream or sys.stdout
+    stream.write(terminal_text(str(text), getattr(stream, "encoding", None) or "utf-8") + "\n")
 
 
 def _stdout_gone() -> bool:

@@ -17,9 +17,11 @@ from itertools import islice
 import pandas as pd
 
 from crmmigrate.crm.models import entity_fields
-from crmmigrate.extract.readers import RawRecord, Reader, open_reader
-from crmmigrate.spec.load import Project
+from crmmigrate.errors import SpecProblem
+from crmmigrate.extract.readers import EmptyFileReader, RawRecord, Reader, open_reader
+from crmmigrate.spec.load import Project, named_columns
 from crmmigrate.spec.model import EntityMapping, FieldSpec, MappingSpec
+from crmmigrate.spec.yamlsource import load_yaml
 from crmmigrate.transforms import get_transform
 
 DEFAULT_SAMPLE_ROWS = 100_000
@@ -69,6 +71,8 @@ class SourceCoverage:
     ignored: tuple[str, ...]
     records_scanned: int
     picklists: tuple[PicklistGap, ...]
+    empty: bool = False  # a file of no bytes: no header of its own, 0 records
+
 
     @property
     def unused(self) -> tuple[str, ...]:
@@ -113,20 +117,36 @@ def entity_coverage(em: EntityMapping) -> EntityCoverage:
 
 
 @contextmanager
-def first_records(project: Project, mapping: MappingSpec, table: str, n: int) -> Iterator[tuple[Reader, Iterator[RawRecord]]]:
-    """The reader of one source and its first *n* physical records; closed on exit even when
+def first_records(project: Project, mapping: MappingSpec, table: str, n: int,
+                  spread: bool = False) -> Iterator[tuple[Reader, Iterator[RawRecord]]]:
+    """The reader of one source and its first *n* physical records, or with *spread* *n* records
+    evenly spaced over the whole source (the same ones every time); closed on exit even when
     the records were not all read (a SQL cursor or workbook would otherwise stay open)."""
     spec = mapping.sources[table]
     path = None if spec.path is None else project.path(spec.path)  # None: a database behind `url_env`
-    reader = open_reader(path, spec, min(n, project.spec.chunk_rows) or 1)
+    reader = open_reader(path, spec, min(n, project.spec.chunk_rows) or 1, named_columns(mapping, table))
     records = reader.records()
     try:
-        yield reader, islice(records, n)
+        yield reader, (_evenly(records, reader.count_records(), n) if spread else islice(records, n))
     finally:
         close = getattr(records, "close", None)  # a generator's `finally` releases its cursor or file
         if close is not None:
             close()
         reader.close()
+
+
+def _evenly(records: Iterator[RawRecord], count: int, n: int) -> Iterator[RawRecord]:
+    """*n* of *count* records, at evenly spaced positions from the first to the last: the end of an
+    export (newer records, another clerk's habits) is sampled like its start."""
+    if count <= n:
+        yield from records
+        return
+    picked = {round(i * (count - 1) / (n - 1)) for i in range(n)} if n > 1 else {0}
+    for position, record in enumerate(records):
+        if position in picked:
+            yield record
+        if position >= count - 1:
+            return
 
 
 def _picklist_fields(mapping: MappingSpec, table: str) -> list[tuple[EntityMapping, str, FieldSpec]]:
@@ -170,6 +190,7 @@ def source_coverage(project: Project, mapping: MappingSpec, table: str,
     scanned = 0
     with first_records(project, mapping, table, sample_rows if fields else 0) as (reader, records):
         header = tuple(reader.header)
+        empty = isinstance(reader, EmptyFileReader)
         for rec in records:
             if rec.values is None:
                 continue  # unreadable: extract rejects it; it has no values to check
@@ -181,7 +202,7 @@ def source_coverage(project: Project, mapping: MappingSpec, table: str,
     gaps = tuple(g for (em, name, fs), c in zip(fields, counts) if (g := picklist_gap(em, name, fs, c, mapping)).values)
     source = mapping.sources[table]
     return SourceCoverage(mapping.source_id(table), table, header, tuple(sorted(used_columns(mapping, table))),
-                          tuple(source.ignore_columns), scanned, gaps)
+                          tuple(source.ignore_columns), scanned, gaps, empty)
 
 
 def mapping_coverage(project: Project, system: str, sample_rows: int = DEFAULT_SAMPLE_ROWS) -> MappingCoverage:
@@ -196,6 +217,20 @@ def project_coverage(project: Project, sample_rows: int = DEFAULT_SAMPLE_ROWS) -
     return [mapping_coverage(project, system, sample_rows) for system in project.mappings]
 
 
+def empty_sources(project: Project) -> list[SpecProblem]:
+    """Source files of no bytes, located at their `path:`: a run reads each as 0 records (an
+    export that found nothing), which is worth a warning, not an error stopping the project."""
+    found = []
+    for mapping, table in project.sources():
+        path = mapping.sources[table].path
+        if path is not None and (file := project.path(path)).is_file() and file.stat().st_size == 0:
+            shown = project.files.get(mapping.system, mapping.system)
+            found.append(load_yaml(project.root / shown, shown).problem(
+                ("sources", table, "path"),
+                f"source '{mapping.source_id(table)}' is empty (0 bytes): a run reads it as 0 records"))
+    return found
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
@@ -206,6 +241,9 @@ def format_coverage(report: list[MappingCoverage], sample_rows: int) -> list[str
     for mc in report:
         lines.append(f"  {mc.system} ({mc.file})")
         for sc in mc.sources:
+            if sc.empty:
+                lines.append(f"    {sc.source}: empty file (0 bytes), no columns to cover")
+                continue
             covered = len(sc.header) - len(sc.unused)
             unused = f"; unused: {', '.join(sc.unused)}" if sc.unused else ""
             lines.append(f"    {sc.source}: {covered}/{len(sc.header)} columns used or ignored ({sc.percent:.0f}%){unused}")

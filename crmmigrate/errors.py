@@ -76,7 +76,8 @@ class SourceError(CrmMigrateError):
 
     def __init__(self, source: str, message: str):
         self.source = source
-        super().__init__(f"In source `{source}`: {mask_secrets(message)}")
+        self.detail = mask_secrets(message)
+        super().__init__(f"In source `{source}`: {self.detail}")
 
 
 class TargetError(CrmMigrateError):

@@ -17,11 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crmmigrate.errors import LedgerImbalance, MappingSpecError, SettingsError, StageFailed, mask_secrets
+from crmmigrate.errors import (
+    LedgerImbalance,
+    MappingSpecError,
+    SettingsError,
+    SourceError,
+    SpecProblem,
+    StageFailed,
+    mask_secrets,
+)
 from crmmigrate.extract import source_header
 from crmmigrate.notebook import KNOWN
 from crmmigrate.rundir import STAGES, RunDir, new_run_id, utc_now
-from crmmigrate.spec.load import Project, check_columns, load_project
+from crmmigrate.spec.load import Project, check_columns, read_project
+from crmmigrate.spec.model import MappingSpec
+from crmmigrate.spec.yamlsource import load_yaml
 from crmmigrate.target import Target, check_target, resolve_target
 
 LOG = logging.getLogger("crmmigrate")
@@ -61,17 +71,24 @@ class Plan:
 def preflight(project_dir: str | os.PathLike[str], run_dir: str | None = None, stages: list[str] | None = None,
               target_url: str | None = None, target_env: str | None = None) -> Plan:
     """Everything `run` checks before a kernel starts. Raises a CrmMigrateError (exit 2)."""
-    project = load_project(project_dir)
-    headers = {m.source_id(t): source_header(project, m, t) for m, t in project.sources()}
-    if problems := check_columns(project, headers):
-        raise MappingSpecError(problems)
-    target = resolve_target(project, target_url, target_env)
-    check_target(target)
+    project, problems = read_project(project_dir)
+    headers = {}
+    for mapping, table in project.readable_sources():
+        try:
+            headers[mapping.source_id(table)] = source_header(project, mapping, table)
+        except SourceError as exc:
+            problems.append(source_problem(project, mapping, table, exc))
+    # Every problem of every file at once: a key error does not hide a wrong column.
+    if problems := problems + check_columns(project, headers):
+        raise MappingSpecError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
     chosen = stages or list(STAGES)
     if unknown := [s for s in chosen if s not in STAGES]:
         raise SettingsError(f"--stages: unknown stage(s) {', '.join(unknown)}; stages: {', '.join(STAGES)}")
     chosen = [s for s in STAGES if s in chosen]  # always in pipeline order
     run = RunDir(run_dir) if run_dir else RunDir(project.runs_dir / new_run_id())
+    check_writable(run.path)  # before the target's check, which may create the CRM file
+    target = resolve_target(project, target_url, target_env)
+    check_target(target)
     if stages:
         first = STAGES.index(chosen[0])
         meta = run.read_meta().get("stages", {})
@@ -98,6 +115,27 @@ def preflight(project_dir: str | os.PathLike[str], run_dir: str | None = None, s
         notebooks[stage] = path
         parameters[stage] = {k: values[k] for k in declared}
     return Plan(project, target, run, chosen, notebooks, parameters)
+
+
+def source_problem(project: Project, mapping: MappingSpec, table: str, exc: SourceError) -> SpecProblem:
+    """A source that cannot be opened, located at its declaration in the mapping file."""
+    file = project.files[mapping.system]
+    spec = mapping.sources[table]
+    key = "path" if spec.path is not None else "url_env"
+    return load_yaml(project.root / file, file).problem(
+        ("sources", table, key), f"source '{mapping.source_id(table)}' cannot be opened: {exc.source}: {exc.detail}")
+
+
+def check_writable(folder: Path) -> None:
+    """The run folder can be made and written, judged on the nearest folder that exists, so that
+    a read-only place fails before any file is made rather than in the middle of run.json."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SettingsError(f"Run folder {folder}: cannot be written: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SettingsError(f"Run folder {folder}: cannot be written: {existing} is read-only for this user")
 
 
 def _kernel_manager(log_path: Path, opened: list[Any]) -> type:
@@ -147,9 +185,12 @@ def execute(plan: Plan) -> dict[str, Any]:
     import papermill
 
     run = plan.run
-    run.init(parameters={"project": str(plan.project.root), "target": plan.target.display,
-                         "stages": plan.stages, "run_dir": str(run.path)}, versions=versions())
-    handler = logging.FileHandler(run.path / "run.log", encoding="utf-8")
+    try:
+        run.init(parameters={"project": str(plan.project.root), "target": plan.target.display,
+                             "stages": plan.stages, "run_dir": str(run.path)}, versions=versions())
+        handler = logging.FileHandler(run.path / "run.log", encoding="utf-8")
+    except OSError as exc:  # what check_writable cannot see: a read-only file system, a full disk
+        raise SettingsError(f"Run folder {run.path}: cannot be written: {exc}") from None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     LOG.addHandler(handler)
     streams: list[Any] = []
@@ -175,6 +216,11 @@ def execute(plan: Plan) -> dict[str, Any]:
                 run.set_stage(stage, status="failed", error=error)
                 run.update_meta(status="failed", finished_at=utc_now())
                 raise StageFailed(stage, str(executed), f"{exc.ename}: {exc.evalue}", exc.ename) from None
+            except Exception as exc:  # the kernel died, or the executed notebook could not be written
+                run.set_stage(stage, status="failed", error={"type": type(exc).__name__,
+                                                             "message": mask_secrets(str(exc))})
+                run.update_meta(status="failed", finished_at=utc_now())
+                raise StageFailed(stage, str(executed), f"{type(exc).__name__}: {exc}") from exc
             LOG.info("stage %s: done", stage)
         run.update_meta(status="succeeded", finished_at=utc_now())
         return run.read_meta()

@@ -12,21 +12,22 @@ submodule of that name would replace it on the package the moment it was importe
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
-from crmmigrate.coverage import first_records, used_columns
+from crmmigrate.coverage import first_records, input_columns, used_columns
 from crmmigrate.errors import MappingSpecError, SettingsError, SpecProblem
 from crmmigrate.extract import lineage_of
 from crmmigrate.extract.lineage import row_hashes
 from crmmigrate.map.mapper import map_frame
 from crmmigrate.schemas import LINEAGE_NAMES
 from crmmigrate.spec.load import SETTINGS_FILE, Project, _parse, check_columns, load_mapping, load_project
-from crmmigrate.spec.model import MappingSpec, ProjectSpec
-from crmmigrate.spec.yamlsource import load_yaml
+from crmmigrate.spec.model import EntityMapping, MappingSpec, ProjectSpec
+from crmmigrate.spec.yamlsource import KeyPath, load_yaml
 from crmmigrate.transforms import suggest
 
 PathLike = str | os.PathLike[str]
@@ -112,12 +113,12 @@ def preview(mapping: MappingSpec | PathLike, n: int = 500, *, project: PathLike 
 
 
 def _sample(project: Project, spec: MappingSpec, table: str, n: int, shown: str | None,
-            result: Preview) -> pd.DataFrame:
-    """The first *n* records of *table* as the extract stage would store them; unreadable ones
-    go to ``result.unreadable``."""
+            result: Preview, spread: bool = False) -> pd.DataFrame:
+    """The first *n* records of *table* (with *spread*, *n* spread over it) as the extract stage
+    would store them; unreadable ones go to ``result.unreadable``."""
     source_id, source = spec.source_id(table), spec.sources[table]
     rows, rejects = [], []
-    with first_records(project, spec, table, n) as (reader, records):
+    with first_records(project, spec, table, n, spread) as (reader, records):
         _check_columns(project, spec, table, reader.header, shown)
         for rec in records:
             outcome = lineage_of(rec, reader.header, source.key, source_id, spec.department)
@@ -197,6 +198,122 @@ def _settings_only(root: Path) -> Project:
     if settings is None:
         raise MappingSpecError(doc.problems)
     return Project(root, settings)
+
+
+DEFAULT_MAP_SAMPLE = 1_000
+WARN_SHARE = 0.5  # a field whose rules refuse more of its values than this is more likely a wrong rule than bad data
+
+
+@dataclass(frozen=True)
+class FieldRefusals:
+    """What the rules of one field refuse of the non-empty values in a sample of its source."""
+
+    source: str  # source id
+    entity: str
+    field: str  # `last_modified` for the source's change time
+    where: KeyPath  # the field's place in the mapping file
+    values: int  # non-empty values sampled
+    refused: int  # of them, refused by any rule
+    by_rule: tuple[tuple[str, int], ...]  # (rule, values it refused), most first
+
+    @property
+    def share(self) -> float:
+        return self.refused / self.values if self.values else 0.0
+
+
+@dataclass
+class MappingRefusals:
+    system: str
+    file: str
+    sampled: dict[str, int]  # source id → records mapped
+    fields: list[FieldRefusals]
+
+    def warnings(self, root: Path) -> list[SpecProblem]:
+        """The fields whose rules refuse more than WARN_SHARE of the sampled values, located."""
+        doc = load_yaml(root / self.file, self.file)
+        return [doc.problem(f.where, (
+            f"{_percent(f.share)} of the {f.values:,} non-empty values sampled from '{f.source}' are refused "
+            f"({_rules(f)}): is the rule right for this data? (`crmmigrate preview` shows the rejects)"))
+            for f in self.fields if f.share > WARN_SHARE]
+
+
+def sample_refusals(project: Project, n: int = DEFAULT_MAP_SAMPLE) -> list[MappingRefusals]:
+    """Map *n* records spread evenly over each source through ``map_frame`` (what a run does)
+    and count, per field and rule, the non-empty values refused. A blank required value is a
+    gap in the data, not a rule refusing it, so it is not counted."""
+    found = []
+    for system, spec in project.mappings.items():
+        shown = project.files.get(system, system)
+        result = MappingRefusals(system, shown, {}, [])
+        for table in spec.sources:
+            frame = _sample(project, spec, table, n, shown, Preview(system, n), spread=True)
+            result.sampled[spec.source_id(table)] = len(frame)
+            entries = [(i, em) for i, em in enumerate(spec.entities) if em.from_ == table]
+            # The change time is read for every entity alike: counted once, through an entity that
+            # skips no record if there is one (a skipped record's failures are not kept).
+            _, timed = next(((i, em) for i, em in entries if not em.when_present), entries[0])
+            for i, em in entries:
+                result.fields += _entity_refusals(frame, em, spec, ("entities", i), em is timed)
+        found.append(result)
+    return found
+
+
+def _entity_refusals(frame: pd.DataFrame, em: EntityMapping, spec: MappingSpec, where: KeyPath,
+                     timed: bool) -> list[FieldRefusals]:
+    out = map_frame(frame, em, spec)
+    # (row, field, rule) of every refused non-empty value, lenient fields' dropped values included
+    refused = {(row, f["field"], f["rule"]) for row, failures in zip(out.rejects["_row_number"], out.rejects["failures"])
+               for f in failures if _filled(f["value"])}
+    refused |= {(row, name, rule) for row, name, rule, value in
+                zip(out.nulled["_row_number"], out.nulled["field"], out.nulled["rule"], out.nulled["value"])
+                if _filled(value)}
+    considered = frame[~frame.index.isin(out.skipped.index)]  # (skipped rows keep their labels)
+    inputs = [(name, input_columns(fs), (*where, "fields", name)) for name, fs in em.fields.items()]
+    lm = spec.sources[em.from_].last_modified
+    if timed and lm is not None:
+        inputs.append(("_last_modified", (lm.column,), ("sources", em.from_, "last_modified")))
+    fields = []
+    for name, columns, place in inputs:
+        if not columns:
+            continue  # a constant: nothing read, nothing refused
+        filled = pd.concat([considered[c].map(_filled) for c in columns], axis=1).any(axis=1)
+        mine = [(row, rule) for row, f, rule in refused if f == name]
+        rules: Counter[str] = Counter(rule for _, rule in mine)
+        fields.append(FieldRefusals(spec.source_id(em.from_), "" if name == "_last_modified" else em.entity,
+                                    name.lstrip("_"), place,
+                                    int(filled.sum()), len({row for row, _ in mine}), tuple(rules.most_common())))
+    return fields
+
+
+def _filled(value: object) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _rules(f: FieldRefusals) -> str:
+    return ", ".join(f"{rule} {_percent(n / f.values)}" for rule, n in f.by_rule)
+
+
+def _percent(share: float) -> str:
+    """A share rounded, but never to 0% or 100% when it is neither: 1 value of 500 is not none."""
+    if 0 < share < 0.005:
+        return "<1%"
+    if 0.995 <= share < 1:
+        return ">99%"
+    return f"{share:.0%}"
+
+
+def format_refusals(report: list[MappingRefusals], n: int) -> list[str]:
+    """The lines `crmmigrate validate` prints: per field, the share of values each rule refuses."""
+    lines = [f"Rules on up to {n:,} records spread evenly over each source (share of non-empty values refused; "
+             "fields refusing none not listed):"]
+    for mr in report:
+        lines.append(f"  {mr.system} ({mr.file})")
+        for source_id, sampled in mr.sampled.items():
+            mine = [f for f in mr.fields if f.source == source_id and f.refused]
+            lines.append(f"    {source_id}: {sampled:,} records sampled{'' if mine else ', no value refused'}")
+            lines += [f"      {'.'.join(filter(None, (f.entity, f.field)))}: {_percent(f.share)} of {f.values:,} values "
+                      f"refused: {_rules(f)}" for f in mine]
+    return lines
 
 
 def format_preview(result: Preview, show: int = 10) -> list[str]:

@@ -60,15 +60,28 @@ def resolve_target(project: Project, url: str | None = None, env: str | None = N
 
 def check_target(target: Target) -> None:
     """Connect once, so a wrong URL, a missing driver or an unwritable path fails before any row moves."""
+    database = target.url.database if target.url.drivername.startswith("sqlite") else None
+    made = database not in (None, "", ":memory:") and not Path(database).exists()  # type: ignore[arg-type]
     try:
         engine = target.engine()
     except (OSError, ImportError, sa.exc.ArgumentError) as exc:
         raise TargetError(target.display, f"cannot use this target: {exc}") from None
     try:
         with engine.connect() as con:
-            con.execute(sa.text("SELECT 1"))
+            if engine.dialect.name == "sqlite":
+                # SQLite opens any file lazily and `SELECT 1` reads no page of it: a corrupt CRM file
+                # would pass here and fail in load. quick_check reads every page (not the indexes'
+                # agreement with their tables, which integrity_check would, at many times the cost).
+                found = [row[0] for row in con.execute(sa.text("PRAGMA quick_check"))]
+                if found != ["ok"]:
+                    raise TargetError(target.display, "the database file is corrupt (PRAGMA quick_check: "
+                                      f"{'; '.join(map(str, found[:3]))}); restore it from a backup")
+            else:
+                con.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
         raise TargetError(target.display, f"cannot connect: {type(cause).__name__}: {cause}") from None
     finally:
         engine.dispose()
+        if made:  # connecting made an empty CRM file: a check leaves none behind (load makes its own)
+            Path(database).unlink(missing_ok=True)  # type: ignore[arg-type]

@@ -229,3 +229,65 @@ def test_an_error_of_the_source_met_inside_a_stage_exits_2_not_4() -> None:
     assert StageFailed("map", "nb", "MappingSpecError: …", "MappingSpecError").exit_code == 2
     assert StageFailed("map", "nb", "ValueError: boom", "ValueError").exit_code == 4
     assert StageFailed("reconcile", "nb", "LedgerImbalance: …", "LedgerImbalance").exit_code == 4
+
+
+@pytest.mark.parametrize("blocked", ["under-a-file", "read-only"])
+def test_a_run_folder_that_cannot_be_written_exits_2_and_leaves_no_crm(demo_project: tuple[Path, dict],
+                                                                       blocked: str,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    project, _ = demo_project
+    if blocked == "read-only":
+        if os.geteuid() == 0:
+            pytest.skip("root writes into a read-only folder")
+        parent = project / "locked"
+        parent.mkdir()
+        parent.chmod(0o555)
+    else:
+        parent = project / "a-file"
+        parent.write_text("not a folder")
+    run_dir = parent / "run"
+    crm = project / "crm" / "crm.sqlite"
+    for debug in ([], ["--debug"]):
+        assert main([*debug, "run", "--project", str(project), "--run-dir", str(run_dir)]) == 2
+        err = capsys.readouterr().err
+        assert f"Run folder {run_dir}: cannot be written" in err
+        assert debug or "Traceback" not in err
+        assert not crm.exists()  # no CRM file made for a run that cannot start
+
+
+def test_debug_keeps_the_exit_code_and_shows_the_traceback(demo_project: tuple[Path, dict],
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    project, _ = demo_project
+    assert main(["--debug", "run", "--project", str(project), "--stages", "mapp"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "unknown stage(s) mapp" in err
+
+
+def test_an_unforeseen_fault_exits_4_not_1(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from crmmigrate import cli
+
+    def broken(_args: object) -> int:
+        raise ValueError("boom")
+
+    monkeypatch.setitem(cli.COMMANDS, "validate", broken)
+    assert main(["validate"]) == 4
+    assert err_lines(capsys) == ["crmmigrate: internal error: ValueError: boom (--debug shows the traceback)"]
+    assert main(["validate", "--debug"]) == 4
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_a_kernel_that_dies_is_a_crash_of_its_stage(demo_project: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    project, _ = demo_project
+
+    def dead(*_args: object, **_kw: object) -> None:
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    monkeypatch.setattr(papermill, "execute_notebook", dead)
+    run_dir = project / "runs" / "dead"
+    assert main(["run", "--project", str(project), "--run-dir", str(run_dir)]) == 4
+    assert "Stage `extract` failed" in capsys.readouterr().err
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "failed" and meta["stages"]["extract"]["status"] == "failed"

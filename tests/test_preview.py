@@ -131,3 +131,32 @@ entities:
     out = capsys.readouterr().out
     assert "s.c: 2 record(s) repeat an earlier key (mapped once, through the first)" in out
     assert f"row 5 (key 00123) repeats row 2 with different contact values: {differing}" in out
+
+
+def test_preview_escapes_what_a_console_cannot_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "crmmigrate.yml").write_text("spec_version: 1\nkind: project\nname: t\n")
+    (tmp_path / "mappings" / "s.yml").write_text("""\
+spec_version: 1
+kind: mapping
+system: s
+department: sales
+sources:
+  c: {format: csv, path: c.csv, key: [ID]}
+entities:
+  - entity: contact
+    from: c
+    fields: {last_name: NAME, email: {column: MAIL, transform: [email]}}
+""")
+    (tmp_path / "c.csv").write_text(("ID,NAME,MAIL\n1,Zo\u00eb,zoe@example.com\n2,\u202eevil,eve@example.com\n"
+                                     "3,Red,\x1b[31mred\n"),
+                                    encoding="utf-8")
+    console = io.TextIOWrapper(io.BytesIO(), encoding="ascii")  # as `PYTHONIOENCODING=ascii`, a C console
+    monkeypatch.setattr(sys, "stdout", console)
+    assert main(["preview", "--project", str(tmp_path), "--mapping", "s"]) == 0
+    console.flush()
+    out = console.buffer.getvalue().decode("ascii")
+    assert "Zo<U+00EB>" in out
+    assert "<U+202E>evil" in out and "<U+001B>[31mred" in out

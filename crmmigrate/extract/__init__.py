@@ -26,7 +26,7 @@ from crmmigrate.sqltext import WHITESPACE
 from crmmigrate.extract.readers import open_reader
 from crmmigrate.rundir import WORKING_CODEC, ROW_GROUP_BYTES, parquet_stream, row_group_rows, RunDir, StageResult, write_table
 from crmmigrate.schemas import LINEAGE_NAMES, REPEATS, SOURCES, extract_schema
-from crmmigrate.spec.load import Project
+from crmmigrate.spec.load import Project, named_columns
 from crmmigrate.spec.model import MappingSpec
 
 __all__ = ["extract_source", "lineage_of", "row_hash", "run_extract", "source_header"]
@@ -36,7 +36,8 @@ __all__ = ["extract_source", "lineage_of", "row_hash", "run_extract", "source_he
 def source_header(project: Project, mapping: MappingSpec, table: str) -> list[str]:
     """The real column names of one source (for checking a mapping before any row moves)."""
     spec = mapping.sources[table]
-    reader = open_reader(_source_path(project, spec.path), spec, project.spec.chunk_rows)
+    reader = open_reader(_source_path(project, spec.path), spec, project.spec.chunk_rows,
+                         named_columns(mapping, table))
     reader.close()
     return reader.header
 
@@ -53,7 +54,7 @@ def extract_source(project: Project, mapping: MappingSpec, table: str, out: Path
     spec = mapping.sources[table]
     source_id = mapping.source_id(table)
     path = _source_path(project, spec.path)
-    reader = open_reader(path, spec, project.spec.chunk_rows)
+    reader = open_reader(path, spec, project.spec.chunk_rows, named_columns(mapping, table))
     target = out / f"{source_id}.parquet"
     rejects = RejectWriter(out / "rejects" / f"{source_id}.parquet", project.spec.chunk_rows)
     try:

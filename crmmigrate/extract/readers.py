@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +27,7 @@ from crmmigrate.extract.jsonfile import JsonReader
 from crmmigrate.spec.model import CsvSource, JsonSource, SqlSource, XlsxSource
 from crmmigrate.spec.reasons import ReasonCode
 
-__all__ = ["CsvReader", "JsonReader", "RawRecord", "Reader", "SqlReader", "XlsxReader", "as_text",
+__all__ = ["CsvReader", "EmptyFileReader", "JsonReader", "RawRecord", "Reader", "SqlReader", "XlsxReader", "as_text",
            "open_reader", "sniff_delimiter", "unique_header"]
 
 # -- SQL ---------------------------------------------------------------------------------
@@ -442,7 +442,25 @@ class XlsxReader(Reader):
         return len(rows | set(self.uncomputed))  # (a row of formulas with no saved value reads as empty)
 
 
-def open_reader(path: Path | None, spec: CsvSource | SqlSource | JsonSource | XlsxSource, chunk_rows: int) -> Reader:
+class EmptyFileReader(Reader):
+    """A source file of no bytes, in any format: an export that found nothing to export. It holds
+    0 records, not an error that would stop the whole project; having no header either, it takes
+    the columns the mapping names, so that the stages after it map 0 records like any others."""
+
+    def __init__(self, path: Path, columns: Sequence[str]):
+        self.path = path
+        self.location = str(path)
+        self.header = list(columns)
+
+    def records(self) -> Iterator[RawRecord]:
+        return iter(())
+
+    def count_records(self) -> int:
+        return 0
+
+
+def open_reader(path: Path | None, spec: CsvSource | SqlSource | JsonSource | XlsxSource, chunk_rows: int,
+                columns: Sequence[str] = ()) -> Reader:
     """The reader for one source.
 
     Parameters
@@ -454,6 +472,8 @@ def open_reader(path: Path | None, spec: CsvSource | SqlSource | JsonSource | Xl
         The source as the mapping declares it.
     chunk_rows
         Rows per round trip for database sources.
+    columns
+        The header of a file of no bytes (an ``EmptyFileReader``): the columns the mapping names.
 
     Raises
     ------
@@ -464,6 +484,8 @@ def open_reader(path: Path | None, spec: CsvSource | SqlSource | JsonSource | Xl
         return SqlReader(path, spec, chunk_rows)
     if path is None or not path.exists():
         raise SourceError(str(path), "file not found")
+    if path.is_file() and path.stat().st_size == 0:
+        return EmptyFileReader(path, columns)
     if isinstance(spec, CsvSource):
         return CsvReader(path, spec)
     if isinstance(spec, JsonSource):

@@ -6,6 +6,7 @@ them in one pass; each names the file, the 1-based line and the key path.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from crmmigrate.crm.models import entity_fields, entity_links
 from crmmigrate.errors import MappingSpecError, SpecProblem
 from crmmigrate.spec.model import ENTITY_NAMES, CsvSource, MappingSpec, ProjectSpec
-from crmmigrate.spec.yamlsource import YamlDoc, load_yaml
+from crmmigrate.spec.yamlsource import KeyPath, YamlDoc, format_path, load_yaml
 # A module import, not names: `crmmigrate.transforms` imports `crmmigrate.spec.reasons`, which runs
 # this package's __init__; importing names here would fail when transforms is imported first.
 from crmmigrate import transforms as _transforms
@@ -35,6 +36,9 @@ class Project:
     spec: ProjectSpec
     mappings: dict[str, MappingSpec] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # system → file as shown in errors
+    # system → key paths refused by the schema and left out so that the rest could be checked; a
+    # project with any is only good for finding more problems, never for a run
+    refused: dict[str, list[KeyPath]] = field(default_factory=dict)
 
     def path(self, relative: str) -> Path:
         """A path from a spec, resolved against the project folder."""
@@ -54,6 +58,13 @@ class Project:
         """Every (mapping, table name) pair, in a stable order."""
         return [(m, t) for m in self.mappings.values() for t in m.sources]
 
+    def readable_sources(self) -> list[tuple[MappingSpec, str]]:
+        """The sources whose declaration the schema took whole: one with a refused key (a
+        `delimiter: 5`) would be read another way than its author meant, and its header would
+        make every column look missing."""
+        return [(m, t) for m, t in self.sources()
+                if not any(r[:2] == ("sources", t) for r in self.refused.get(m.system, ()))]
+
 
 def _parse(doc: YamlDoc, model: type[M]) -> M | None:
     if doc.problems or doc.data is None:
@@ -65,6 +76,58 @@ def _parse(doc: YamlDoc, model: type[M]) -> M | None:
             loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
             doc.problems.append(doc.problem(loc, _message(err)))
         return None
+
+
+def _parse_partial(doc: YamlDoc, model: type[M]) -> M | None:
+    """Like ``_parse``, but a document whose refused keys can be left out (optional ones, at a
+    dict key) is validated again without them, so that the checks needing a model (names,
+    columns) find the rest of its problems in the same pass. The keys left out go to
+    ``doc.refused``; None when the schema needs what was refused."""
+    if doc.data is None:
+        return None
+    data = copy.deepcopy(doc.data)
+    for attempt in range(_PRUNE_ROUNDS):
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            errors = exc.errors()
+        paths = []
+        for err in errors:
+            loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+            if attempt == 0:
+                doc.problems.append(doc.problem(loc, _message(err)))
+            # A required key cannot be left out, and a list item cannot without renumbering its
+            # siblings, whose problems would then name the wrong item.
+            if err["type"] == "missing" or not loc or isinstance(loc[-1], int):
+                return None
+            paths.append(loc)
+        for path in paths:
+            _drop(data, path)
+            doc.refused.append(path)
+    return None
+
+
+_PRUNE_ROUNDS = 5
+
+
+def _drop(data: Any, path: KeyPath) -> None:
+    for part in path[:-1]:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(data, dict):
+        data.pop(path[-1], None)
+
+
+def _related(key_path: str, refused: list[KeyPath]) -> bool:
+    """Whether a problem at *key_path* is about a refused key, or about what holds one (a
+    required field "not mapped" because its entry was refused)."""
+    for path in map(format_path, refused):
+        shorter, longer = sorted((key_path, path), key=len)
+        if longer == shorter or (longer.startswith(shorter) and longer[len(shorter)] in ".["):
+            return True
+    return False
 
 
 def _is_union_tag(part: Any) -> bool:
@@ -83,11 +146,17 @@ def _message(err: dict[str, Any]) -> str:
 
 
 def load_mapping(path: Path, display_name: str | None = None) -> tuple[MappingSpec | None, YamlDoc]:
-    """Parse and check one mapping file; problems are left on the returned doc."""
+    """Parse and check one mapping file; problems are left on the returned doc.
+
+    The spec is returned as far as the schema takes it, to check the rest of the file: it is
+    only fit to use when ``doc.problems`` is empty."""
     doc = load_yaml(path, display_name)
-    spec = _parse(doc, MappingSpec)
+    spec = _parse_partial(doc, MappingSpec)
     if spec is not None:
+        found = len(doc.problems)
         check_mapping(spec, doc)
+        if doc.refused:
+            doc.problems[found:] = [p for p in doc.problems[found:] if not _related(p.key_path, doc.refused)]
     return spec, doc
 
 
@@ -164,6 +233,19 @@ def load_project(root: str | Path) -> Project:
 
     Raises ``MappingSpecError`` listing every problem in every file.
     """
+    project, problems = read_project(root)
+    if problems:
+        raise MappingSpecError(problems)
+    return project
+
+
+def read_project(root: str | Path) -> tuple[Project, list[SpecProblem]]:
+    """The project as far as its files can be read, and every problem in them.
+
+    A mapping with problems is kept as far as the schema takes it (see ``Project.refused``),
+    so that its columns can still be checked against its sources in the same pass. Raises
+    ``MappingSpecError`` only when the settings file itself cannot be used.
+    """
     root = Path(root).resolve()
     settings_path = root / SETTINGS_FILE
     problems: list[SpecProblem] = []
@@ -192,6 +274,8 @@ def load_project(root: str | Path) -> Project:
             continue
         project.mappings[mapping.system] = mapping
         project.files[mapping.system] = shown
+        if mdoc.refused:
+            project.refused[mapping.system] = list(mdoc.refused)
     for entity, match in spec.match.items():
         for r_i, rule in enumerate(match.rules):
             for f in rule:
@@ -200,9 +284,7 @@ def load_project(root: str | Path) -> Project:
                 if target not in ENTITY_NAMES or field_name not in entity_fields(target):
                     problems.append(doc.problem(("match", entity, "rules", r_i),
                                                 f"unknown field '{f}'{_transforms.suggest(f, list(entity_fields(entity)))}"))
-    if problems:
-        raise MappingSpecError(problems)
-    return project
+    return project, problems
 
 
 def check_columns(project: Project, headers: dict[str, list[str]]) -> list[SpecProblem]:
@@ -217,24 +299,7 @@ def check_columns(project: Project, headers: dict[str, list[str]]) -> list[SpecP
             header = headers.get(mapping.source_id(table))
             if header is None:
                 continue
-            wanted: list[tuple[tuple[str | int, ...], str]] = []
-            if source.key != "row_number":
-                wanted += [(("sources", table, "key"), k) for k in source.key]
-            if source.last_modified:
-                wanted.append((("sources", table, "last_modified", "column"), source.last_modified.column))
-            for i, em in enumerate(mapping.entities):
-                if em.from_ != table:
-                    continue
-                for name, fs in em.fields.items():
-                    cols = [fs.column] if fs.column else list(fs.columns or ())
-                    wanted += [(("entities", i, "fields", name), c) for c in cols]
-                wanted += [(("entities", i, "when_present"), c) for c in em.when_present]
-            for i, em in enumerate(mapping.entities):
-                for parent, link in em.links.items():
-                    if em.from_ == table and link.column:  # the key column lives in the child's source
-                        wanted.append((("entities", i, "links", parent, "column"), link.column))
-            wanted += [(("sources", table, "ignore_columns", i), c) for i, c in enumerate(source.ignore_columns)]
-            missing = [(path, column) for path, column in wanted if column not in header]
+            missing = [(path, column) for path, column in _wanted(mapping, table) if column not in header]
             if missing and not header:  # one problem, not one per column with an empty list of allowed ones
                 problems.append(doc.problem(("sources", table), (
                     f"no column names could be read from source '{mapping.source_id(table)}': is it empty, or "
@@ -243,10 +308,42 @@ def check_columns(project: Project, headers: dict[str, list[str]]) -> list[SpecP
             if missing and isinstance(source, CsvSource) and (hint := _header_hint(source, header)):
                 problems.append(doc.problem(("sources", table, hint[0]), hint[1]))
                 continue  # every missing column follows from it: one problem, not one per column
+            refused = project.refused.get(system, [])
             for path, column in missing:
+                if refused and _related(format_path(path), refused):
+                    continue
                 problems.append(doc.problem(path, f"column '{column}' is not in source "
                                                   f"'{mapping.source_id(table)}'{_transforms.suggest(column, header)}"))
     return problems
+
+
+def _wanted(mapping: MappingSpec, table: str) -> list[tuple[KeyPath, str]]:
+    """(where the mapping names it, column) for every column of *table* the mapping names."""
+    source = mapping.sources[table]
+    wanted: list[tuple[KeyPath, str]] = []
+    if source.key != "row_number":
+        wanted += [(("sources", table, "key"), k) for k in source.key]
+    if source.last_modified:
+        wanted.append((("sources", table, "last_modified", "column"), source.last_modified.column))
+    for i, em in enumerate(mapping.entities):
+        if em.from_ != table:
+            continue
+        for name, fs in em.fields.items():
+            cols = [fs.column] if fs.column else list(fs.columns or ())
+            wanted += [(("entities", i, "fields", name), c) for c in cols]
+        wanted += [(("entities", i, "when_present"), c) for c in em.when_present]
+    for i, em in enumerate(mapping.entities):
+        for parent, link in em.links.items():
+            if em.from_ == table and link.column:  # the key column lives in the child's source
+                wanted.append((("entities", i, "links", parent, "column"), link.column))
+    wanted += [(("sources", table, "ignore_columns", i), c) for i, c in enumerate(source.ignore_columns)]
+    return wanted
+
+
+def named_columns(mapping: MappingSpec, table: str) -> list[str]:
+    """Every column of *table* the mapping names, once each, in the order it names them: the
+    columns of a source file of no bytes, which has no header but must still map (to nothing)."""
+    return list(dict.fromkeys(column for _, column in _wanted(mapping, table)))
 
 
 _BOM_AS_SINGLE_BYTES = "\u00ef\u00bb\u00bf"  # a UTF-8 byte-order mark read as cp1252 or latin-1

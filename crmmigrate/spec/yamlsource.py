@@ -26,6 +26,7 @@ class YamlDoc:
     data: Any
     lines: dict[KeyPath, int] = field(default_factory=dict)
     problems: list[SpecProblem] = field(default_factory=list)
+    refused: list[KeyPath] = field(default_factory=list)  # keys the schema refused, left out to check the rest
 
     def line_of(self, path: KeyPath) -> int | None:
         """The 1-based line of *path*, or of its nearest ancestor that has one."""
@@ -59,15 +60,36 @@ def load_yaml(path: Path, display_name: str | None = None) -> YamlDoc:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark else None
-        doc.problems.append(SpecProblem(name, line, "", f"YAML syntax error: {exc.problem}"))
+        doc.problems.append(SpecProblem(name, _syntax_error_line(exc, text), "", f"YAML syntax error: {exc.problem}"))
         return doc
     if node is None:
         doc.problems.append(SpecProblem(name, 1, "", "file is empty"))
         return doc
     doc.data = _build(node, (), doc)
     return doc
+
+
+# Errors PyYAML only finds out at the next token, which may be lines later: a key without `:`, a
+# quote or a bracket left open. The line that is wrong is where the key or quote starts, or, in a
+# bracket, the last line with text before the token (a missing `,` or closing bracket ends it).
+_STARTED_AT = ("while scanning a simple key", "while scanning a quoted scalar")
+_OPEN_BRACKET = ("while parsing a flow mapping", "while parsing a flow sequence")
+
+
+def _syntax_error_line(exc: yaml.MarkedYAMLError, text: str) -> int | None:
+    """The 1-based line of the mistake behind *exc*."""
+    mark, context = exc.problem_mark, exc.context_mark
+    if mark is None:
+        return None
+    if context is not None and exc.context in _STARTED_AT:
+        return context.line + 1
+    if (context is not None and exc.context in _OPEN_BRACKET and context.line < mark.line) or \
+            exc.problem == "found unexpected end of stream":
+        before = text.splitlines()[:mark.line]
+        written = [i for i, line in enumerate(before, start=1) if line.strip() and not line.lstrip().startswith("#")]
+        if written:
+            return written[-1]
+    return mark.line + 1
 
 
 def _build(node: yaml.Node, path: KeyPath, doc: YamlDoc) -> Any:

@@ -79,7 +79,8 @@ def test_syntax_error_line_is_one_based(tmp_path: Path) -> None:
 
     with pytest.raises(yaml.MarkedYAMLError) as info:
         yaml.safe_load("a: 1\nb: [1, 2\nc: 3\n")
-    assert problem.line == info.value.problem_mark.line + 1
+    # Zero-based, PyYAML's mark is line 2 (`c`, where it finds the bracket open); the bracket opens on line 2.
+    assert info.value.problem_mark.line == 2 and problem.line == 2
 
 
 def test_empty_and_unreadable_files(tmp_path: Path) -> None:
@@ -95,3 +96,26 @@ def test_empty_and_unreadable_files(tmp_path: Path) -> None:
 def test_format_path() -> None:
     assert format_path(()) == ""
     assert format_path(("entities", 0, "fields", "email", "transform", 2)) == "entities[0].fields.email.transform[2]"
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ("a: 1\nb\nc: 3\n", 2),  # no `:` after b: PyYAML finds it out on line 3
+    ("a: 1\nb: [1, 2\nc: 3\n", 2),  # a flow sequence left open
+    ("a: 1\nb: {x: 1,\n    y: 2\n    z: 3}\nc: 3\n", 3),  # the comma missing at the end of line 3
+    ("a: 1\nb: \"abc\nc: 3\n", 2),  # a quote left open
+    ("a: 1\n\n# note\nb: [1\n\n", 4),  # blank and comment lines are never the wrong one
+])
+def test_a_syntax_error_points_at_the_wrong_line(tmp_path: Path, text: str, line: int) -> None:
+    (problem,) = load(tmp_path, text).problems
+    assert problem.message.startswith("YAML syntax error: ")
+    assert problem.line == line, problem
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ("a:\n  b: 1\n c: 2\n", 3),  # an indentation error is where PyYAML says
+    ("a: 1\nb:\n\tc: 2\n", 3),  # a tab too
+    ("a: 1\nb: c: d\ne: 2\n", 2),
+])
+def test_a_syntax_error_found_on_its_own_line_stays_there(tmp_path: Path, text: str, line: int) -> None:
+    (problem,) = load(tmp_path, text).problems
+    assert problem.line == line, problem
