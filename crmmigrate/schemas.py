@@ -80,6 +80,17 @@ MAP_NULLED = pa.schema(LINEAGE + [
 ])
 
 
+# One row per (mapped record, field) whose value a rule changed beyond reading it (a wall time
+# daylight saving skips or repeats, placed by the source's policy): never changed unrecorded.
+MAP_CHANGED = pa.schema(LINEAGE + [
+    pa.field("entity", pa.string(), nullable=False),
+    pa.field("field", pa.string(), nullable=False),
+    pa.field("rule", pa.string(), nullable=False),
+    pa.field("before", pa.string()),  # the raw input text
+    pa.field("after", pa.string()),   # the value stored, as text
+])
+
+
 def arrow_type(column) -> pa.DataType:
     """Arrow type of a CRM model column."""
     python_type = column.type.python_type

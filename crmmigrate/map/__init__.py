@@ -2,7 +2,8 @@
 
 Reads ``extract/<source>.parquet``; writes ``map/mapped/<entity>/<source>.parquet``,
 ``map/rejects/<entity>/<source>.parquet``, ``map/skipped/<entity>/<source>.parquet`` and
-``map/nulled/<entity>/<source>.parquet`` (values a lenient field dropped: the record
+``map/changed/<entity>/<source>.parquet`` (values a rule placed: a wall time daylight saving
+skips or repeats) and ``map/nulled/<entity>/<source>.parquet`` (values a lenient field dropped: the record
 is mapped, the value is not silently lost). Per (source, entity): rows extracted = mapped +
 rejected + skipped, checked every run.
 
@@ -29,7 +30,7 @@ from crmmigrate.errors import CrmMigrateError, MappingSpecError
 from crmmigrate.map.mapper import MapResult, map_frame
 from crmmigrate.map.sql import CompiledEntity, compile_entity, layered
 from crmmigrate.rundir import PARQUET_STREAM, WORKING_CODEC, RunDir, StageResult, StreamWriter
-from crmmigrate.schemas import DEFERRED, FAILURE, LINEAGE_NAMES, MAP_NULLED, MAP_REJECTS, mapped_schema
+from crmmigrate.schemas import DEFERRED, FAILURE, LINEAGE_NAMES, MAP_CHANGED, MAP_NULLED, MAP_REJECTS, mapped_schema
 from crmmigrate.sqltext import ident, literal
 from crmmigrate.spec.load import Project, check_columns
 from crmmigrate.spec.model import EntityMapping, MappingSpec
@@ -46,6 +47,7 @@ class _Writers:
             "rejects": (out / "rejects" / entity / f"{source}.parquet", MAP_REJECTS),
             "skipped": (out / "skipped" / entity / f"{source}.parquet", DEFERRED),
             "nulled": (out / "nulled" / entity / f"{source}.parquet", MAP_NULLED),
+            "changed": (out / "changed" / entity / f"{source}.parquet", MAP_CHANGED),
         }
         self.writers: dict[str, StreamWriter] = {}
         for name, (path, schema) in self.files.items():
@@ -56,7 +58,7 @@ class _Writers:
 
     def write(self, result: MapResult) -> None:
         for name, frame in (("mapped", result.mapped), ("rejects", result.rejects), ("skipped", result.skipped),
-                            ("nulled", result.nulled)):
+                            ("nulled", result.nulled), ("changed", result.changed)):
             schema = self.files[name][1]
             if len(frame):
                 # Unmapped optional fields must arrive as nulls of no type: reindex would fill them
@@ -405,6 +407,7 @@ def run_map(run: RunDir, project: Project) -> StageResult:
             "rejected": sum(c["rejects"] for c in per.values()),
             "skipped": sum(c["skipped"] for c in per.values()),
             "nulled": sum(c["nulled"] for c in per.values()),
+            "changed": sum(c["changed"] for c in per.values()),
             "by_source_entity": per,
         }
     return result

@@ -49,40 +49,57 @@ def _per_value(values: pd.Series, parse: Callable[[str], object]) -> tuple[pd.Se
 _PARSED_TEXTS = 1 << 17
 
 
-def _localise(naive: dt.datetime, zone: ZoneInfo) -> dt.datetime:
-    """*naive* as a time in *zone*; a wall time that a daylight-saving change skips or repeats
-    names no single instant, so it is refused rather than guessed."""
+def _localise(naive: dt.datetime, zone: ZoneInfo, nonexistent: str, ambiguous: str) -> tuple[dt.datetime, str | None]:
+    """*naive* as a time in *zone*, and the policy that placed it where daylight saving makes the
+    wall time name no single instant (None elsewhere). A repeated wall time is its `first`
+    (fold=0) or `second` occurrence; a skipped one moves to the first instant after the gap, the
+    change itself (`shift_forward`, as pandas names it); `reject` refuses either."""
     early, late = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
-    if early.utcoffset() != late.utcoffset():
-        raise ValueError(f"{naive} is ambiguous or does not exist in {zone.key}")
-    return early
+    if early.utcoffset() == late.utcoffset():
+        return early, None
+    if early.astimezone(dt.timezone.utc).astimezone(zone).replace(tzinfo=None) == naive:  # it exists twice
+        if ambiguous == "reject":
+            raise ValueError(f"{naive} happens twice in {zone.key} (daylight saving ends)")
+        return (early if ambiguous == "first" else late), f"ambiguous: {ambiguous}"
+    if nonexistent == "reject":
+        raise ValueError(f"{naive} does not exist in {zone.key} (daylight saving begins)")
+    # The change lies between the two readings; zones change offset on a whole second.
+    lo, hi = sorted(int(t.timestamp()) for t in (early, late))
+    after = dt.datetime.fromtimestamp(hi, zone).utcoffset()
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if dt.datetime.fromtimestamp(mid, zone).utcoffset() == after else (mid, hi)
+    return dt.datetime.fromtimestamp(hi, zone), f"nonexistent: {nonexistent}"
 
 
 @functools.lru_cache(maxsize=32)
-def _datetime_parser(formats: tuple[str, ...], timezone: str) -> Callable[[str], dt.datetime]:
+def _datetime_parser(formats: tuple[str, ...], timezone: str, nonexistent: str,
+                     ambiguous: str) -> Callable[[str], tuple[dt.datetime, str | None]]:
     zone = ZoneInfo(timezone)
 
     @functools.lru_cache(maxsize=_PARSED_TEXTS)
-    def parse(text: str) -> dt.datetime:
+    def parse(text: str) -> tuple[dt.datetime, str | None]:
         for fmt in formats:
             try:
                 if fmt == "iso":
                     value = dt.datetime.fromisoformat(text)
                 elif fmt == "epoch":
-                    return dt.datetime.fromtimestamp(int(text), dt.timezone.utc)
+                    return dt.datetime.fromtimestamp(int(text), dt.timezone.utc), None
                 else:
                     value = dt.datetime.strptime(text, fmt)
             except (ValueError, OverflowError, OSError):  # OSError: an epoch past the platform's range
                 continue
+            placed = None
             if value.tzinfo is None:
-                value = _localise(value, zone)
-            return value.astimezone(dt.timezone.utc)
+                value, placed = _localise(value, zone, nonexistent, ambiguous)
+            return value.astimezone(dt.timezone.utc), placed
         raise ValueError(text)
 
     return parse
 
 
-def to_datetime(values: pd.Series, formats: tuple[str, ...], timezone: str) -> tuple[pd.Series, pd.Series]:
+def read_datetimes(values: pd.Series, formats: tuple[str, ...], timezone: str, nonexistent: str = "shift_forward",
+                   ambiguous: str = "first") -> tuple[pd.Series, pd.Series, pd.Series]:
     """Naive values are read in the source's *timezone*; every result is UTC.
 
     Parameters
@@ -93,13 +110,27 @@ def to_datetime(values: pd.Series, formats: tuple[str, ...], timezone: str) -> t
         strptime formats, ``iso`` or ``epoch`` (seconds), tried in order.
     timezone
         IANA zone of naive values.
+    nonexistent, ambiguous
+        The source's policies for wall times daylight saving skips or repeats (see `_localise`).
 
     Returns
     -------
-    (values, bad)
-        Aware UTC datetimes (None where missing or refused) and the mask of refused values.
+    (values, bad, placed)
+        Aware UTC datetimes (None where missing or refused), the mask of refused values, and the
+        policy that placed each value daylight saving made doubtful (None for the others).
     """
-    return _per_value(values, _datetime_parser(tuple(formats), timezone))
+    read, bad = _per_value(values, _datetime_parser(tuple(formats), timezone, nonexistent, ambiguous))
+    # Built as object Series: pandas would infer datetime64 and turn a missing value into NaT.
+    values_out = pd.Series([None if pair is None else pair[0] for pair in read], index=read.index, dtype=object)
+    placed = pd.Series([None if pair is None else pair[1] for pair in read], index=read.index, dtype=object)
+    return values_out, bad, placed
+
+
+def to_datetime(values: pd.Series, formats: tuple[str, ...], timezone: str, nonexistent: str = "shift_forward",
+                ambiguous: str = "first") -> tuple[pd.Series, pd.Series]:
+    """`read_datetimes` without the policies' record: (values, bad)."""
+    out, bad, _ = read_datetimes(values, formats, timezone, nonexistent, ambiguous)
+    return out, bad
 
 
 def _required_literals(fmt: str) -> str:
@@ -240,4 +271,4 @@ REASON_FOR_TYPE: dict[type, ReasonCode] = {
     bool: ReasonCode.INVALID_BOOLEAN,
 }
 
-__all__ = ["REASON_FOR_TYPE", "int_bits", "to_bool", "to_date", "to_datetime", "to_decimal", "to_int"]
+__all__ = ["REASON_FOR_TYPE", "int_bits", "read_datetimes", "to_bool", "to_date", "to_datetime", "to_decimal", "to_int"]

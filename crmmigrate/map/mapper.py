@@ -21,7 +21,7 @@ from sqlalchemy import String
 from crmmigrate.jsontext import json_objects
 from crmmigrate.crm.models import ENTITIES, entity_fields
 from crmmigrate.map import coerce
-from crmmigrate.schemas import LINEAGE_NAMES, MAP_NULLED, link_fields
+from crmmigrate.schemas import LINEAGE_NAMES, MAP_CHANGED, MAP_NULLED, link_fields
 from crmmigrate.spec.model import EntityMapping, FieldSpec, MappingSpec
 from crmmigrate.spec.reasons import ReasonCode
 from crmmigrate.transforms import get_transform
@@ -31,6 +31,10 @@ def _no_nulled() -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=object) for name in MAP_NULLED.names})
 
 
+def _no_changed() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=object) for name in MAP_CHANGED.names})
+
+
 @dataclass
 class MapResult:
     mapped: pd.DataFrame
@@ -38,6 +42,8 @@ class MapResult:
     skipped: pd.DataFrame
     # Columns of schemas.MAP_NULLED: one row per (mapped record, field) whose value a lenient field dropped.
     nulled: pd.DataFrame = field(default_factory=_no_nulled)
+    # Columns of schemas.MAP_CHANGED: one row per (mapped record, field) whose value a rule placed.
+    changed: pd.DataFrame = field(default_factory=_no_changed)
 
 
 @dataclass
@@ -50,6 +56,12 @@ class _Failures:
 
     by_row: dict[object, list[dict[str, str | None]]] = field(default_factory=dict)
     strict: dict[object, dict[str, str | None]] = field(default_factory=dict)  # row → its first strict failure
+    # (row, field, rule, raw text, value stored) of each value a rule placed (see coerce.to_datetime)
+    changes: list[tuple[object, str, str, object, object]] = field(default_factory=list)
+
+    def changed(self, placed: pd.Series, inputs: pd.Series, values: pd.Series, field_name: str) -> None:
+        for idx in placed.index[placed.notna().to_numpy()]:
+            self.changes.append((idx, field_name, placed[idx], inputs[idx], values[idx]))
 
     def rows_failing(self, field_name: str) -> list[object]:
         return [i for i, fs in self.by_row.items() if any(f["field"] == field_name for f in fs)]
@@ -94,7 +106,7 @@ def _max_length(entity: str, name: str) -> int | None:
 
 
 def map_field(frame: pd.DataFrame, entity: str, name: str, fs: FieldSpec, mapping: MappingSpec,
-              failures: _Failures) -> pd.Series:
+              failures: _Failures, dst: tuple[str, str] = ("shift_forward", "first")) -> pd.Series:
     target = entity_fields(entity)[name]
     required = fs.required if fs.required is not None else target.required
     # A required field is never lenient, whatever a spec built around the loader's checks says.
@@ -121,7 +133,7 @@ def map_field(frame: pd.DataFrame, entity: str, name: str, fs: FieldSpec, mappin
         failures.add(unmapped, raw, name, "map", ReasonCode.UNMAPPED_VALUE,
                      f"'{{value}}' is not in the value map ({', '.join(map(str, fs.map))})", lenient)
         values = _none(mapped.where(~unmapped, None))
-    values = _coerce(values, raw, entity, name, target.python_type, fs, mapping, failures, lenient)
+    values = _coerce(values, raw, entity, name, target.python_type, fs, mapping, failures, lenient, dst)
     if lenient:  # every refusal above already left None; made explicit, as the nulled rows promise it
         values = values.where(~frame.index.isin(failures.rows_failing(name)), None)
     if required:
@@ -132,7 +144,7 @@ def map_field(frame: pd.DataFrame, entity: str, name: str, fs: FieldSpec, mappin
 
 
 def _coerce(values: pd.Series, raw: pd.Series, entity: str, name: str, python_type: type, fs: FieldSpec,
-            mapping: MappingSpec, failures: _Failures, lenient: bool) -> pd.Series:
+            mapping: MappingSpec, failures: _Failures, lenient: bool, dst: tuple[str, str]) -> pd.Series:
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
         text = values  # the common case, without a Python call per value
     else:
@@ -147,7 +159,8 @@ def _coerce(values: pd.Series, raw: pd.Series, entity: str, name: str, python_ty
             values = values.where(~too_long, None)
         return values
     if python_type is dt.datetime:
-        out, bad = coerce.to_datetime(text, fs.formats or ("iso",), mapping.timezone)
+        out, bad, placed = coerce.read_datetimes(text, fs.formats or ("iso",), mapping.timezone, *dst)
+        failures.changed(placed, raw, out, name)
     elif python_type is dt.date:
         out, bad = coerce.to_date(text, fs.formats or ("iso",))
     elif python_type is Decimal:
@@ -173,14 +186,18 @@ def map_frame(frame: pd.DataFrame, em: EntityMapping, mapping: MappingSpec,
     """
     failures = _Failures()
     out = frame[LINEAGE_NAMES].copy()
-    for name, fs in em.fields.items():
-        out[name] = known[name] if known and name in known else map_field(frame, em.entity, name, fs, mapping, failures)
     source = mapping.sources[em.from_]
+    dst = (source.nonexistent, source.ambiguous)
+    for name, fs in em.fields.items():
+        out[name] = known[name] if known and name in known else map_field(frame, em.entity, name, fs, mapping, failures,
+                                                                          dst)
     if source.last_modified is not None:
         lm = source.last_modified
-        values, bad = coerce.to_datetime(_none(frame[lm.column]), lm.formats, mapping.timezone)
-        failures.add(bad, _none(frame[lm.column]), "_last_modified", "last_modified", ReasonCode.INVALID_DATETIME,
+        raw = _none(frame[lm.column])
+        values, bad, placed = coerce.read_datetimes(raw, lm.formats, mapping.timezone, *dst)
+        failures.add(bad, raw, "_last_modified", "last_modified", ReasonCode.INVALID_DATETIME,
                      f"'{{value}}' is not a valid timestamp (formats: {', '.join(lm.formats)})")
+        failures.changed(placed, raw, values, "_last_modified")
         out["_last_modified"] = values
     else:
         out["_last_modified"] = None
@@ -204,7 +221,7 @@ def map_frame(frame: pd.DataFrame, em: EntityMapping, mapping: MappingSpec,
     rejected = pd.Series(frame.index.isin(list(failures.strict)), index=frame.index) & ~skip
     mapped = ~rejected & ~skip
     return MapResult(out[mapped], _rejects(frame, em, failures, rejected, raw_json), _skipped(frame, em, skip),
-                     _nulled(frame, em, failures, mapped))
+                     _nulled(frame, em, failures, mapped), _changed(frame, em, failures, mapped))
 
 
 def _rejects(frame: pd.DataFrame, em: EntityMapping, failures: _Failures, rejected: pd.Series,
@@ -244,6 +261,21 @@ def _nulled(frame: pd.DataFrame, em: EntityMapping, failures: _Failures, mapped:
     for key in ("field", "rule", "value", "reason_code", "category", "message"):
         out[key] = pd.Series([f[key] for f in flat], dtype=object)
     return out[MAP_NULLED.names]
+
+
+def _changed(frame: pd.DataFrame, em: EntityMapping, failures: _Failures, mapped: pd.Series) -> pd.DataFrame:
+    """The values of mapped rows a rule placed (a rejected or skipped row stores none)."""
+    kept = [c for c in failures.changes if mapped[c[0]]]
+    if not kept:
+        return _no_changed()
+    position = {label: i for i, label in enumerate(frame.index)}
+    kept.sort(key=lambda c: position[c[0]])  # record by record, each in field order (a stable sort)
+    out = frame.loc[[c[0] for c in kept], LINEAGE_NAMES].reset_index(drop=True)
+    out["entity"] = em.entity
+    out["field"], out["rule"] = [c[1] for c in kept], [c[2] for c in kept]
+    out["before"] = [None if c[3] is None else str(c[3]) for c in kept]
+    out["after"] = [None if c[4] is None else str(c[4]) for c in kept]
+    return out[MAP_CHANGED.names]
 
 
 def _skipped(frame: pd.DataFrame, em: EntityMapping, skip: pd.Series) -> pd.DataFrame:

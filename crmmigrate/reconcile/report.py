@@ -55,6 +55,18 @@ def nulled_groups(nulled: pd.DataFrame) -> list[dict[str, Any]]:
                                                                        sort=True)]
 
 
+def changed_groups(changed: pd.DataFrame) -> list[dict[str, Any]]:
+    """Values a rule placed (a wall time daylight saving skips or repeats), per (source, entity,
+    field, rule), with examples of the text read and the value stored."""
+    if changed.empty:
+        return []
+    return [{"source": source, "entity": entity, "field": field.lstrip("_"), "rule": rule, "count": len(rows),
+             "examples": [{"key": k, "before": b, "after": a} for k, b, a in
+                          zip(rows["_source_key"].head(EXAMPLES), rows["before"].head(EXAMPLES),
+                              rows["after"].head(EXAMPLES))]}
+            for (source, entity, field, rule), rows in changed.groupby(["_source", "entity", "field", "rule"], sort=True)]
+
+
 def render(path: Path, context: dict[str, Any]) -> None:
     # Every value is masked and made visible before it is escaped (`finalize`): masking the
     # finished HTML instead could cut an escaped value's markup short.

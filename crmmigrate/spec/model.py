@@ -87,6 +87,8 @@ class LastModified(Spec):
 DuplicateKeys = Literal["reject", "keep_first"]
 DUPLICATE_KEY_POLICIES: tuple[str, ...] = get_args(DuplicateKeys)
 OnInvalid = Literal["reject", "null"]
+Nonexistent = Literal["shift_forward", "reject"]
+Ambiguous = Literal["first", "second", "reject"]
 ON_INVALID_POLICIES: tuple[str, ...] = get_args(OnInvalid)
 
 
@@ -111,6 +113,18 @@ class SourceBase(Spec):
                     "links and `when_present`; not `last_modified`): a helpdesk export that repeats a requester on "
                     "every ticket repeats the same contact, however its tickets differ. A repeat's ledger key is "
                     "`KEY (row N)`: the key and the repeat's own row (line) number.",
+    )
+    nonexistent: Nonexistent = Field(
+        "shift_forward",
+        description="a wall time the spring change of daylight saving skips (02:30 in Berlin on 31 March 2024), "
+                    "in a date-time read in the mapping's `timezone`: `shift_forward` reads it as the first instant "
+                    "after the gap (03:00), `reject` refuses it. Each value moved is recorded (`map/changed/`) and "
+                    "counted in the report",
+    )
+    ambiguous: Ambiguous = Field(
+        "first",
+        description="a wall time the autumn change repeats (02:30 in Berlin on 27 October 2024): its `first` "
+                    "(earlier) or `second` occurrence, or `reject`. Each value placed is recorded and counted",
     )
 
 

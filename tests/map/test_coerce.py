@@ -126,11 +126,34 @@ def test_iso_dates_are_whole_dates_never_truncated() -> None:
     assert bad.tolist() == [False, False, True, True, True, True]
 
 
-def test_wall_times_a_dst_change_skips_or_repeats_are_refused() -> None:
+def test_wall_times_a_dst_change_skips_or_repeats_are_refused_where_the_source_says_reject() -> None:
     out, bad = coerce.to_datetime(s("2024-03-31 02:30", "2024-10-27 02:30", "2024-10-27 03:30"),
-                                  ("%Y-%m-%d %H:%M",), "Europe/Berlin")
+                                  ("%Y-%m-%d %H:%M",), "Europe/Berlin", nonexistent="reject", ambiguous="reject")
     assert bad.tolist() == [True, True, False]
     assert out[2] == dt.datetime(2024, 10, 27, 2, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "America/Sao_Paulo"])
+def test_shift_forward_is_the_first_instant_after_each_gap(zone: str) -> None:
+    """Every skipped wall time of 2000-2030, at half-hour steps, lands on the change itself: the
+    instant whose offset is the new one while the second before has the old one."""
+    from zoneinfo import ZoneInfo
+
+    tz, texts = ZoneInfo(zone), []
+    for hour in range(0, 24 * 365 * 31, 24):
+        day = dt.datetime(2000, 1, 1) + dt.timedelta(hours=hour)
+        for half in range(48):
+            wall = day + dt.timedelta(minutes=30 * half)
+            if wall.replace(tzinfo=tz, fold=0).utcoffset() != wall.replace(tzinfo=tz, fold=1).utcoffset() and \
+                    wall.replace(tzinfo=tz).astimezone(UTC).astimezone(tz).replace(tzinfo=None) != wall:
+                texts.append(wall.strftime("%Y-%m-%d %H:%M"))
+    assert len(texts) >= 30
+    out, bad, placed = coerce.read_datetimes(s(*texts), ("%Y-%m-%d %H:%M",), zone)
+    assert not bad.any() and set(placed) == {"nonexistent: shift_forward"}
+    for text, instant in zip(texts, out):
+        before = (instant - dt.timedelta(seconds=1)).astimezone(tz)
+        assert instant.astimezone(tz).utcoffset() != before.utcoffset(), text
+        assert instant.astimezone(tz).replace(tzinfo=None) > dt.datetime.strptime(text, "%Y-%m-%d %H:%M"), text
 
 
 def test_numbers_are_plain_ascii_digits() -> None:

@@ -150,7 +150,7 @@ def test_compiled_route_writes_what_map_frame_writes(both_routes: dict) -> None:
 
 
 def test_mapped_rows_are_working_copies_and_rejects_are_compressed(both_routes: dict) -> None:
-    """Mapped, skipped and nulled rows are read whole by the next stage (rundir.WORKING_CODEC);
+    """Mapped, skipped, nulled and changed rows are read whole by the next stage (rundir.WORKING_CODEC);
     rejects are read and kept by people, and their raw records shrink several times."""
     import pyarrow.parquet as pq
 
@@ -163,7 +163,7 @@ def test_mapped_rows_are_working_copies_and_rejects_are_compressed(both_routes: 
             kind |= {meta.row_group(g).column(i).compression
                      for g in range(meta.num_row_groups) for i in range(meta.num_columns)}
     assert codecs.pop("rejects") == {"SNAPPY", "UNCOMPRESSED"}  # (`_row_hash` is never compressed)
-    assert codecs.keys() == {"mapped", "skipped", "nulled"} and set().union(*codecs.values()) == {"UNCOMPRESSED"}
+    assert codecs.keys() == {"mapped", "skipped", "nulled", "changed"} and set().union(*codecs.values()) == {"UNCOMPRESSED"}
 
 
 def test_most_demo_entities_compile(both_routes: dict) -> None:
