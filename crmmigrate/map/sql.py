@@ -39,6 +39,7 @@ from sqlalchemy import String
 from crmmigrate.crm.models import ENTITIES, entity_fields
 from crmmigrate.map import coerce
 from crmmigrate.map.mapper import map_frame
+from crmmigrate.map.phoneplan import phone_sql
 from crmmigrate.schemas import LINEAGE_NAMES, UTC_TS, link_fields, mapped_schema
 from crmmigrate.spec.model import EntityMapping, FieldSpec, MappingSpec
 from crmmigrate.spec.reasons import ReasonCode
@@ -380,11 +381,24 @@ def sql_email(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
 
 
 def sql_phone(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
-    """Only a missing phone is sure here: `phonenumbers` alone decides what a number becomes."""
+    """`phonenumbers` read through its own metadata (phoneplan): sure where the digits take a
+    path phoneplan writes exactly and the number is valid; every other text goes to Python.
+
+    Sure only on text of ASCII digits, at most one `+` before them, and ` ()./-`: on such text
+    phonenumbers starts at the `+` or first digit, finds no extension (that needs a letter, `#`,
+    `,`, `;` or `~`), takes it as viable (three digits or more), and reads the digits alone."""
     _no_args("phone", args)  # default_region comes from the mapping (an argument would clash with it)
     t = p.let(_strip(p.bind()))
-    p.require(f"{t} IS NULL OR {t} = ''")
-    p.value = "CAST(NULL AS VARCHAR)"
+    c = t
+    for junk in " ()./-":
+        # Only where it occurs: replace() copies the text even when it finds nothing, contains()
+        # is a memchr. Each step is bound (a layer of its own): a CASE reading an unbound nested
+        # one would evaluate it twice, at every level.
+        c = p.let(f"CASE WHEN contains({c}, {quote_str(junk)}) THEN replace({c}, {quote_str(junk)}, '') ELSE {c} END")
+    value, sure = phone_sql(c, mapping.default_region, p.let)
+    # parse refuses a text over 250 characters before reading it
+    p.require(f"{t} IS NULL OR {t} = '' OR (strlen({t}) <= 250 AND {sure})")
+    p.value = f"CASE WHEN {t} IS NULL OR {t} = '' THEN NULL ELSE {value} END"
 
 
 TRANSFORMS: dict[str, Compiler] = {

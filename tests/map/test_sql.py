@@ -167,7 +167,6 @@ def contact(transform: list[Any], **extra: Any) -> MappingSpec:
     return spec([em], **extra)
 
 
-PHONE_SQL_PENDING = pytest.mark.xfail(strict=True, reason="issue 17 item 1: the SQL phone shortcut over phonenumbers' metadata is not built yet")
 TRANSFORM_CASES: list[Any] = [
     (["trim"], {}), (["collapse_spaces"], {}), (["lower"], {}), (["upper"], {}), (["title"], {}),
     (["trim", "title"], {}), (["collapse_spaces", "upper"], {}), (["nfc"], {}), ([{"zfill": {"width": 5}}], {}),
@@ -175,8 +174,7 @@ TRANSFORM_CASES: list[Any] = [
     ([{"split": {"sep": "@", "part": 3}}], {}), ([{"split_name": {"part": "given"}}], {}),
     ([{"split_name": {"part": "surname"}}], {}), ([{"split_name": {"part": "given", "order": "surname_comma"}}], {}),
     ([{"split_name": {"part": "surname", "order": "surname_comma"}}, "title"], {}), (["email"], {}),
-    *(pytest.param(["phone"], extra, marks=PHONE_SQL_PENDING)
-      for extra in ({}, {"default_region": "US"}, {"default_region": "GB"}, {"default_region": "CA"})),
+    *((["phone"], extra) for extra in ({}, {"default_region": "US"}, {"default_region": "GB"}, {"default_region": "CA"})),
     ([], {}),
 ]
 
@@ -444,14 +442,17 @@ def test_title_of_names(con: duckdb.DuckDBPyConnection) -> None:
     assert [v for v, _ in _transform(con, "title", values[:3])] == ["O'Neil", "Anne-Marie", "1St"]
 
 
-@PHONE_SQL_PENDING
 def test_email_and_phone_shapes(con: duckdb.DuckDBPyConnection) -> None:
     emails = ["Ann@Example.COM", " a.b@c.de ", "thaddäus.guilbert3@orange.fr", "Ä@Ö.DE", "a@b.c", "a b@c.de", ""]
     assert _assert_agrees(con, "email", emails) == 5  # the two refused are not sure
-    phones = ["1-839-417-0487", "(452) 116-5076", "+44 20 8537 9740", "728 419 0488", "452.116.5076", "+18394170487",
-              "0049 30 1234567", "030 1234567", "", None]
+    phones = ["1-839-417-0487", "(212) 316-5076", "+44 20 8537 9740", "728 419 0488", "212.316.5076", "+18394170487",
+              " +1 (212) 555-0100 ", "011 49 30 1234567", "", None]
     assert _assert_agrees(con, "phone", phones) == len(phones)
-    assert _assert_agrees(con, "phone", ["555-0100", "12", "+1 (800) FLOWERS", "１２３４５６７８９０"]) == 0
+    assert [v for v, _ in _transform(con, "phone", phones[:3])] == ["+18394170487", "+12123165076", "+442085379740"]
+    # Refused by phonenumbers in the US (not valid there, too short, German with the German
+    # international prefix), read from letters or other digits: never sure.
+    assert _assert_agrees(con, "phone", ["452.116.5076", "0049 30 1234567", "030 1234567", "555-0100", "12",
+                                         "+1 (800) FLOWERS", "１２３４５６７８９０", "+1 212 555 0100 ext 5", "++1 212 555 0100"]) == 0
 
 
 # --- dates and numbers, shape by shape ------------------------------------------------------
@@ -818,12 +819,14 @@ def dirty_contacts(n: int, seed: int = 1) -> pd.DataFrame:
     return frame
 
 
-@pytest.mark.parametrize("entity", [pytest.param(0, marks=PHONE_SQL_PENDING), 1], ids=["contact", "marketing_consent"])
-def test_bench_mapping_is_mostly_sure_and_exact(con: duckdb.DuckDBPyConnection, entity: int) -> None:
+# A contact is mapped where its phone is a valid number: random NANP digits are so less than
+# half the time (an area code or exchange not in use), and the +44 20 ones three times in five.
+@pytest.mark.parametrize(("entity", "least"), [(0, 800), (1, 1500)], ids=["contact", "marketing_consent"])
+def test_bench_mapping_is_mostly_sure_and_exact(con: duckdb.DuckDBPyConnection, entity: int, least: int) -> None:
     sure, mapped = check(con, dirty_contacts(2000), BENCH, entity)
     print(f"{BENCH.entities[entity].entity}: {sure} of {mapped} mapped rows sure ({sure / mapped:.1%})",
           file=sys.stderr)
-    assert mapped > 1500 and sure > 0.95 * mapped
+    assert mapped > least and sure > 0.95 * mapped
 
 
 def test_strptime_regexes_are_the_ones_the_compiler_read() -> None:
