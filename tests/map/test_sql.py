@@ -819,9 +819,13 @@ def dirty_contacts(n: int, seed: int = 1) -> pd.DataFrame:
     return frame
 
 
-# A contact is mapped where its phone is a valid number: random NANP digits are so less than
-# half the time (an area code or exchange not in use), and the +44 20 ones three times in five.
-@pytest.mark.parametrize(("entity", "least"), [(0, 800), (1, 1500)], ids=["contact", "marketing_consent"])
+# Random NANP digits are a valid number less than half the time (an area code or exchange not
+# in use), the +44 20 ones three times in five. The phone is optional, so a contact with an
+# invalid one is mapped without it: the SQL does not yet claim those certain refusals.
+@pytest.mark.parametrize(("entity", "least"), [
+    pytest.param(0, 1500, marks=pytest.mark.xfail(strict=True, reason=(
+        "issue 17 item 1: the SQL does not claim an optional phone's certain refusal (sent to map_frame)"))),
+    (1, 1500)], ids=["contact", "marketing_consent"])
 def test_bench_mapping_is_mostly_sure_and_exact(con: duckdb.DuckDBPyConnection, entity: int, least: int) -> None:
     sure, mapped = check(con, dirty_contacts(2000), BENCH, entity)
     print(f"{BENCH.entities[entity].entity}: {sure} of {mapped} mapped rows sure ({sure / mapped:.1%})",
