@@ -148,7 +148,7 @@ sources:
 entities:
   - entity: contact
     from: c
-    fields: {last_name: NAME, email: {column: MAIL, transform: [email]}}
+    fields: {last_name: NAME, email: {column: MAIL, transform: [email], on_invalid: reject}}
 """)
     (tmp_path / "c.csv").write_text(("ID,NAME,MAIL\n1,Zo\u00eb,zoe@example.com\n2,\u202eevil,eve@example.com\n"
                                      "3,Red,\x1b[31mred\n"),
