@@ -270,3 +270,22 @@ def test_a_record_of_a_source_without_columns_is_rejected_with_an_empty_raw_reco
     result = run(frame, mapping)
     assert result.rejects["raw"].tolist() == ["{}", "{}"]
     assert result.rejects["reason_code"].tolist() == ["invalid_email", "invalid_email"]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 item 7: transforms changed values without a record")
+def test_every_value_a_transform_changed_is_counted_per_field_and_transform() -> None:
+    """A trim that removed a space really there in the source is a value the CRM holds otherwise:
+    counted per (field, transform) over the mapped records, each step of a chain on its own."""
+    address = {"entity": "address", "from": "rows", "links": {"contact": "self"},
+               "fields": {"kind": {"constant": "home"}, "city": {"column": "CITY", "transform": ["trim", "title"]},
+                          "postcode": {"column": "ZIP", "transform": ["trim"]},
+                          "country": {"column": "C", "transform": ["trim", "upper"], "on_invalid": "reject"}}}
+    frame = table(["ID", "CITY", "ZIP", "C"],
+                  ["1", "Berlin ", "10115", "DE"],    # city trimmed
+                  ["2", "köln", " 50667", "de"],      # city title-cased, postcode trimmed, country upper-cased
+                  ["3", "Wien", "1010", " AUT"],      # rejected (too long): its changes are not stored
+                  ["4", "  ", "", "AT"])              # a blank city trimmed to nothing: changed too
+    result = run(frame, spec([address]))
+    assert result.mapped["_source_key"].tolist() == ["1", "2", "4"]
+    assert result.transformed == {("city", "trim"): 2, ("city", "title"): 1, ("postcode", "trim"): 1,
+                                  ("country", "upper"): 1}
