@@ -55,8 +55,16 @@ class _Writers:
             codec = PARQUET_STREAM["compression"] if name == "rejects" else WORKING_CODEC  # people read rejects
             self.writers[name] = StreamWriter(path, schema, codec=codec)
         self.counts = dict.fromkeys(self.files, 0)
+        self.transformed: dict[str, int] = {}  # `field/transform` → mapped records whose value it changed
+
+    def count_transformed(self, field: str, transform: str, n: int) -> None:
+        if n:
+            key = f"{field}/{transform}"
+            self.transformed[key] = self.transformed.get(key, 0) + n
 
     def write(self, result: MapResult) -> None:
+        for (field, transform), n in result.transformed.items():
+            self.count_transformed(field, transform, n)
         for name, frame in (("mapped", result.mapped), ("rejects", result.rejects), ("skipped", result.skipped),
                             ("nulled", result.nulled), ("changed", result.changed)):
             schema = self.files[name][1]
@@ -133,7 +141,7 @@ def map_entities(run: RunDir, project: Project, mapping: MappingSpec, ems: list[
             raise CrmMigrateError(f"In mapping `{mapping.system}` ({em.entity} from {em.from_}): {extracted} rows in, "
                                   f"{counts['mapped']} mapped + {counts['rejects']} rejected + {counts['skipped']} "
                                   f"skipped + {repeats} repeated keys")
-        results.append({"extracted": extracted, **counts, "repeats": repeats})
+        results.append({"extracted": extracted, **counts, "repeats": repeats, "transformed": dict(sorted(w.transformed.items()))})
     return results
 
 
@@ -190,7 +198,19 @@ class _Part:
         sql, own = self.sql, self.own
         pattern = " + ".join(f"CAST({sql.fields_sure[f]} AS BIGINT) * {1 << i}" for i, f in enumerate(self.fields)) or "0"
         return [f"{sql.sure} AS {own}sure", f"{sql.reject} AS {own}reject", f"{pattern} AS {own}pattern",
-                *(f"{f.when} AS {own}f{i}" for i, f in enumerate(sql.failures))]
+                *(f"{f.when} AS {own}f{i}" for i, f in enumerate(sql.failures)), *self.change_columns(with_sql=True)]
+
+    def change_columns(self, with_sql: bool = False) -> list[str]:
+        """The flags of the transform steps that changed a value (sql.changed_flag), by name."""
+        return [f"{flag} AS {self.own}t{i}" if with_sql else f"{self.own}t{i}"
+                for i, (_, _, flag) in enumerate(self.sql.changes)]
+
+    def count_changes(self, table: pa.Table, rows: pa.ChunkedArray | pa.Array, fields: list[str] | None = None) -> None:
+        """Count the changed values of *rows* (a mask of *table*'s), of every field or of *fields*."""
+        for i, (name, transform, _) in enumerate(self.sql.changes):
+            if fields is None or name in fields:
+                n = pc.sum(pc.and_(table.column(f"{self.own}t{i}"), rows)).as_py()
+                self.writers.count_transformed(name, transform, n or 0)
 
     def rows_sql(self, raw_columns: list[str]) -> list[str]:
         """What a reject needs, computed for rejects only: each failure's raw value (`v`N) and
@@ -203,7 +223,7 @@ class _Part:
             if first else "NULL"
         listed = [f"CASE WHEN {own}reject AND {own}f{i} THEN {expr} END AS {own}{kind}{i}"
                   for i, f in enumerate(sql.failures) for kind, expr in (("v", f.value), ("m", f.message))]
-        return [f"{own}sure", f"{own}reject", f"{own}pattern", *listed,
+        return [f"{own}sure", f"{own}reject", f"{own}pattern", *listed, *self.change_columns(),
                 f"CASE WHEN {own}reject THEN {_raw_json(raw_columns)} END AS {own}raw",
                 f"CASE WHEN {own}reject THEN {reason} END AS {own}reason",
                 f"CASE WHEN {own}reject THEN {category} END AS {own}category"]
@@ -219,6 +239,7 @@ class _Part:
         failures = f"flatten([{', '.join(structs)}])" if structs else f"CAST(NULL AS {_FAILURES_SQL_TYPE})"
         message = f"concat_ws('; ', {', '.join(texts)})" if texts else "''"
         return [f"{own}sure", f"{own}reject", f"{own}pattern", f"{own}raw", f"{own}reason", f"{own}category",
+                *self.change_columns(),
                 f"CASE WHEN {own}reject THEN {failures} END AS {own}failures",
                 f"CASE WHEN {own}reject THEN {message} END AS {own}message"]
 
@@ -229,6 +250,7 @@ class _Part:
         own, aliases = self.own, self.aliases
         sure, reject = table.column(f"{own}sure"), table.column(f"{own}reject")
         all_sure = pc.all(sure).as_py()  # the common batch: no row to filter out, nothing copied
+        self.count_changes(table, sure)
         mapped = _conform([table.column(c) for c in aliases.values()], self.writers.files["mapped"][1])
         self.writers.write_arrow("mapped", mapped if all_sure else mapped.filter(sure))
         if not all_sure:
@@ -334,7 +356,9 @@ class _Doubtful:
         self.path, self.raw_names, self.raw_columns, self.fields = path, raw_names, raw_columns, part.fields
         self.aliases, self.em, self.mapping, self.writers = part.aliases, part.em, mapping, part.writers
         self.pattern = f"{part.own}pattern"
-        self.keep = list(dict.fromkeys([self.aliases[n] for n in self.fields] + [self.aliases["_row_number"], self.pattern]))
+        self.part = part
+        self.keep = list(dict.fromkeys([self.aliases[n] for n in self.fields] + [self.aliases["_row_number"], self.pattern]
+                                       + part.change_columns()))
         self.pending: list[pa.Table] = []
         self.rows = 0
         self.memory_limit = memory_limit
@@ -376,7 +400,11 @@ class _Doubtful:
             # set_axis, not pd.Series(..., index=): that would realign by label and shuffle the values.
             known = {f: rows.column(self.aliases[f]).take(at).to_pandas().set_axis(subset.index)
                      for i, f in enumerate(self.fields) if int(pattern) >> i & 1}
-            self.writers.write(map_frame(subset, self.em, self.mapping, known, raw_json.iloc[at]))
+            result = map_frame(subset, self.em, self.mapping, known, raw_json.iloc[at])
+            self.writers.write(result)
+            # map_frame counts the changes of the fields it mapped; the SQL's flags, those of the known ones.
+            mapped = pa.array(subset["_row_number"].isin(result.mapped["_row_number"]).to_numpy())
+            self.part.count_changes(rows.take(at), mapped, list(known))
 
     def close(self) -> None:
         if self.con is not None:

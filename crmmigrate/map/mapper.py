@@ -44,6 +44,8 @@ class MapResult:
     nulled: pd.DataFrame = field(default_factory=_no_nulled)
     # Columns of schemas.MAP_CHANGED: one row per (mapped record, field) whose value a rule placed.
     changed: pd.DataFrame = field(default_factory=_no_changed)
+    # (field, transform) → mapped records whose value that transform changed (none: not listed)
+    transformed: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass
@@ -58,6 +60,8 @@ class _Failures:
     strict: dict[object, dict[str, str | None]] = field(default_factory=dict)  # row → its first strict failure
     # (row, field, rule, raw text, value stored) of each value a rule placed (see coerce.to_datetime)
     changes: list[tuple[object, str, str, object, object]] = field(default_factory=list)
+    # ((field, transform), mask of the rows whose value that step changed), step by step
+    transformed: list[tuple[tuple[str, str], pd.Series]] = field(default_factory=list)
 
     def changed(self, placed: pd.Series, inputs: pd.Series, values: pd.Series, field_name: str) -> None:
         for idx in placed.index[placed.notna().to_numpy()]:
@@ -83,6 +87,15 @@ class _Failures:
             self.by_row.setdefault(idx, []).append(failure)
             if not lenient:
                 self.strict.setdefault(idx, failure)
+
+
+def changed_values(before: pd.Series, after: pd.Series, bad: pd.Series) -> pd.Series:
+    """Where a transform step changed a value it did not refuse (a blank trimmed to nothing too):
+    the CRM will hold something else than the legacy system did. The SQL route's flag is
+    sql.changed_flag; the two are held equal by the map stage's route tests."""
+    after = after.reindex(before.index)
+    held = before.notna() & (before != "")  # an empty text is no value, as the readers read it
+    return held & ~bad.reindex(before.index, fill_value=False) & (after.isna() | (after != before))
 
 
 def _none(values: pd.Series) -> pd.Series:
@@ -126,6 +139,8 @@ def map_field(frame: pd.DataFrame, entity: str, name: str, fs: FieldSpec, mappin
         values = _none(values)
         failures.add(bad, raw, name, call.name, transform.reason, f"'{{value}}' refused by {call.name}", lenient)
         values = values.where(~bad, None)
+        if fs.constant is None:  # a constant is the mapping's value, not one the legacy system held
+            failures.transformed.append(((name, call.name), changed_values(text, values, bad)))
     if fs.map is not None:
         present = values.notna()
         unmapped = present & ~values.isin(list(fs.map))
@@ -221,7 +236,8 @@ def map_frame(frame: pd.DataFrame, em: EntityMapping, mapping: MappingSpec,
     rejected = pd.Series(frame.index.isin(list(failures.strict)), index=frame.index) & ~skip
     mapped = ~rejected & ~skip
     return MapResult(out[mapped], _rejects(frame, em, failures, rejected, raw_json), _skipped(frame, em, skip),
-                     _nulled(frame, em, failures, mapped), _changed(frame, em, failures, mapped))
+                     _nulled(frame, em, failures, mapped), _changed(frame, em, failures, mapped),
+                     _transformed(failures, mapped))
 
 
 def _rejects(frame: pd.DataFrame, em: EntityMapping, failures: _Failures, rejected: pd.Series,
@@ -261,6 +277,14 @@ def _nulled(frame: pd.DataFrame, em: EntityMapping, failures: _Failures, mapped:
     for key in ("field", "rule", "value", "reason_code", "category", "message"):
         out[key] = pd.Series([f[key] for f in flat], dtype=object)
     return out[MAP_NULLED.names]
+
+
+def _transformed(failures: _Failures, mapped: pd.Series) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for key, mask in failures.transformed:
+        if n := int((mask & mapped).sum()):
+            counts[key] = counts.get(key, 0) + n
+    return counts
 
 
 def _changed(frame: pd.DataFrame, em: EntityMapping, failures: _Failures, mapped: pd.Series) -> pd.DataFrame:

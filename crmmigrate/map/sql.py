@@ -62,6 +62,8 @@ class CompiledEntity:
     failures: list[Failure] = field(default_factory=list)
     # (layer, name, expression): the bound values the expressions above read (see `over`).
     lets: list[tuple[int, str, str]] = field(default_factory=list)
+    # (field, transform, flag): where that step changed the field's value (read on sure fields only).
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
 
     def over(self, table: str) -> str:
         """*table* (an SQL table expression) with the bound values as columns: the FROM of the
@@ -785,9 +787,16 @@ def _failure(name: str, when: str, rule: str, reason: ReasonCode, message: str, 
                    lenient)
 
 
-def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec,
-           prefix: str) -> tuple[str, list[str], list[Failure], list[tuple[int, str, str]]]:
-    """(value, [sure conditions], [certain failures], bound values named *prefix*N) of one field."""
+def changed_flag(before: str, after: str) -> str:
+    """mapper.changed_values in SQL, for two bound names: a held value a step changed. Read only
+    where the field is sure, so no step refused it, and each step's value is Python's."""
+    return f"coalesce({before} IS NOT NULL AND {before} <> '' AND ({after} IS NULL OR {after} <> {before}), false)"
+
+
+def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec, prefix: str,
+           changes: list[tuple[str, str, str]] | None = None) -> tuple[str, list[str], list[Failure], list[tuple[int, str, str]]]:
+    """(value, [sure conditions], [certain failures], bound values named *prefix*N) of one field;
+    each transform step's `changed_flag` is appended to *changes* as (field, transform, flag)."""
     if fs.constant is not None:
         value, sure = _constant(em, name, fs, mapping)
         return value, [sure], [], []
@@ -798,7 +807,10 @@ def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec,
         compiler = TRANSFORMS.get(call.name)
         if compiler is None:
             raise _NoSql(f"{em.entity}.{name}: transform {call.name} has no SQL form")
+        before = p.bind()
         compiler(p, call.args, mapping)
+        if changes is not None:
+            changes.append((name, call.name, p.let(changed_flag(before, p.bind()))))
     typed = _value_map(p, fs.map, target.python_type) if fs.map is not None else False
     if typed or target.python_type is str:
         pass  # text is checked for its length below
@@ -861,11 +873,12 @@ def _compile(em: EntityMapping, mapping: MappingSpec, tag: str) -> CompiledEntit
         columns["_last_modified"] = "CAST(NULL AS TIMESTAMPTZ)"
     fields_sure: dict[str, str] = {}
     failures: dict[str, list[Failure]] = {}
+    changes: list[tuple[str, str, str]] = []
     rest = list(sure)  # the row's conditions outside its fields
     for i, name in enumerate(entity_fields(em.entity)):
         if name in em.fields:
             columns[name], conditions, failures[name], bound = _field(em, name, em.fields[name], mapping,
-                                                                      f"{_LAMBDA}{tag}{i}_v")
+                                                                      f"{_LAMBDA}{tag}{i}_v", changes)
             lets += bound
             sure += conditions
             fields_sure[name] = _all(conditions)
@@ -898,7 +911,8 @@ def _compile(em: EntityMapping, mapping: MappingSpec, tag: str) -> CompiledEntit
         per_field = [f"greatest({fields_sure[n]}, {', '.join(f.when for f in failures[n])})" if failures.get(n)
                      else fields_sure[n] for n in em.fields]
         reject = _all(rest + per_field + [f"greatest({', '.join(strict)})"])
-    return CompiledEntity({n: columns[n] for n in schema.names}, _all(sure), fields_sure, reject, ordered, lets)
+    return CompiledEntity({n: columns[n] for n in schema.names}, _all(sure), fields_sure, reject, ordered, lets,
+                          changes)
 
 
 def _all(conditions: list[str]) -> str:

@@ -391,7 +391,6 @@ def test_raw_columns_that_differ_only_in_case_are_mapped_not_a_crash(tmp_path: P
     assert mapped[["last_name", "first_name"]].values.tolist() == [["b", "a"], ["c", None]]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 7: transforms changed values without a record")
 def test_both_routes_count_the_values_each_transform_changed(both_routes: dict) -> None:
     """(The counts of both routes are held equal above.) The demo's sales names are upper-case
     surnames title-cased, its e-mails are lower-cased: so each route must have counted some."""

@@ -272,7 +272,6 @@ def test_a_record_of_a_source_without_columns_is_rejected_with_an_empty_raw_reco
     assert result.rejects["reason_code"].tolist() == ["invalid_email", "invalid_email"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 7: transforms changed values without a record")
 def test_every_value_a_transform_changed_is_counted_per_field_and_transform() -> None:
     """A trim that removed a space really there in the source is a value the CRM holds otherwise:
     counted per (field, transform) over the mapped records, each step of a chain on its own."""
