@@ -29,6 +29,7 @@ class Transform:
     name: str
     fn: TransformFn
     reason: ReasonCode
+    changed: str  # what it did to a value it changed, in plain words for the report ("trimmed")
 
     def bind_problem(self, args: dict, context: dict) -> str | None:
         """Why *args* cannot call this transform, or None."""
@@ -51,11 +52,12 @@ class Transform:
 _REGISTRY: dict[str, Transform] = {}
 
 
-def register_transform(name: str, reason: ReasonCode = ReasonCode.TRANSFORM_ERROR):
-    """Register *fn* under *name* for use as ``transform: [name]`` in mapping files."""
+def register_transform(name: str, reason: ReasonCode = ReasonCode.TRANSFORM_ERROR, changed: str | None = None):
+    """Register *fn* under *name* for use as ``transform: [name]`` in mapping files; *changed* says
+    in plain words what it did to a value it changed (the report counts them: "city: 1 value trimmed")."""
 
     def decorate(fn: TransformFn) -> TransformFn:
-        _REGISTRY[name] = Transform(name, fn, reason)
+        _REGISTRY[name] = Transform(name, fn, reason, changed or f"changed by {name}")
         return fn
 
     return decorate
@@ -83,45 +85,45 @@ def _blank_to_none(values: pd.Series) -> pd.Series:
     return values.where(values.str.len() > 0, None) if len(values) else values
 
 
-@register_transform("trim")
+@register_transform("trim", changed="trimmed")
 def trim(values: pd.Series) -> pd.Series:
     """Strip surrounding whitespace; an all-blank value becomes missing."""
     return _blank_to_none(values.str.strip())
 
 
-@register_transform("collapse_spaces")
+@register_transform("collapse_spaces", changed="with its spaces collapsed")
 def collapse_spaces(values: pd.Series) -> pd.Series:
     """Turn every run of whitespace (tabs and line breaks too) into one space and strip the ends;
     an all-blank value becomes missing: `Anna   Maria` → `Anna Maria`."""
     return _blank_to_none(values.str.replace(r"\s+", " ", regex=True).str.strip())
 
 
-@register_transform("lower")
+@register_transform("lower", changed="lower-cased")
 def lower(values: pd.Series) -> pd.Series:
     """Lower-case, by Unicode rules (`STRASSE` → `strasse`, `İ` → `i̇`)."""
     return values.str.lower()
 
 
-@register_transform("upper")
+@register_transform("upper", changed="upper-cased")
 def upper(values: pd.Series) -> pd.Series:
     """Upper-case, by Unicode rules (`straße` → `STRASSE`: the text may get longer)."""
     return values.str.upper()
 
 
-@register_transform("title")
+@register_transform("title", changed="title-cased")
 def title(values: pd.Series) -> pd.Series:
     """Title-case words, keeping hyphenated parts capitalised (`MÜLLER-LÜDENSCHEIDT`)."""
     return values.str.lower().str.title()
 
 
-@register_transform("nfc")
+@register_transform("nfc", changed="written in Unicode NFC")
 def nfc(values: pd.Series) -> pd.Series:
     """Unicode NFC: a letter and its combining accent become one character, so `Müller` typed
     two ways compares equal (and matches) as one."""
     return _text(values, lambda v: unicodedata.normalize("NFC", v))
 
 
-@register_transform("zfill")
+@register_transform("zfill", changed="padded with zeros")
 def zfill(values: pd.Series, width: int) -> pd.Series:
     """Left-pad digits with zeros (postcodes that a spreadsheet stored as numbers)."""
     return values.where(~values.str.fullmatch(r"\d+", na=False), values.str.zfill(width))
@@ -130,7 +132,7 @@ def zfill(values: pd.Series, width: int) -> pd.Series:
 _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\".]{2,}$")
 
 
-@register_transform("email", reason=ReasonCode.INVALID_EMAIL)
+@register_transform("email", reason=ReasonCode.INVALID_EMAIL, changed="trimmed and lower-cased")
 def email(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Trim and lower-case; a value that is not an address is refused."""
     cleaned = _blank_to_none(values.str.strip().str.lower())
@@ -138,7 +140,7 @@ def email(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return cleaned, bad
 
 
-@register_transform("split")
+@register_transform("split", changed="cut to one part")
 def split(values: pd.Series, sep: str, part: int) -> pd.Series:
     """Take one part of a value split on *sep* (0 = first, -1 = last); a missing part is missing.
 
@@ -149,7 +151,7 @@ def split(values: pd.Series, sep: str, part: int) -> pd.Series:
     return _blank_to_none(chosen.astype(object).where(chosen.notna(), None).str.strip())
 
 
-@register_transform("split_name")
+@register_transform("split_name", changed="cut from a full name")
 def split_name(values: pd.Series, part: str, order: str = "given_first") -> pd.Series:
     """Take the given name or surname out of a full name.
 
@@ -171,7 +173,7 @@ def split_name(values: pd.Series, part: str, order: str = "given_first") -> pd.S
     return _blank_to_none(chosen.astype(object).where(chosen.notna(), None).str.strip())
 
 
-@register_transform("phone", reason=ReasonCode.INVALID_PHONE)
+@register_transform("phone", reason=ReasonCode.INVALID_PHONE, changed="written as E.164")
 def phone(values: pd.Series, default_region: str = "DE") -> tuple[pd.Series, pd.Series]:
     """E.164 of the number `phonenumbers` reads, where it is a valid number; anything else is refused.
 

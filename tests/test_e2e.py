@@ -94,6 +94,17 @@ def test_matching_precision_against_truth(first: dict, capsys: pytest.CaptureFix
     assert precision >= 0.99
 
 
+def test_values_a_normaliser_changed_are_counted_in_run_json_and_the_report(first: dict) -> None:
+    """The sales system writes surnames in capitals: title-casing changes them, and says so."""
+    meta = json.loads((first["run"] / "run.json").read_text())
+    by_pair = meta["stages"]["map"]["counts"]["by_source_entity"]
+    assert by_pair["sales.contacts/contact"]["transformed"]["last_name/title"] > 0
+    assert meta["stages"]["reconcile"]["counts"]["values_transformed"] >= sum(
+        n for counts in by_pair.values() for n in counts["transformed"].values()) > 0
+    report = (first["run"] / "reconcile" / "report.html").read_text(encoding="utf-8")
+    assert re.search(r"last_name: [0-9,]+ values title-cased", report)
+
+
 def test_money_is_exact(first: dict) -> None:
     engine = sa.create_engine(f"sqlite:///{first['project'] / 'crm' / 'crm.sqlite'}")
     with engine.connect() as con:

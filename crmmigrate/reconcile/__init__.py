@@ -18,7 +18,7 @@ from crmmigrate.crm.dbio import count_rows, create_schema, upsert
 from crmmigrate.crm.models import ENTITIES, Base, Contact, Crosswalk, LedgerEntry, MigrationRun, Superseded
 from crmmigrate.errors import LedgerImbalance
 from crmmigrate.reconcile.ledger import Balance, balance, build_ledger
-from crmmigrate.reconcile.report import changed_groups, nulled_groups, reject_groups, render
+from crmmigrate.reconcile.report import changed_groups, nulled_groups, reject_groups, render, transformed_rows
 from crmmigrate.rundir import RunDir, StageResult, read_table, read_tables, utc_now, write_table
 from crmmigrate.schemas import LEDGER
 from crmmigrate.spec.load import Project
@@ -104,6 +104,7 @@ def run_reconcile(run: RunDir, project: Project, target: Target) -> StageResult:
             nulled = read_tables(run.require("map") / "nulled", "*/*.parquet")
             # (A run folder mapped before values were recorded as changed has no such folder: none recorded.)
             changed = read_tables(run.require("map") / "changed", "*/*.parquet")
+            transformed = transformed_rows(run.read_meta().get("stages", {}).get("map", {}).get("counts", {}))
             summary = {
                 "records_in": int(read_table(run.require("extract") / "sources.parquet")["records_in"].sum()),
                 "persons": persons,
@@ -111,6 +112,7 @@ def run_reconcile(run: RunDir, project: Project, target: Target) -> StageResult:
                 "conflicts": len(conflicts),
                 "values_nulled": len(nulled),
                 "values_changed": len(changed),
+                "values_transformed": sum(r["count"] for r in transformed),
                 "crm_rows_superseded": sum(r["superseded"] for r in verification),
                 "persons_created": int(ledger.loc[(ledger["entity"] == "contact") & (ledger["outcome"] == "created"),
                                                   "crm_id"].nunique()),
@@ -122,7 +124,7 @@ def run_reconcile(run: RunDir, project: Project, target: Target) -> StageResult:
                 "sources": read_table(run.require("extract") / "sources.parquet").to_dict("records"),
                 "imbalances": checked.imbalances, "verification": verification, "problems": problems,
                 "rejects": reject_groups(ledger), "conflicts": by_field, "nulled": nulled_groups(nulled),
-                "changed": changed_groups(changed),
+                "changed": changed_groups(changed), "transformed": transformed,
             })
             result.counts = {**summary, "balanced": balanced, "report": str(out.parent / "reconcile" / "report.html")}
             _record_in_crm(engine, run, ledger, summary)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from crmmigrate.errors import mask_secrets
 from crmmigrate.spec.reasons import ReasonCode
+from crmmigrate.transforms import get_transform, transform_names
 
 EXAMPLES = 5
 SHOWN_CHARS = 300  # of one example value: a 40,000-character field would make the page that wide
@@ -65,6 +66,20 @@ def changed_groups(changed: pd.DataFrame) -> list[dict[str, Any]]:
                           zip(rows["_source_key"].head(EXAMPLES), rows["before"].head(EXAMPLES),
                               rows["after"].head(EXAMPLES))]}
             for (source, entity, field, rule), rows in changed.groupby(["_source", "entity", "field", "rule"], sort=True)]
+
+
+def transformed_rows(map_counts: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per (source, entity, field, transform), the values a transform changed (the map's counts),
+    worded as the transform registered it: "city: 12 values trimmed"."""
+    rows = []
+    for pair, counts in sorted(map_counts.get("by_source_entity", {}).items()):
+        source, _, entity = pair.rpartition("/")
+        for key, n in counts.get("transformed", {}).items():
+            field, _, name = key.partition("/")
+            words = get_transform(name).changed if name in transform_names() else f"changed by {name}"
+            rows.append({"source": source, "entity": entity, "field": field, "transform": name, "count": n,
+                         "words": f"{n:,} value{'s' if n != 1 else ''} {words}"})
+    return rows
 
 
 def render(path: Path, context: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ def context(rejects: list[dict]) -> dict:
                "conflicts": 0}
     return {"run_id": "r1", "project": "p", "target": "sqlite:///crm.sqlite", "generated_at": "now",
             "balanced": True, "summary": summary, "outcomes": [], "balance": [], "sources": [], "imbalances": [],
-            "verification": [], "problems": [], "rejects": rejects, "conflicts": [], "nulled": [], "changed": []}
+            "verification": [], "problems": [], "rejects": rejects, "conflicts": [], "nulled": [], "changed": [], "transformed": []}
 
 
 def test_shown_masks_passwords_shows_hidden_characters_and_cuts_long_values() -> None:
@@ -75,6 +75,8 @@ def test_report_matches_its_snapshot(tmp_path: Path) -> None:
                           "ok": True}],
         "problems": ["contact: the CRM holds 2 rows, the ledger expects 1"],
         "conflicts": [{"entity": "contact", "field": "email", "count": 2}],
+        "transformed": [{"source": "sales.contacts", "entity": "address", "field": "city", "transform": "trim",
+                         "count": 1, "words": "1 value trimmed"}],
         "changed": [{"source": "sales.contacts", "entity": "contact", "field": "last_modified",
                      "rule": "nonexistent: shift_forward", "count": 1,
                      "examples": [{"key": "S-3", "before": "31.03.2024 02:30", "after": "2024-03-31 01:00:00+00:00"}]}],
