@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from crmmigrate.errors import CrmMigrateError, MappingSpecError
 from crmmigrate.map.mapper import MapResult, map_frame
-from crmmigrate.map.sql import CompiledEntity, compile_entity, layered
+from crmmigrate.map.sql import CompiledEntity, compile_or_why, layered
 from crmmigrate.rundir import PARQUET_STREAM, WORKING_CODEC, RunDir, StageResult, StreamWriter
 from crmmigrate.schemas import DEFERRED, FAILURE, LINEAGE_NAMES, MAP_CHANGED, MAP_NULLED, MAP_REJECTS, mapped_schema
 from crmmigrate.sqltext import ident, literal
@@ -55,6 +55,8 @@ class _Writers:
             codec = PARQUET_STREAM["compression"] if name == "rejects" else WORKING_CODEC  # people read rejects
             self.writers[name] = StreamWriter(path, schema, codec=codec)
         self.counts = dict.fromkeys(self.files, 0)
+        # Which route mapped the rows: run.json says it per (source, entity), with why not DuckDB.
+        self.route: dict[str, Any] = {"engine": "python", "reason": None}
         self.transformed: dict[str, int] = {}  # `field/transform` → mapped records whose value it changed
 
     def count_transformed(self, field: str, transform: str, n: int) -> None:
@@ -111,8 +113,10 @@ def map_entities(run: RunDir, project: Project, mapping: MappingSpec, ems: list[
     repeats_path = run.require("extract") / "repeats" / f"{source_id}.parquet"
     names = pq.read_schema(extracted_path).names
     # A raw column could be mistaken for one of the query's own, or for another (`ID`, `Id`).
-    compiles = compiled and not any(c.lower().startswith(_OWN) for c in names) \
-        and len({c.lower() for c in names}) == len(names)
+    why_not = ("the reference route was asked for" if not compiled
+               else f"a raw column is named like the query's own ({_OWN}…)" if any(c.lower().startswith(_OWN) for c in names)
+               else "two raw columns differ only in case" if len({c.lower() for c in names}) != len(names)
+               else None)
     writers: list[_Writers] = []
     totals: list[tuple[int, int]] = []
     try:
@@ -120,11 +124,14 @@ def map_entities(run: RunDir, project: Project, mapping: MappingSpec, ems: list[
             writers.append(_Writers(out, source_id, em.entity))
         parts = []
         for k, (em, w) in enumerate(zip(ems, writers)):
-            sql = compile_entity(em, mapping, tag=f"e{k}_") if compiles else None
+            sql, why = compile_or_why(em, mapping, tag=f"e{k}_") if why_not is None else (None, why_not)
             if sql is None:
+                w.route["reason"] = why
                 totals.append(_map_frames(extracted_path, _repeated_rows(repeats_path), em, mapping, w,
                                           project.spec.chunk_rows))
             else:
+                w.route = {"engine": "duckdb", "sure": 0, "certain_rejects": 0, "doubtful": 0,
+                           "python_fields": dict(sql.python_fields)}
                 parts.append(_Part(em, sql, w, f"{_OWN}e{k}_"))
         if parts:
             totals.append(_map_sql(extracted_path, repeats_path, parts, mapping))
@@ -141,7 +148,8 @@ def map_entities(run: RunDir, project: Project, mapping: MappingSpec, ems: list[
             raise CrmMigrateError(f"In mapping `{mapping.system}` ({em.entity} from {em.from_}): {extracted} rows in, "
                                   f"{counts['mapped']} mapped + {counts['rejects']} rejected + {counts['skipped']} "
                                   f"skipped + {repeats} repeated keys")
-        results.append({"extracted": extracted, **counts, "repeats": repeats, "transformed": dict(sorted(w.transformed.items()))})
+        results.append({"extracted": extracted, **counts, "repeats": repeats,
+                        "transformed": dict(sorted(w.transformed.items())), "route": w.route})
     return results
 
 
@@ -251,6 +259,12 @@ class _Part:
         sure, reject = table.column(f"{own}sure"), table.column(f"{own}reject")
         all_sure = pc.all(sure).as_py()  # the common batch: no row to filter out, nothing copied
         self.count_changes(table, sure)
+        route = self.writers.route
+        sure_rows = table.num_rows if all_sure else pc.sum(sure).as_py() or 0
+        rejected = 0 if all_sure else pc.sum(reject).as_py() or 0
+        route["sure"] += sure_rows
+        route["certain_rejects"] += rejected
+        route["doubtful"] += table.num_rows - sure_rows - rejected
         mapped = _conform([table.column(c) for c in aliases.values()], self.writers.files["mapped"][1])
         self.writers.write_arrow("mapped", mapped if all_sure else mapped.filter(sure))
         if not all_sure:

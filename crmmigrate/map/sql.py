@@ -8,9 +8,12 @@ Python and DuckDB differ in subtle places (Unicode case mapping and whitespace, 
 `\\s`, strptime), so each condition keeps to inputs where they are known to agree;
 tests/map/test_sql.py checks each of them by enumeration against the Python code.
 
-A rule with no exact SQL form (a user transform, a strptime directive not checked here, a time
-zone whose rules DuckDB and Python's zoneinfo do not share…) makes `compile_entity` return
-None: the caller then maps that entity with `map_frame` alone.
+A field rule with no exact SQL form (a user transform, a strptime directive not checked here, a
+time zone whose rules DuckDB and Python's zoneinfo do not share…) makes that field never sure
+(`CompiledEntity.python_fields` says why): map_frame maps it, with the other fields handed over.
+What the entity as a whole cannot compile (a source's change time in such a zone, a link without
+a column) makes `compile_entity` return None: the caller then maps the entity with `map_frame`
+alone. Either way run.json says which route each (source, entity) took, and why.
 
 Read the columns, `sure` (and any `fields_sure`) from `CompiledEntity.over(table)`: a value a
 rule reads more than once is computed once per row, as a column of its own in a projection
@@ -64,6 +67,9 @@ class CompiledEntity:
     lets: list[tuple[int, str, str]] = field(default_factory=list)
     # (field, transform, flag): where that step changed the field's value (read on sure fields only).
     changes: list[tuple[str, str, str]] = field(default_factory=list)
+    # Field → why a rule of it has no SQL form: never sure, so map_frame maps it on every row
+    # (with the entity's other fields handed over as known).
+    python_fields: dict[str, str] = field(default_factory=dict)
 
     def over(self, table: str) -> str:
         """*table* (an SQL table expression) with the bound values as columns: the FROM of the
@@ -99,14 +105,19 @@ class Failure:
 
 
 def compile_entity(em: EntityMapping, mapping: MappingSpec, tag: str = "") -> CompiledEntity | None:
-    """None when any rule of *em* has no exact SQL form (the caller then maps the entity with map_frame).
+    """None when *em* as a whole has no SQL form (the caller then maps the entity with map_frame).
 
     *tag* goes into the names of the bound values, so that several entities' expressions can
     share one query."""
+    return compile_or_why(em, mapping, tag)[0]
+
+
+def compile_or_why(em: EntityMapping, mapping: MappingSpec, tag: str = "") -> tuple[CompiledEntity | None, str | None]:
+    """(the compiled entity, None), or (None, why it has no SQL form): the route is never silent."""
     try:
-        return _compile(em, mapping, tag)
-    except _NoSql:
-        return None
+        return _compile(em, mapping, tag), None
+    except _NoSql as exc:
+        return None, str(exc)
 
 
 class _NoSql(Exception):
@@ -874,11 +885,20 @@ def _compile(em: EntityMapping, mapping: MappingSpec, tag: str) -> CompiledEntit
     fields_sure: dict[str, str] = {}
     failures: dict[str, list[Failure]] = {}
     changes: list[tuple[str, str, str]] = []
+    python_fields: dict[str, str] = {}
     rest = list(sure)  # the row's conditions outside its fields
     for i, name in enumerate(entity_fields(em.entity)):
         if name in em.fields:
-            columns[name], conditions, failures[name], bound = _field(em, name, em.fields[name], mapping,
-                                                                      f"{_LAMBDA}{tag}{i}_v", changes)
+            field_changes: list[tuple[str, str, str]] = []
+            try:
+                columns[name], conditions, failures[name], bound = _field(em, name, em.fields[name], mapping,
+                                                                          f"{_LAMBDA}{tag}{i}_v", field_changes)
+            except _NoSql as exc:
+                # One rule without SQL costs its field, not its entity: the other fields stay sure.
+                python_fields[name] = str(exc)
+                columns[name] = f"CAST(NULL AS {_sql_type(schema.field(name).type)})"
+                conditions, failures[name], bound, field_changes = ["false"], [], [], []
+            changes += field_changes
             lets += bound
             sure += conditions
             fields_sure[name] = _all(conditions)
@@ -912,7 +932,7 @@ def _compile(em: EntityMapping, mapping: MappingSpec, tag: str) -> CompiledEntit
                      else fields_sure[n] for n in em.fields]
         reject = _all(rest + per_field + [f"greatest({', '.join(strict)})"])
     return CompiledEntity({n: columns[n] for n in schema.names}, _all(sure), fields_sure, reject, ordered, lets,
-                          changes)
+                          changes, python_fields)
 
 
 def _all(conditions: list[str]) -> str:
@@ -920,4 +940,4 @@ def _all(conditions: list[str]) -> str:
     return f"least({', '.join([c for c in conditions if c != 'true'] + ['true'])})"
 
 
-__all__ = ["TRANSFORMS", "CompiledEntity", "Failure", "compile_entity"]
+__all__ = ["TRANSFORMS", "CompiledEntity", "Failure", "compile_entity", "compile_or_why"]

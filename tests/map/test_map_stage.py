@@ -25,11 +25,16 @@ from tests.map.test_sql import HOSTILE, MAPPINGS, NUMBERS
 from tests.test_edge_cases import MAPPING, SETTINGS, project
 
 
+def without_routes(counts: dict) -> dict:
+    """The counts both routes must agree on: all but which route took the rows."""
+    return {pair: {k: v for k, v in c.items() if k != "route"} for pair, c in counts.items()}
+
+
 def map_both_routes(project_dir: Path, run_dir: Path) -> dict:
     project = load_project(project_dir)
     run = RunDir(run_dir)
     run_extract(run, project)
-    outs = {}
+    outs, routes = {}, {}
     for compiled in (True, False):
         out = run.path / ("compiled" if compiled else "reference")
         counts = {}
@@ -39,8 +44,9 @@ def map_both_routes(project_dir: Path, run_dir: Path) -> dict:
                 if ems:
                     for em, c in zip(ems, map_stage.map_entities(run, project, mapping, ems, out, compiled=compiled)):
                         counts[(mapping.source_id(table), em.entity)] = c
-        outs[compiled] = (out, counts)
-    return {"project": project, "outs": outs}
+        outs[compiled] = (out, without_routes(counts))
+        routes[compiled] = {pair: c["route"] for pair, c in counts.items()}
+    return {"project": project, "outs": outs, "routes": routes}
 
 
 @pytest.fixture(scope="module", params=["small", "full"])
@@ -397,3 +403,48 @@ def test_both_routes_count_the_values_each_transform_changed(both_routes: dict) 
     counts = both_routes["outs"][True][1][("sales.contacts", "contact")]["transformed"]
     assert counts["last_name/title"] > 0 and counts["email/email"] > 0
     assert all(n > 0 for n in counts.values())
+
+
+PYTHON_ONLY = """\
+spec_version: 1
+kind: mapping
+system: s
+department: sales
+sources:
+  c: {format: csv, path: c.csv, key: [ID]}
+entities:
+  - entity: contact
+    from: c
+    fields:
+      last_name: {column: NAME, transform: [trim, title]}
+      first_name: {column: FIRST, transform: [reverse_for_test]}
+      email: {column: MAIL, transform: [email]}
+"""
+
+
+def test_a_rule_with_only_python_costs_its_field_not_its_entity_and_says_so(tmp_path: Path) -> None:
+    """A user's transform has no SQL half: its field is mapped by map_frame on every row, with the
+    other fields handed over as DuckDB computed them; run.json's route names the field and why."""
+    from crmmigrate.transforms import _REGISTRY, register_transform
+
+    @register_transform("reverse_for_test", changed="reversed")
+    def reverse(values: pd.Series) -> pd.Series:
+        return values.map(lambda v: v[::-1], na_action="ignore")
+
+    try:
+        lines = ["ID,NAME,FIRST,MAIL"] + [f"{i}, smith{i} ,ann{i},A{i}@X.DE" for i in range(300)] + ["300,x,,bad"]
+        routes = map_both_routes(project(tmp_path, "\n".join(lines) + "\n", PYTHON_ONLY), tmp_path / "run")
+    finally:
+        del _REGISTRY["reverse_for_test"]
+    (compiled, compiled_counts), (reference, reference_counts) = routes["outs"][True], routes["outs"][False]
+    assert compiled_counts == reference_counts
+    assert_same_files(compiled, reference)
+    route = routes["routes"][True][("s.c", "contact")]
+    assert route["engine"] == "duckdb" and list(route["python_fields"]) == ["first_name"]
+    assert "reverse_for_test" in route["python_fields"]["first_name"]
+    assert (route["sure"], route["doubtful"]) == (0, 301)  # every row waits for its first name
+    assert routes["routes"][False][("s.c", "contact")] == {"engine": "python",
+                                                           "reason": "the reference route was asked for"}
+    counts = compiled_counts[("s.c", "contact")]["transformed"]
+    assert counts == {"email/email": 300, "first_name/reverse_for_test": 300, "last_name/title": 301,
+                      "last_name/trim": 300}

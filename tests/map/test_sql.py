@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from crmmigrate.map import coerce
 from crmmigrate.map.mapper import map_frame
-from crmmigrate.map.sql import CASED, TRANSFORMS, UNCASED, WHITESPACE, CompiledEntity, compile_entity, ident
+from crmmigrate.map.sql import CASED, TRANSFORMS, UNCASED, WHITESPACE, CompiledEntity, compile_entity, compile_or_why, ident
 from crmmigrate.map.sql import _Pipe, _fixed_width, to_bool, to_date, to_datetime, to_decimal, to_int
 from tests.map.test_mapper import spec
 from crmmigrate.schemas import extract_schema, mapped_schema
@@ -279,30 +279,42 @@ def reverse_transform():
     transforms._REGISTRY.pop("test_sql_reverse", None)
 
 
+@pytest.mark.parametrize("field", [
+    {"column": "V", "transform": ["test_sql_reverse"]},
+    {"column": "V", "transform": ["trim", "no_such_transform"]},
+    {"constant": "x", "transform": ["test_sql_reverse"]},
+    {"column": "V", "transform": [{"zfill": {"width": "five"}}]},
+    {"column": "V", "transform": [{"phone": {"default_region": "GB"}}]},
+    {"column": "V", "transform": [{"trim": {"x": 1}}]},
+    {"constant": 5},  # map_frame passes the int on to a text column
+    {"column": "V", "map": {"a": True}},
+])
+def test_a_field_rule_without_an_exact_sql_form_leaves_that_field_to_map_frame(field: dict[str, Any],
+                                                                              reverse_transform: None) -> None:
+    mapping = spec([{**CONTACT_WITH, "fields": {**CONTACT_WITH["fields"], "first_name": field}}])
+    compiled = compile_entity(mapping.entities[0], mapping)
+    assert compiled is not None and list(compiled.python_fields) == ["first_name"]
+    assert "false" in compiled.fields_sure["first_name"] and "last_name" not in compiled.python_fields
+
+
 @pytest.mark.parametrize(("field", "extra"), [
-    ({"column": "V", "transform": ["test_sql_reverse"]}, {}),
-    ({"column": "V", "transform": ["trim", "no_such_transform"]}, {}),
-    ({"constant": "x", "transform": ["test_sql_reverse"]}, {}),
-    ({"column": "V", "transform": [{"zfill": {"width": "five"}}]}, {}),
-    ({"column": "V", "transform": [{"phone": {"default_region": "GB"}}]}, {}),
-    ({"column": "V", "transform": [{"trim": {"x": 1}}]}, {}),
-    ({"constant": 5}, {}),  # map_frame passes the int on to a text column
-    ({"column": "V", "map": {"a": True}}, {}),
     ({"column": "__crm_v0", "transform": ["trim"]}, {}),  # a column the SQL's lambda parameters would hide
     ({"column": "V"}, {"source": {"last_modified": {"column": "V", "formats": ["%d.%m.%Y %H:%M"]}},
                        "timezone": "Mars/Olympus_Mons"}),
     ({"column": "V"}, {"source": {"last_modified": {"column": "V", "formats": ["%d.%m.%Y %I %p"]}}}),
 ])
-def test_rules_without_an_exact_sql_form_compile_to_none(field: dict[str, Any], extra: dict[str, Any],
-                                                         reverse_transform: None) -> None:
+def test_what_the_entity_as_a_whole_cannot_compile_gives_none_and_why(field: dict[str, Any],
+                                                                      extra: dict[str, Any]) -> None:
     mapping = spec([{**CONTACT_WITH, "fields": {**CONTACT_WITH["fields"], "first_name": field}}], **extra)
-    assert compile_entity(mapping.entities[0], mapping) is None
+    compiled, why = compile_or_why(mapping.entities[0], mapping)
+    assert compiled is None and why
 
 
 @pytest.mark.parametrize("fmt", ["%j.%Y", "%d.%m", "%Y-%m-%d-%d", "%d/%m/%Y %z", "%d.%m.%Y %f", "%d年%m月%Y", "epoch"])
-def test_unsupported_date_formats_compile_to_none(fmt: str) -> None:
+def test_unsupported_date_formats_leave_their_field_to_map_frame(fmt: str) -> None:
     mapping = spec([{**CONSENT, "fields": {**CONSENT["fields"], "consented_on": {"column": "V", "formats": [fmt]}}}])
-    assert compile_entity(mapping.entities[0], mapping) is None
+    compiled = compile_entity(mapping.entities[0], mapping)
+    assert compiled is not None and list(compiled.python_fields) == ["consented_on"]
 
 
 def test_a_constant_that_map_frame_refuses_makes_no_row_sure(con: duckdb.DuckDBPyConnection) -> None:
