@@ -347,9 +347,14 @@ def _python(name: str, values: list[str | None], **args: Any) -> tuple[list[obje
     return [None if v is None or v != v else v for v in out], [bool(b) for b in bad]
 
 
+def sql_half(name: str) -> Any:
+    """The SQL compiler registered for transform *name*, or None."""
+    return TRANSFORMS.get(name)
+
+
 def _transform(con: duckdb.DuckDBPyConnection, name: str, values: list[str | None], **args: Any) -> list[tuple[object, bool]]:
     p = _Pipe('"V"')
-    TRANSFORMS[name](p, args, spec([], default_region="US"))
+    sql_half(name)(p, args, spec([], default_region="US"))
     return _eval(con, values, p)
 
 
