@@ -42,11 +42,20 @@ from sqlalchemy import String
 from crmmigrate.crm.models import ENTITIES, entity_fields
 from crmmigrate.map import coerce
 from crmmigrate.map.mapper import map_frame
-from crmmigrate.map.phoneplan import phone_sql
 from crmmigrate.schemas import LINEAGE_NAMES, UTC_TS, link_fields, mapped_schema
 from crmmigrate.spec.model import EntityMapping, FieldSpec, MappingSpec
 from crmmigrate.spec.reasons import ReasonCode
-from crmmigrate.sqltext import WHITESPACE, ident, literal, may_end_with_whitespace, may_start_with_whitespace
+from crmmigrate.sqlpipe import (
+    _LAMBDA, _WS, _NoSql, _Pipe, _ascii, _full, _one_of, _printable_ascii, _strip, layered, quote_str,
+)
+from crmmigrate.sqltext import ident
+from crmmigrate.transforms import get_transform, transform_names
+
+
+def sql_half(name: str) -> Any:
+    """The DuckDB half registered beside transform *name*'s Python half, or None (no such
+    transform, or one without SQL)."""
+    return get_transform(name).sql if name in transform_names() else None
 
 
 @dataclass(frozen=True)
@@ -75,13 +84,6 @@ class CompiledEntity:
         """*table* (an SQL table expression) with the bound values as columns: the FROM of the
         expressions above."""
         return layered(table, self.lets)
-
-
-def layered(table: str, lets: list[tuple[int, str, str]]) -> str:
-    """*table* under one projection per layer, each adding that layer's bound values."""
-    for layer in sorted({n for n, _, _ in lets}):
-        table = f"(SELECT *, {', '.join(f'{e} AS {name}' for n, name, e in lets if n == layer)} FROM {table})"
-    return table
 
 
 @dataclass(frozen=True)
@@ -120,305 +122,6 @@ def compile_or_why(em: EntityMapping, mapping: MappingSpec, tag: str = "") -> tu
         return None, str(exc)
 
 
-class _NoSql(Exception):
-    """A rule with no exact SQL form."""
-
-
-# --- quoting and the pipe ------------------------------------------------------------------
-
-def quote_str(text: str) -> str:
-    if "\x00" in text:  # a NUL cannot be written in an SQL literal
-        raise _NoSql(f"NUL character in {text!r}")
-    return literal(text)
-
-
-# Bound values and lambda parameters are named `__crm_…`; an entity reading a column of such a
-# name is not compiled.
-_LAMBDA = "__crm_"
-_SIMPLE = re.compile(rf'"([^"]|"")*"|{_LAMBDA}\w*v\d+')  # a column or a bound name: free to repeat
-
-
-@dataclass
-class _Pipe:
-    """One field being compiled: named intermediate values, the current value, and the conditions
-    under which it is exactly map_frame's.
-
-    DuckDB shares no subexpression inside CASE, AND or OR, and each step below reads its input
-    several times, so an intermediate value is bound once (`let`): a column named *prefix*N, in
-    the layer after the last one whose values it reads (see `over`)."""
-
-    value: str
-    prefix: str = f"{_LAMBDA}v"
-    lets: list[tuple[int, str, str]] = field(default_factory=list)
-    conditions: list[str] = field(default_factory=list)
-    # Where map_frame certainly refuses the value, by rule ('map' at the value map, 'type' at the
-    # coercion): an expression over the bound names. The refusal is then the field's only failure.
-    refused: dict[str, str] = field(default_factory=dict)
-
-    def let(self, expr: str) -> str:
-        if _SIMPLE.fullmatch(expr):
-            return expr
-        name = f"{self.prefix}{len(self.lets)}"
-        # The names *expr* reads (a literal that looks like one only puts it a layer later).
-        reads = {int(n) for n in re.findall(rf"{re.escape(self.prefix)}(\d+)", expr)} & set(range(len(self.lets)))
-        self.lets.append((1 + max((self.lets[n][0] for n in reads), default=-1), name, expr))
-        return name
-
-    def bind(self) -> str:
-        """The current value as a name, to read it more than once."""
-        self.value = self.let(self.value)
-        return self.value
-
-    def require(self, condition: str) -> None:
-        self.conditions.append(condition)
-
-    def sure(self) -> str:
-        """Every condition so far (an expression over the bound names)."""
-        return " AND ".join(f"({c})" for c in self.conditions) or "true"
-
-    def refuse(self, rule: str, condition: str) -> None:
-        """map_frame certainly refuses the value at *rule* where *condition* holds and every
-        condition so far does (so call it before the rule's own `require`)."""
-        self.refused[rule] = f"({self.sure()}) AND {condition}"
-
-    def emit(self) -> tuple[str, str, dict[str, str]]:
-        """(value, sure, {rule: refused}): bound names (or columns) the outer SELECT may read many
-        times, the flags never NULL. Read them from `over(table)`."""
-        value, sure = self.bind(), self.sure()
-        return (value, "true" if sure == "true" else self.let(f"coalesce({sure}, false)"),
-                {r: self.let(f"coalesce({c}, false)") for r, c in self.refused.items()})
-
-    def over(self, table: str) -> str:
-        return layered(table, self.lets)
-
-
-def _full(value: str, pattern: str) -> str:
-    return f"regexp_full_match({value}, {quote_str(pattern)})"
-
-
-# --- text that Python and DuckDB read alike -------------------------------------------------
-
-# WHITESPACE (sqltext) is also what Python's `\s` matches; RE2's `\s` knows only a few of them.
-_WS = "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE)  # for an RE2 class
-_NOT_SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE if c != " ")
-_EDGE = f"^ *[{_NOT_SPACE}]|[{_NOT_SPACE}] *$"  # another whitespace than ' ' at an end
-_LEAD = f"^ *[{_NOT_SPACE}]"  # ... at the start
-_TRAIL = f"[{_NOT_SPACE}] *$"  # ... at the end
-
-
-def _strip(name: str) -> str:
-    """Python's str.strip() of a bound *name*. trim() with the whole set costs ten times trim()
-    (spaces only), so text is left alone when neither end is whitespace (most), and the set is
-    used only where another whitespace than ' ' sits at an end.
-
-    Each end is tested and trimmed on its own: trim() and rtrim() read the whole text, ltrim()
-    only what it removes, and an anchored `_LEAD` stops at the first letter. Per 200k bench values
-    (instructions): emails padded at the start 569M -> 361M; short names padded at one end and
-    unpadded phones 0-10% more; the whole map stage 1.2% less (DuckDB on one thread). The default
-    trims remove exactly the 17 space separators, all in WHITESPACE."""
-    ws = quote_str(WHITESPACE)
-    lead, trail = may_start_with_whitespace(name), may_end_with_whitespace(name)
-    both = f"trim(CASE WHEN regexp_matches({name}, {quote_str(_EDGE)}) THEN trim({name}, {ws}) ELSE {name} END)"
-    return (f"CASE WHEN {lead} THEN CASE WHEN {trail} THEN {both} "
-            f"WHEN regexp_matches({name}, {quote_str(_LEAD)}) THEN ltrim({name}, {ws}) ELSE ltrim({name}) END "
-            f"WHEN {trail} THEN CASE WHEN regexp_matches({name}, {quote_str(_TRAIL)}) THEN rtrim({name}, {ws}) "
-            f"ELSE rtrim({name}) END "
-            f"ELSE {name} END")
-
-
-def _one_of(name: str, literals: list[str]) -> str:
-    """`name IN (literals)` (NULL for a NULL *name*, as IN) without IN: DuckDB rewrites an IN list
-    of five or more values into a hash join. Per million values: 0.019 CPU-s either way at 5 keys,
-    but at 500 keys the join costs 0.34 s and these comparisons 0.04."""
-    return "(" + " OR ".join(f"{name} = {v}" for v in literals) + ")" if literals else "false"
-
-
-def _printable_ascii(name: str) -> str:
-    """Where Python's Unicode `\\d`, `\\s`, IGNORECASE and lower() agree with RE2's and DuckDB's."""
-    return _full(name, "[ -~]*")
-
-
-def _ascii(name: str) -> str:
-    return f"strlen({name}) = length({name})"  # bytes = code points
-
-
-# Latin letters whose lower, upper and title case are single characters on which Python and
-# DuckDB agree, and whose lower case is again one of them (each checked in the tests). Left
-# out: ß (`SS` in Python, `ẞ` in DuckDB), İ (`i̇` in Python), ŉ, ǰ, ẖ…ẚ (two characters in
-# Python), the title-case digraphs ǅ ǈ ǋ ǲ, and letters cased in Python without a case pair (ĸ ƍ ẟ…).
-CASED_RANGES = (
-    (0x41, 0x5A), (0x61, 0x7A), (0xB5, 0xB5), (0xC0, 0xD6), (0xD8, 0xDE), (0xE0, 0xF6), (0xF8, 0x12F),
-    (0x131, 0x137), (0x139, 0x148), (0x14A, 0x180), (0x182, 0x185), (0x187, 0x188), (0x18B, 0x18C), (0x18E, 0x18E),
-    (0x191, 0x192), (0x195, 0x195), (0x198, 0x19A), (0x19E, 0x19E), (0x1A0, 0x1A5), (0x1A7, 0x1A8), (0x1AC, 0x1AD),
-    (0x1AF, 0x1B0), (0x1B3, 0x1B6), (0x1B8, 0x1B9), (0x1BC, 0x1BD), (0x1BF, 0x1BF), (0x1CD, 0x1EF), (0x1F4, 0x220),
-    (0x222, 0x233), (0x23B, 0x23D), (0x23F, 0x243), (0x246, 0x24F), (0x1E00, 0x1E95), (0x1E9B, 0x1E9B),
-    (0x1EA0, 0x1EFF),
-)
-# ß lower-cases to itself in both, and title() keeps it inside a word (`Weiß`); only upper-casing
-# differs, so it may be lower-cased anywhere and title-cased where it does not start a word.
-SHARP_S = ((0xDF, 0xDF),)
-# Characters without case that both map to themselves: ASCII and Latin-1 non-letters (less ª º,
-# which Python counts as cased), combining accents (less U+0345, which has an upper case),
-# general punctuation (’ – “ …) and every whitespace.
-UNCASED_RANGES = (
-    (0x1, 0x40), (0x5B, 0x60), (0x7B, 0xA9), (0xAB, 0xB4), (0xB6, 0xB9), (0xBB, 0xBF), (0xD7, 0xD7), (0xF7, 0xF7),
-    (0x300, 0x344), (0x346, 0x36F), (0x1680, 0x1680), (0x2000, 0x206F), (0x3000, 0x3000),
-)
-
-
-def _class(ranges: tuple[tuple[int, int], ...], without: str = "") -> str:
-    """The body of an RE2 character class: the code points of *ranges*, less those in *without*."""
-    points = sorted({c for lo, hi in ranges for c in range(lo, hi + 1)} - {ord(c) for c in without})
-    runs: list[list[int]] = []
-    for c in points:
-        if runs and runs[-1][1] == c - 1:
-            runs[-1][1] = c
-        else:
-            runs.append([c, c])
-    return "".join(f"\\x{{{lo:x}}}" + (f"-\\x{{{hi:x}}}" if hi > lo else "") for lo, hi in runs)
-
-
-CASED, UNCASED = _class(CASED_RANGES), _class(UNCASED_RANGES)
-_LETTERS = _class(CASED_RANGES + SHARP_S)
-_UPPER_SAFE = f"[{CASED}{UNCASED}]*"
-_LOWER_SAFE = f"[{_LETTERS}{UNCASED}]*"
-_TITLE_SAFE = f"(?:[{UNCASED}]|[{CASED}][{_LETTERS}]*)*"  # no ß first in a run of letters
-
-
-def _case_safe(name: str, safe: str) -> str:
-    return f"{name} IS NULL OR {_full(name, safe)}"
-
-
-# --- transforms (crmmigrate/transforms.py), keyed by their registered name -----------------
-
-Compiler = Callable[[_Pipe, dict[str, Any], MappingSpec], None]
-
-
-def _no_args(name: str, args: dict[str, Any]) -> None:
-    if args:  # the Python transform would raise on them: every row of a chunk rejected
-        raise _NoSql(f"transform {name} takes no arguments, got {args}")
-
-
-def sql_trim(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
-    _no_args("trim", args)
-    p.value = f"nullif({_strip(p.bind())}, '')"
-
-
-def sql_collapse_spaces(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
-    # Python's `\s+` is every str.isspace() character; after the replacement only ' ' is left to strip.
-    _no_args("collapse_spaces", args)
-    spaced = f"regexp_replace({p.value}, {quote_str(f'[{_WS}]+')}, ' ', 'g')"
-    p.value = f"nullif(trim({spaced}), '')"
-
-
-def sql_lower(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
-    _no_args("lower", args)
-    p.require(_case_safe(p.bind(), _LOWER_SAFE))
-    p.value = f"lower({p.value})"
-
-
-def sql_upper(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
-    _no_args("upper", args)
-    p.require(_case_safe(p.bind(), _UPPER_SAFE))
-    p.value = f"upper({p.value})"
-
-
-def sql_title(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
-    """`values.str.lower().str.title()`: Python upper-cases a cased letter that follows an
-    uncased character (or starts the text) and lower-cases the others, so `o'neil` → `O'Neil`
-    and `1st` → `1St`. That is: upper-case the first character of each run of cased letters
-    (or of every run: UNCASED maps to itself). Most names are one run, read without a list."""
-    _no_args("title", args)
-    x = p.bind()
-    # One run is also safe: computed once, it spares most names the second regex (0.07 CPU-s per
-    # million names).
-    one_run = p.let(_full(x, f'[{CASED}][{_LETTERS}]*'))
-    p.require(f"CASE WHEN {one_run} THEN true ELSE {_case_safe(x, _TITLE_SAFE)} END")  # (OR would run both)
-    runs = f"regexp_extract_all(lower({x}), {quote_str(f'[{_LETTERS}]+|[^{_LETTERS}]+')})"
-    p.value = (f"CASE WHEN {one_run} THEN upper(left({x}, 1)) || lower(substr({x}, 2)) "
-               f"ELSE array_to_string(list_transform({runs}, lambda {_LAMBDA}w: upper(left({_LAMBDA}w, 1)) || substr({_LAMBDA}w, 2)), '') END")
-
-
-def sql_nfc(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
-    _no_args("nfc", args)
-    x = p.bind()
-    p.require(f"{x} IS NULL OR {_ascii(x)}")  # ASCII text is already NFC
-
-
-def sql_zfill(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
-    width = args.get("width")
-    if set(args) != {"width"} or type(width) is not int:
-        raise _NoSql(f"zfill: width must be an int, got {args}")
-    x = p.bind()
-    # Python's `\d+` also takes non-ASCII digits: sure on ASCII, or when an ASCII non-digit rules it out.
-    p.require(f"{x} IS NULL OR {_ascii(x)} OR regexp_matches({x}, '[\\x{{1}}-/:-\\x{{7f}}]')")
-    p.value = f"CASE WHEN {_full(x, '[0-9]+')} AND length({x}) < {width} THEN lpad({x}, {width}, '0') ELSE {x} END"
-
-
-def sql_split(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
-    sep, part = args.get("sep"), args.get("part")
-    if set(args) != {"sep", "part"} or not isinstance(sep, str) or not sep or type(part) is not int:
-        raise _NoSql(f"split: sep must be a non-empty str and part an int, got {args}")
-    index = part + 1 if part >= 0 else part  # DuckDB lists count from 1; negative counts from the end
-    piece = p.let(f"string_split({p.value}, {quote_str(sep)})[{index}]")
-    p.value = f"nullif({_strip(piece)}, '')"
-
-
-def sql_split_name(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
-    part, order = args.get("part"), args.get("order", "given_first")
-    if not set(args) <= {"part", "order"} or part not in ("given", "surname") \
-            or order not in ("given_first", "surname_comma"):
-        raise _NoSql(f"split_name: bad arguments {args}")
-    t = p.let(_strip(p.bind()))
-    if order == "surname_comma":  # `SURNAME, Given`: split at the first comma
-        given = f"CASE WHEN strpos({t}, ',') > 0 THEN regexp_extract({t}, '(?s)^[^,]*,(.*)$', 1) END"
-        surname = f"regexp_extract({t}, '(?s)^([^,]*)', 1)"
-    else:  # `Given Middle Surname`: split at the last space (only ' ', like str.rsplit(" "))
-        given = f"CASE WHEN strpos({t}, ' ') > 0 THEN regexp_extract({t}, '(?s)^(.*) ', 1) END"
-        surname = f"CASE WHEN strpos({t}, ' ') > 0 THEN regexp_extract({t}, '(?s) ([^ ]*)$', 1) ELSE {t} END"
-    p.value = given if part == "given" else surname
-    p.value = f"nullif({_strip(p.bind())}, '')"
-
-
-def sql_email(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
-    """Trim + lower, refused unless transforms._EMAIL matches. Sure on text that lower-cases alike
-    (_LOWER_SAFE): there lower-casing maps letters to letters and leaves the rest, so the match of
-    the text decides as the match of its lower case; and Python's `\\s` is exactly WHITESPACE."""
-    _no_args("email", args)
-    t = p.let(_strip(p.bind()))
-    safe = CASED_RANGES + SHARP_S + UNCASED_RANGES
-    char, tld = _class(safe, '@<>()[],;:"' + WHITESPACE), _class(safe, '@<>()[],;:".' + WHITESPACE)
-    address = _full(t, f"[{char}]+@[{char}]+\\.[{tld}]{{2,}}")
-    p.require(f"{t} IS NULL OR {t} = '' OR {address}")
-    p.value = f"nullif(lower({t}), '')"
-
-
-def sql_phone(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
-    """`phonenumbers` read through its own metadata (phoneplan): sure where the digits take a
-    path phoneplan writes exactly and the number is valid; every other text goes to Python.
-
-    Sure only on text of ASCII digits, at most one `+` before them, and ` ()./-`: on such text
-    phonenumbers starts at the `+` or first digit, finds no extension (that needs a letter, `#`,
-    `,`, `;` or `~`), takes it as viable (three digits or more), and reads the digits alone."""
-    _no_args("phone", args)  # default_region comes from the mapping (an argument would clash with it)
-    t = p.let(_strip(p.bind()))
-    c = t
-    for junk in " ()./-":
-        # Only where it occurs: replace() copies the text even when it finds nothing, contains()
-        # is a memchr. Each step is bound (a layer of its own): a CASE reading an unbound nested
-        # one would evaluate it twice, at every level.
-        c = p.let(f"CASE WHEN contains({c}, {quote_str(junk)}) THEN replace({c}, {quote_str(junk)}, '') ELSE {c} END")
-    value, sure = phone_sql(c, mapping.default_region, p.let)
-    # parse refuses a text over 250 characters before reading it
-    p.require(f"{t} IS NULL OR {t} = '' OR (strlen({t}) <= 250 AND {sure})")
-    p.value = f"CASE WHEN {t} IS NULL OR {t} = '' THEN NULL ELSE {value} END"
-
-
-TRANSFORMS: dict[str, Compiler] = {
-    "trim": sql_trim, "collapse_spaces": sql_collapse_spaces, "lower": sql_lower, "upper": sql_upper,
-    "title": sql_title, "nfc": sql_nfc, "zfill": sql_zfill, "split": sql_split, "split_name": sql_split_name,
-    "email": sql_email, "phone": sql_phone,
-}
 
 
 # --- value map -----------------------------------------------------------------------------
@@ -768,7 +471,7 @@ def _literal(value: object, python_type: type, arrow: pa.DataType) -> str:
 def _constant(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec) -> tuple[str, str]:
     """A constant is the same on every row: map_frame itself computes it, once, on a one-row frame."""
     for call in fs.transform:
-        if call.name not in TRANSFORMS:
+        if sql_half(call.name) is None:
             raise _NoSql(f"{em.entity}.{name}: transform {call.name} has no SQL form")
     alone = EntityMapping(entity=em.entity, from_=em.from_, fields={name: fs})
     lm = mapping.sources[em.from_].last_modified
@@ -815,7 +518,7 @@ def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec, pr
     column_type = ENTITIES[em.entity].__table__.columns[name].type
     p = _Pipe(_input(fs), prefix)
     for call in fs.transform:
-        compiler = TRANSFORMS.get(call.name)
+        compiler = sql_half(call.name)
         if compiler is None:
             raise _NoSql(f"{em.entity}.{name}: transform {call.name} has no SQL form")
         before = p.bind()
@@ -940,4 +643,4 @@ def _all(conditions: list[str]) -> str:
     return f"least({', '.join([c for c in conditions if c != 'true'] + ['true'])})"
 
 
-__all__ = ["TRANSFORMS", "CompiledEntity", "Failure", "compile_entity", "compile_or_why"]
+__all__ = ["CompiledEntity", "Failure", "compile_entity", "compile_or_why", "sql_half"]

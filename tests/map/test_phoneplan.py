@@ -20,8 +20,8 @@ import pytest
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from crmmigrate import transforms
-from crmmigrate.map.phoneplan import _pattern_widths, usable
-from crmmigrate.map.sql import TRANSFORMS, _Pipe
+from crmmigrate.phoneplan import _pattern_widths, usable
+from crmmigrate.map.sql import _Pipe, sql_half
 from tests.map.test_mapper import spec
 from tests.map.test_sql import dirty_contacts
 
@@ -75,7 +75,7 @@ def random_digits(rng: random.Random, n: int) -> list[str]:
 def sure_values(con: duckdb.DuckDBPyConnection, values: list[str | None], region: str) -> tuple[int, int]:
     """Asserts each sure value is Python's; returns (sure, mapped by Python)."""
     p = _Pipe('"V"')
-    TRANSFORMS["phone"](p, {}, spec([], default_region=region))
+    sql_half("phone")(p, {}, spec([], default_region=region))
     value, sure, _ = p.emit()
     con.register("v", pa.table({"V": pa.array(values, pa.string())}))
     try:
