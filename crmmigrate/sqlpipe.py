@@ -1,6 +1,6 @@
 """The pipe a rule's SQL half is written with, and SQL text that Python and DuckDB read alike.
 
-A rule (a transform in crmmigrate/transforms.py, a coercion in crmmigrate/map/coerce.py) may
+A rule (a transform in crmmigrate/transforms.py, a coercion in crmmigrate/map/coerce/) may
 have a DuckDB half beside its Python half: a compiler that takes the `_Pipe` of one field and
 rewrites its value, adding the conditions under which that value is *provably* the Python half's
 (`require`) and, where it can, those under which Python *certainly* refuses it (`refuse`). A

@@ -10,9 +10,7 @@ value (nulled rows are not records; they annotate mapped ones).
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -173,20 +171,12 @@ def _coerce(values: pd.Series, raw: pd.Series, entity: str, name: str, python_ty
                          lenient)
             values = values.where(~too_long, None)
         return values
-    if python_type is dt.datetime:
-        out, bad, placed = coerce.read_datetimes(text, fs.formats or ("iso",), mapping.timezone, *dst)
+    coercion = coerce.COERCIONS[python_type]
+    column_type = ENTITIES[entity].__table__.columns[name].type
+    out, bad, placed = coercion.read(text, coerce.target_for(column_type, fs, mapping, dst))
+    if placed is not None:
         failures.changed(placed, raw, out, name)
-    elif python_type is dt.date:
-        out, bad = coerce.to_date(text, fs.formats or ("iso",))
-    elif python_type is Decimal:
-        column_type = ENTITIES[entity].__table__.columns[name].type
-        out, bad = coerce.to_decimal(text, column_type.scale, fs.cents, fs.decimal_mark, column_type.precision)
-    elif python_type is int:
-        out, bad = coerce.to_int(text, coerce.int_bits(ENTITIES[entity].__table__.columns[name].type))
-    else:
-        out, bad = coerce.to_bool(text)
-    reason = coerce.REASON_FOR_TYPE[python_type]
-    failures.add(bad, raw, name, "type", reason, f"'{{value}}' is not a valid {python_type.__name__}"
+    failures.add(bad, raw, name, "type", coercion.reason, f"'{{value}}' is not a valid {python_type.__name__}"
                  + (f" (formats: {', '.join(fs.formats)})" if fs.formats else ""), lenient)
     return out.where(~already, values)
 

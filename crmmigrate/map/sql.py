@@ -24,17 +24,10 @@ DuckDB shares no subexpression inside CASE, AND or OR; binding a value in a lamb
 
 from __future__ import annotations
 
-import _strptime
 import datetime as dt
-import functools
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 from sqlalchemy import String
@@ -42,11 +35,11 @@ from sqlalchemy import String
 from crmmigrate.crm.models import ENTITIES, entity_fields
 from crmmigrate.map import coerce
 from crmmigrate.map.mapper import map_frame
-from crmmigrate.schemas import LINEAGE_NAMES, UTC_TS, link_fields, mapped_schema
+from crmmigrate.schemas import LINEAGE_NAMES, link_fields, mapped_schema
 from crmmigrate.spec.model import EntityMapping, FieldSpec, MappingSpec
 from crmmigrate.spec.reasons import ReasonCode
 from crmmigrate.sqlpipe import (
-    _LAMBDA, _WS, _NoSql, _Pipe, _ascii, _full, _one_of, _printable_ascii, _strip, layered, quote_str,
+    _LAMBDA, _WS, _NoSql, _Pipe, _full, _one_of, _strip, layered, quote_str,
 )
 from crmmigrate.sqltext import ident
 from crmmigrate.transforms import get_transform, transform_names
@@ -151,299 +144,6 @@ def _value_map(p: _Pipe, table: dict[str, str | bool | None], python_type: type)
     return typed
 
 
-# --- coercions (crmmigrate/map/coerce.py) --------------------------------------------------
-# Each reads Python-stripped text (coerce._per_value); blank text is missing, not refused.
-# Length and required are checked on the emitted value (see _field).
-
-def _stripped(p: _Pipe) -> str:
-    return p.let(_strip(p.bind()))
-
-
-def to_bool(p: _Pipe) -> None:
-    # Only ASCII: DuckDB lower-cases `İ` to `i`, so `NEİN` would read as `nein`; Python makes it `neı̇n`.
-    t = _stripped(p)
-    low = p.let(f"lower({t})")
-    true, false = ([quote_str(v) for v in sorted(s)] for s in (coerce.TRUE, coerce.FALSE))
-    p.refuse("type", f"{t} <> '' AND {_ascii(t)} AND NOT {_one_of(low, true + false)}")
-    p.require(f"{t} IS NULL OR {t} = '' OR ({_ascii(t)} AND {_one_of(low, true + false)})")
-    p.value = f"CASE WHEN {_one_of(low, true)} THEN true WHEN {_one_of(low, false)} THEN false END"
-
-
-def to_int(p: _Pipe, bits: int = 64) -> None:
-    t = _stripped(p)
-    sql_type = {32: "INTEGER", 64: "BIGINT"}[bits]
-    p.value = p.let(f"CASE WHEN {_full(t, '[+-]?[0-9]+')} THEN CAST(try_cast({t} AS {sql_type}) AS BIGINT) END")
-    # coerce.to_int reads exactly this: ASCII `[+-]?[0-9]+` within the type. The rest it refuses.
-    p.refuse("type", f"{t} <> '' AND {p.value} IS NULL")
-    p.require(f"{t} IS NULL OR {t} = '' OR {p.value} IS NOT NULL")  # NULL also where the type overflows
-
-
-def to_decimal(p: _Pipe, precision: int, scale: int, cents: bool, mark: str) -> None:
-    """Plain ASCII numbers, with groups of three (`1,234.56`; `1.234,56` for mark `,`); no exponents."""
-    if precision > 28:  # Python's default context quantizes to 28 digits at most
-        raise _NoSql(f"DECIMAL({precision},{scale}) is wider than Python's decimal context")
-    t = _stripped(p)
-    if mark == ".":
-        plain, grouped = "[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)", "[+-]?[0-9]{1,3}(,[0-9]{3})+(\\.[0-9]+)?"
-        number = f"replace({t}, ',', '')"
-    else:
-        plain, grouped = "[+-]?([0-9]+(,[0-9]*)?|,[0-9]+)", "[+-]?[0-9]{1,3}([. ][0-9]{3})+(,[0-9]+)?"
-        number = f"replace(replace(replace({t}, '.', ''), ' ', ''), ',', '.')"
-    number = p.let(f"CASE WHEN {_full(t, plain)} OR {_full(t, grouped)} THEN {number} END")
-    if cents:  # integral text only (`12`, `12.00`), then two places to the right: `-7` → `-0.07`
-        integral = _full(number, "[+-]?[0-9]*(\\.0*)?")
-        digits = p.let(f"CASE WHEN {integral} THEN regexp_extract({number}, '^[+-]?([0-9]*)', 1) END")
-        padded = f"CASE WHEN length({digits}) < 3 THEN lpad({digits}, 3, '0') ELSE {digits} END"  # lpad truncates
-        number = p.let(f"regexp_extract({number}, '^[+-]?') || regexp_replace({padded}, '([0-9]{{2}})$', '.\\1')")
-    # Python refuses a value that would need rounding; DuckDB would round it.
-    exact = _full(number, f"[+-]?[0-9]*(\\.[0-9]{{0,{scale}}}0*)?")
-    p.value = p.let(f"CASE WHEN {exact} THEN try_cast({number} AS DECIMAL({precision},{scale})) END")
-    # coerce.to_decimal reads no number from a text without an ASCII digit (`n/a`, `-`, `?`).
-    p.refuse("type", f"{t} <> '' AND NOT regexp_matches({t}, '[0-9]')")
-    p.require(f"{t} IS NULL OR {t} = '' OR {p.value} IS NOT NULL")
-
-
-_DIRECTIVES = set("YymbBdHMS")
-
-
-def _strptime_value(t: str, fmt: str, number: int, with_time: bool) -> str:
-    """The DATE (or naive TIMESTAMP) that `datetime.strptime(t, fmt)` gives, NULL where it raises.
-
-    Python's own regex for *fmt* (`_strptime._TimeRE_cache`) runs in RE2: on printable ASCII
-    Python's Unicode `\\d`, `\\s` and IGNORECASE agree with RE2's. Python takes the first match
-    at the start (leftmost-first, as RE2 does) and refuses it when it stops short of the end,
-    so the whole match is captured and compared with the text. The date is then built from the
-    groups as _strptime does, and DuckDB's cast refuses the days that do not exist."""
-    directives = re.findall(r"%(.)", fmt)
-    kinds = [sum(d in group for d in directives) for group in ("Yy", "mbB", "d")]
-    if not set(directives) <= _DIRECTIVES or len(set(directives)) != len(directives) or kinds != [1, 1, 1] \
-            or not (fmt.isascii() and fmt.isprintable()):
-        raise _NoSql(f"date format {fmt!r}: only %Y/%y, %m/%b/%B, %d, %H, %M, %S, each once, are compiled")
-    pattern = _strptime._TimeRE_cache.pattern(fmt)
-    compiled = re.compile(pattern, re.IGNORECASE)
-    names = sorted(compiled.groupindex, key=compiled.groupindex.__getitem__)
-    if compiled.groups != len(names):
-        raise _NoSql(f"date format {fmt!r}: unnamed groups in {pattern!r}")
-    g = f"{_LAMBDA}g{number}"
-
-    def group(name: str) -> str:  # DuckDB's struct names ignore case, so `m` and `M` go by position
-        return f"struct_extract({g}, {quote_str('whole' if name == 'whole' else f'g{names.index(name)}')})"
-
-    def two(digits: str) -> str:
-        return f"lpad(ltrim({digits}), 2, '0')"  # `%d` also reads ' 5'
-
-    if "Y" in names:
-        year, checks = group("Y"), [f"{group('Y')} <> '0000'"]  # Python has no year 0
-    else:  # _strptime's pivot: 00-68 → 20xx, 69-99 → 19xx
-        short = f"CAST({group('y')} AS INTEGER)"
-        year, checks = f"CAST({short} + CASE WHEN {short} <= 68 THEN 2000 ELSE 1900 END AS VARCHAR)", []
-    if "m" in names:
-        month = two(group("m"))
-    else:
-        key = "b" if "b" in names else "B"
-        locale = _strptime._TimeRE_cache.locale_time
-        months = list(locale.a_month if key == "b" else locale.f_month)[1:]
-        month = two(f"CAST(list_position({months!r}, lower({group(key)})) AS VARCHAR)")
-    if "S" in names:
-        # The regex takes leap seconds, datetime() does not.
-        checks.append(f"NOT {_one_of(group('S'), [quote_str('60'), quote_str('61')])}")
-    text = f"{year} || '-' || {month} || '-' || {two(group('d'))}"
-    if with_time:
-        text += " || ' ' || " + " || ':' || ".join(two(group(n)) if n in names else "'00'" for n in "HMS")
-    cast = f"try_cast({text} AS {'TIMESTAMP' if with_time else 'DATE'})"
-    ok = " AND ".join([f"{group('whole')} = {t}", *checks])
-    extract = f"regexp_extract({t}, {quote_str('(?i)^(' + pattern + ')')}, {['whole', *(f'g{i}' for i in range(len(names)))]!r})"
-    # The full-match test is cheap and necessary; the groups are extracted only where it holds.
-    fixed, gate = _fixed_width(t, fmt, with_time)
-    # Only here is printable ASCII tested (see _first_format), after the gate: most texts never get this far.
-    return f"CASE {fixed} WHEN {gate}{_printable_ascii(t)} AND {_full(t, '(?i)' + pattern)} THEN " \
-           f"list_transform([{extract}], lambda {g}: CASE WHEN {ok} THEN {cast} END)[1] END"
-
-
-# Each directive's usual spelling, at a fixed width. On such text _strptime's regex takes exactly
-# these characters for the directive (its two-digit alternatives come before the one-digit ones),
-# and the rest of the text then matches too; so the groups sit at fixed positions.
-_FIXED = {"Y": "[0-9]{4}", "y": "[0-9]{2}", "m": "(0[1-9]|1[0-2])", "d": "(0[1-9]|[12][0-9]|3[01])",
-          "H": "([01][0-9]|2[0-3])", "M": "[0-5][0-9]", "S": "[0-5][0-9]"}
-
-
-_ENGLISH_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-
-
-def _fixed_width(t: str, fmt: str, with_time: bool) -> tuple[str, str]:
-    """(`WHEN shape THEN value` or '', `gate AND ` or ''): the value of text spelling *fmt* at fixed
-    widths (`05/03/2024`, not `5/3/2024`), and a cheap test that _strptime's regex needs.
-
-    Text of that shape is read by DuckDB's strptime with the same directives (its `%y` pivots as
-    _strptime's does, its `%b` ignores case too: tests/map/test_sql.py holds them equal): ~3x
-    less CPU than an ISO text rebuilt from substr() pieces, itself ~3x less than regexp_extract()
-    and a lambda. A text of that shape whose day does not exist is NULL, as Python refuses it.
-    The gate (the length _strptime's regex can match, the punctuation it requires) spares the
-    regex on texts in another format, which each text meets for every format listed before its own."""
-    shape: list[str] | None = []
-    duck: list[str] = []  # the format as DuckDB's strptime reads the shape (one space for `\s+`)
-    starts: dict[str, int] = {}
-    position, shortest, longest, needed = 1, 0, 0, set()
-    locale = _strptime._TimeRE_cache.locale_time
-    months = [list(locale.a_month)[1:], list(locale.f_month)[1:]]
-    for m in re.finditer(r"%(.)|(\s+)|(.)", fmt):
-        directive, space, char = m.groups()
-        if directive in ("b", "B"):
-            names = months[directive == "B"]
-            widths = {len(n) for n in names}
-            shortest, longest = shortest + min(widths), longest + max(widths)
-            # Names of different lengths (`%B`) have no fixed positions; and DuckDB's strptime knows
-            # the English names only, which are _strptime's in the C locale (a process may set another).
-            if len(widths) > 1 or shape is None or [n.lower() for n in names] != _ENGLISH_MONTHS:
-                shape = None
-                continue
-            width = widths.pop()
-            shape.append("(?i:" + "|".join(map(re.escape, names)) + ")")  # _strptime ignores their case
-            duck.append(f"%{directive}")
-        elif directive is not None and directive != "%":
-            width = 2 + 2 * (directive == "Y")
-            shortest, longest = shortest + (width if directive in "Yy" else 1), longest + width  # `%d` reads `5`
-            if shape is not None:
-                shape.append(_FIXED[directive])
-                duck.append(f"%{directive}")
-        else:  # a literal: one space stands for _strptime's `\s+`; letters match in their own case only
-            width, text = 1, " " if space else (char or "%")
-            shortest, longest = shortest + 1, longest + (1 << 20 if space else 1)
-            if not text.isalnum() and not space:
-                needed.add(text)
-            if shape is not None:
-                shape.append(f"\\x{{{ord(text):x}}}")
-                duck.append("%%" if text == "%" else text)
-        if directive is not None and directive != "%":
-            starts[directive] = position
-        position += width
-    gate = [f"strlen({t}) >= {shortest}"] + ([f"strlen({t}) <= {longest}"] if longest < 1 << 20 else [])
-    gate += [f"contains({t}, {quote_str(c)})" for c in sorted(needed)]
-    # strlen() counts characters on printable ASCII, tested next: where it is not, no format reads
-    # the text here, and none is refused (a gate mistaken on other text only sends it to Python).
-    gate_sql = " AND ".join(gate) + " AND "
-    if shape is None:
-        return "", gate_sql
-    # Its exact length and punctuation first: every text meets the shape of each format listed
-    # before its own, and strlen() and contains() spare RE2 most of those (strlen counts characters
-    # here, as above).
-    checks = [f"strlen({t}) = {position - 1}", *(f"contains({t}, {quote_str(c)})" for c in sorted(needed)),
-              _full(t, "".join(shape))]
-    if "Y" in starts:
-        # Python has no year 0 (DuckDB has). At either end of the text (whose length is checked
-        # first) a byte test says so without a substr(), which counts its way through the characters.
-        y = starts["Y"]
-        checks.append(f"NOT starts_with({t}, '0000')" if y == 1 else f"NOT suffix({t}, '0000')" if y + 4 == position
-                      else f"substr({t}, {y}, 4) <> '0000'")
-    value = f"try_strptime({t}, {quote_str(''.join(duck))})"
-    return f"WHEN {' AND '.join(checks)} THEN {value if with_time else f'CAST({value} AS DATE)'}", gate_sql
-
-
-def _iso_value(t: str, with_time: bool) -> str:
-    """Only `YYYY-MM-DD` (and `YYYY-MM-DDTHH:MM[:SS]` for datetimes): fromisoformat reads many more
-    shapes, so a text in none of these is not decided, and later formats are never reached."""
-    shape = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    if not with_time:
-        return f"CASE WHEN {_full(t, shape)} AND NOT starts_with({t}, '0000') THEN try_cast({t} AS DATE) END"
-    shape += "(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?"
-    text = f"CASE length({t}) WHEN 10 THEN {t} || ' 00:00:00' WHEN 16 THEN replace({t}, 'T', ' ') || ':00' " \
-           f"ELSE replace({t}, 'T', ' ') END"
-    return f"CASE WHEN {_full(t, shape)} AND NOT starts_with({t}, '0000') THEN try_cast({text} AS TIMESTAMP) END"
-
-
-def _epoch_value(t: str) -> str:
-    """`datetime.fromtimestamp(int(text), utc)` for ASCII integers in datetime's years 1-9999.
-    int() also reads `1_000` and other digits, so a text this does not read is not decided."""
-    seconds = f"CASE WHEN {_full(t, '[+-]?[0-9]{1,12}')} THEN try_cast({t} AS BIGINT) END"
-    return f"CASE WHEN {seconds} BETWEEN -62135596800 AND 253402300799 " \
-           f"THEN timezone('UTC', make_timestamp({seconds} * 1000000)) END"
-
-
-def _first_format(p: _Pipe, formats: tuple[str, ...], value: Callable[[str, int, str], str]) -> None:
-    """Python tries the formats in order and takes the first that reads the text: the first
-    non-NULL (coalesce evaluates a format only on the rows the earlier ones left NULL). `iso`
-    and `epoch` decide only the shapes they read here, so later formats are never reached."""
-    if not formats:
-        raise _NoSql("no formats")
-    for i, f in enumerate(formats):
-        if f in ("iso", "epoch"):
-            formats = formats[:i + 1]
-            break
-    t = _stripped(p)
-    values = ", ".join(value(t, i, f) for i, f in enumerate(formats))
-    # Python's regexes agree with RE2's on printable ASCII only. The shapes that need no such test
-    # (fixed widths, iso, epoch) read ASCII digits, letters and the format's own punctuation, at as
-    # many bytes as characters; the others test it themselves, so most dates skip it.
-    p.value = p.let(f"coalesce({values})")
-    if not set(formats) & {"iso", "epoch"}:
-        # On printable ASCII the compiled strptime regexes are Python's, and a date they read
-        # that does not exist (31 April) is refused by both: no format reading the text is a
-        # refusal (tests/map/test_sql.py holds this both ways, for dates and datetimes).
-        # A CASE, not AND: DuckDB evaluates every operand of an AND in a projection, on every row.
-        p.refuse("type", f"CASE WHEN {t} <> '' AND {p.value} IS NULL THEN {_printable_ascii(t)} ELSE false END")
-    p.require(f"{t} IS NULL OR {t} = '' OR {p.value} IS NOT NULL")
-
-
-def to_date(p: _Pipe, formats: tuple[str, ...]) -> None:
-    if "epoch" in formats:
-        raise _NoSql("epoch is a format of timestamps, not of dates")
-    _first_format(p, formats, lambda t, i, f: _iso_value(t, False) if f == "iso" else _strptime_value(t, f, i, False))
-
-
-def to_datetime(p: _Pipe, formats: tuple[str, ...], timezone: str) -> None:
-    """Naive times are read in *timezone* (map_frame refuses one that daylight saving makes
-    ambiguous or skips); results are UTC instants (TIMESTAMPTZ)."""
-    _check_zone(timezone)
-
-    def value(t: str, i: int, fmt: str) -> str:
-        if fmt == "epoch":
-            return _epoch_value(t)
-        return f"timezone({quote_str(timezone)}, {_iso_value(t, True) if fmt == 'iso' else _strptime_value(t, fmt, i, True)})"
-
-    _first_format(p, formats, value)
-    if timezone != "UTC":
-        # Sure only where the zone's offset is the same 26 hours before and after: then the wall
-        # time is neither skipped nor repeated, and DuckDB's offset is the one checked in _check_zone.
-        v, zone = p.value, quote_str(timezone)
-        local = "epoch(timezone({}, {} {} INTERVAL 26 HOUR))"
-        p.require(f"{v} IS NULL OR ({v} BETWEEN {_ZONE_YEARS[0]} AND {_ZONE_YEARS[1]} AND "
-                  f"{local.format(zone, v, '+')} - {local.format(zone, v, '-')} = {52 * 3600})")
-
-
-# DuckDB's time zones (ICU) are trusted where they were checked against Python's zoneinfo.
-_ZONE_YEARS = ("TIMESTAMPTZ '1970-01-03 00:00:00+00'", "TIMESTAMPTZ '2099-12-29 00:00:00+00'")
-
-
-@functools.lru_cache(maxsize=16)
-def _check_zone(timezone: str) -> None:
-    """DuckDB (ICU tzdata) and Python (zoneinfo) must give the same instant for a wall time in
-    *timezone*: compared twice a day, 1970-2099, wherever Python finds the time unambiguous.
-    A zone they disagree on (or ICU does not know) has no exact SQL form."""
-    if timezone == "UTC":
-        return
-    try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise _NoSql(f"time zone {timezone}: {exc}") from exc
-    start, walls, instants = dt.datetime(1970, 1, 1), [], []
-    for half_days in range((dt.date(2100, 1, 1) - dt.date(1970, 1, 1)).days * 2):
-        wall = start + dt.timedelta(hours=12 * half_days)
-        early, late = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
-        if early.utcoffset() == late.utcoffset():
-            walls.append(wall)
-            instants.append(early.astimezone(dt.timezone.utc))
-    samples = pa.table({"wall": pa.array(walls, pa.timestamp("us")), "instant": pa.array(instants, UTC_TS)})
-    with duckdb.connect() as con:
-        con.register("samples", samples)
-        try:
-            differ = con.sql(f"SELECT count(*) FROM samples WHERE timezone({quote_str(timezone)}, wall) "
-                             "IS DISTINCT FROM instant").fetchall()[0][0]
-        except duckdb.Error as exc:
-            raise _NoSql(f"time zone {timezone} in DuckDB: {exc}") from exc
-    if differ or not walls:
-        raise _NoSql(f"time zone {timezone}: DuckDB and Python disagree on {differ} wall times")
-
-
 # --- fields, links, entity -----------------------------------------------------------------
 
 def _sql_type(arrow: pa.DataType) -> str:
@@ -528,16 +228,8 @@ def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec, pr
     typed = _value_map(p, fs.map, target.python_type) if fs.map is not None else False
     if typed or target.python_type is str:
         pass  # text is checked for its length below
-    elif target.python_type is dt.datetime:
-        to_datetime(p, fs.formats or ("iso",), mapping.timezone)
-    elif target.python_type is dt.date:
-        to_date(p, fs.formats or ("iso",))
-    elif target.python_type is Decimal:
-        to_decimal(p, column_type.precision, column_type.scale, fs.cents, fs.decimal_mark)
-    elif target.python_type is int:
-        to_int(p, coerce.int_bits(column_type))
-    elif target.python_type is bool:
-        to_bool(p)
+    elif (coercion := coerce.COERCIONS.get(target.python_type)) is not None:
+        coercion.sql(p, coerce.target_for(column_type, fs, mapping))
     else:
         raise _NoSql(f"{em.entity}.{name}: no SQL coercion to {target.python_type.__name__}")
     value, sure, refused = p.emit()
@@ -579,7 +271,7 @@ def _compile(em: EntityMapping, mapping: MappingSpec, tag: str) -> CompiledEntit
     lets: list[tuple[int, str, str]] = []
     if (lm := mapping.sources[em.from_].last_modified) is not None:  # first: a constant runs map_frame
         p = _Pipe(ident(lm.column), f"{_LAMBDA}{tag}lm_v")
-        to_datetime(p, lm.formats, mapping.timezone)
+        coerce.sql_to_datetime(p, lm.formats, mapping.timezone)
         columns["_last_modified"], lm_sure, _ = p.emit()
         sure.append(lm_sure)
         lets += p.lets

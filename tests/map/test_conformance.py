@@ -16,7 +16,10 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from crmmigrate.map import coerce
-from crmmigrate.map.sql import _Pipe, compile_entity, to_bool, to_date, to_datetime, to_decimal, to_int
+from crmmigrate.map.coerce import sql_to_bool as to_bool, sql_to_date as to_date, sql_to_datetime as to_datetime
+from crmmigrate.map.coerce import sql_to_decimal as to_decimal, sql_to_int as to_int
+from crmmigrate.map.sql import compile_entity
+from crmmigrate.sqlpipe import _Pipe
 from crmmigrate.sqltext import WHITESPACE
 from crmmigrate.transforms import transform_names
 from tests.map.test_sql import HOSTILE, _eval, _python, _transform, sql_half, spec

@@ -30,7 +30,10 @@ from crmmigrate.map.mapper import map_frame
 from crmmigrate.map.sql import CompiledEntity, compile_entity, compile_or_why, sql_half
 from crmmigrate.sqlpipe import CASED, UNCASED
 from crmmigrate.sqltext import WHITESPACE, ident
-from crmmigrate.map.sql import _Pipe, _fixed_width, to_bool, to_date, to_datetime, to_decimal, to_int
+from crmmigrate.map.coerce import sql_to_bool as to_bool, sql_to_date as to_date, sql_to_datetime as to_datetime
+from crmmigrate.map.coerce import sql_to_decimal as to_decimal, sql_to_int as to_int
+from crmmigrate.map.coerce.dates import _fixed_width
+from crmmigrate.sqlpipe import _Pipe
 from tests.map.test_mapper import spec
 from crmmigrate.schemas import extract_schema, mapped_schema
 from crmmigrate.spec.model import EntityMapping, MappingSpec
