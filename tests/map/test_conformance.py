@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from crmmigrate.map import coerce
 from crmmigrate.map.coerce import sql_to_bool as to_bool, sql_to_date as to_date, sql_to_datetime as to_datetime
 from crmmigrate.map.coerce import sql_to_decimal as to_decimal, sql_to_int as to_int
-from crmmigrate.map.sql import compile_entity
+from crmmigrate.map.duckdb import compile_entity
 from crmmigrate.sqlpipe import _Pipe
 from crmmigrate.sqltext import WHITESPACE
 from crmmigrate.transforms import transform_names

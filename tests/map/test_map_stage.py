@@ -17,8 +17,9 @@ import pytest
 
 from conftest import make_project
 from crmmigrate import map as map_stage
+from crmmigrate.map.duckdb import doubtful, passes
 from crmmigrate.extract import run_extract
-from crmmigrate.map.sql import compile_entity
+from crmmigrate.map.duckdb import compile_entity
 from crmmigrate.rundir import RunDir
 from crmmigrate.spec import load_project
 from tests.map.test_sql import HOSTILE, MAPPINGS, NUMBERS
@@ -91,7 +92,7 @@ def test_doubtful_rows_of_different_kinds_keep_their_own_values(tmp_path: Path, 
     """Rows the SQL doubts for different fields alternate: each must get its own sure values back
     (also when they are looked up again in many small groups)."""
     if batch_rows:
-        monkeypatch.setattr(map_stage, "SQL_BATCH_ROWS", batch_rows)
+        monkeypatch.setattr(doubtful, "SQL_BATCH_ROWS", batch_rows)
     lines = ["ID,NAME,PHONE,CH"]
     for i in range(300):
         phone = ["020 7946 0%03d" % i, "+44 (0)20 7946 0%03d" % i, "tel 0%d" % i][i % 3]  # 2nd: phonenumbers
@@ -132,8 +133,8 @@ def test_a_pass_over_wide_rows_may_use_more_memory(tmp_path: Path) -> None:
     wide = pa.table({f"c{i}": [f"{n:0100d}" for n in range(1000)] for i in range(150)})
     pq.write_table(narrow, tmp_path / "narrow.parquet", use_dictionary=False)  # as the extract writes raw text
     pq.write_table(wide, tmp_path / "wide.parquet", use_dictionary=False)
-    assert map_stage._memory_limit(tmp_path / "narrow.parquet") == "128MB"  # noqa: SLF001
-    assert int(map_stage._memory_limit(tmp_path / "wide.parquet")[:-2]) > 256  # noqa: SLF001
+    assert passes._memory_limit(tmp_path / "narrow.parquet") == "128MB"  # noqa: SLF001
+    assert int(passes._memory_limit(tmp_path / "wide.parquet")[:-2]) > 256  # noqa: SLF001
 
 
 def _read(path: Path) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from crmmigrate import transforms
 from crmmigrate.phoneplan import _pattern_widths, usable
-from crmmigrate.map.sql import sql_half
+from crmmigrate.map.duckdb import sql_half
 from crmmigrate.sqlpipe import _Pipe
 from tests.map.test_mapper import spec
 from tests.map.test_sql import dirty_contacts

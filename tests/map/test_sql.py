@@ -1,4 +1,4 @@
-"""The DuckDB accelerator (crmmigrate/map/sql.py) against map_frame, the reference semantics.
+"""The DuckDB route (crmmigrate/map/duckdb/) against map_frame, the reference semantics.
 
 Every check here can fail: a row the SQL marks sure must be one map_frame maps, with the same
 values after casting to mapped_schema; and the SQL must mark most ordinary rows sure, or it
@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from crmmigrate.map import coerce
 from crmmigrate.map.mapper import map_frame
-from crmmigrate.map.sql import CompiledEntity, compile_entity, compile_or_why, sql_half
+from crmmigrate.map.duckdb import CompiledEntity, compile_entity, compile_or_why, sql_half
 from crmmigrate.sqlpipe import CASED, UNCASED
 from crmmigrate.sqltext import WHITESPACE, ident
 from crmmigrate.map.coerce import sql_to_bool as to_bool, sql_to_date as to_date, sql_to_datetime as to_datetime
