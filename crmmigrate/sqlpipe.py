@@ -12,8 +12,8 @@ tests/map/test_conformance.py holds every registered rule to its Python half.
 
 DuckDB shares no subexpression inside CASE, AND or OR, and a step reads its input several times:
 an intermediate value is bound once (`_Pipe.let`), as a column of a projection layered over the
-table (`layered`); binding in a lambda (`list_transform([x], lambda v: …)[1]`) cost ~0.3 s of
-CPU per field and million rows more.
+table (`layered`): binding in a lambda (`list_transform([x], lambda v: …)[1]`) builds a list per
+row, which costs more than the layer.
 """
 
 from __future__ import annotations
@@ -123,15 +123,14 @@ _TRAIL = f"[{_NOT_SPACE}] *$"  # ... at the end
 
 
 def _strip(name: str) -> str:
-    """Python's str.strip() of a bound *name*. trim() with the whole set costs ten times trim()
+    """Python's str.strip() of a bound *name*. trim() with the whole set is much slower than trim()
     (spaces only), so text is left alone when neither end is whitespace (most), and the set is
     used only where another whitespace than ' ' sits at an end.
 
     Each end is tested and trimmed on its own: trim() and rtrim() read the whole text, ltrim()
-    only what it removes, and an anchored `_LEAD` stops at the first letter. Per 200k bench values
-    (instructions): emails padded at the start 569M -> 361M; short names padded at one end and
-    unpadded phones 0-10% more; the whole map stage 1.2% less (DuckDB on one thread). The default
-    trims remove exactly the 17 space separators, all in WHITESPACE."""
+    only what it removes, and an anchored `_LEAD` stops at the first letter, so a text padded at
+    one end is not read whole twice. The default trims remove exactly the 17 space separators,
+    all in WHITESPACE."""
     ws = quote_str(WHITESPACE)
     lead, trail = may_start_with_whitespace(name), may_end_with_whitespace(name)
     both = f"trim(CASE WHEN regexp_matches({name}, {quote_str(_EDGE)}) THEN trim({name}, {ws}) ELSE {name} END)"
@@ -144,8 +143,8 @@ def _strip(name: str) -> str:
 
 def _one_of(name: str, literals: list[str]) -> str:
     """`name IN (literals)` (NULL for a NULL *name*, as IN) without IN: DuckDB rewrites an IN list
-    of five or more values into a hash join. Per million values: 0.019 CPU-s either way at 5 keys,
-    but at 500 keys the join costs 0.34 s and these comparisons 0.04."""
+    of five or more values into a hash join, which a value map of hundreds of codes makes far
+    slower than the comparisons (bench/map.py measures the pass)."""
     return "(" + " OR ".join(f"{name} = {v}" for v in literals) + ")" if literals else "false"
 
 

@@ -75,7 +75,7 @@ class _Failures:
             return
         if not inputs.index.equals(bad.index):  # a user transform may hand back its rows reordered
             inputs = inputs.reindex(bad.index)
-        # Positional, not inputs.get(label): a label lookup per refused value cost ~8 µs each.
+        # Positional, not inputs.get(label): a label lookup per refused value is a pandas call each.
         for idx, value in zip(bad.index[mask], inputs.to_numpy()[mask]):
             failure = {
                 "field": field_name, "rule": rule, "value": None if value is None else str(value),
@@ -247,7 +247,7 @@ def _rejects(frame: pd.DataFrame, em: EntityMapping, failures: _Failures, reject
 
 def _raw_json_rows(rows: pd.DataFrame, columns: list[str]) -> list[str]:
     """Each row's raw values as a JSON object, as DuckDB's to_json writes it (the compiled route
-    hands these over from DuckDB); read column-wise, since a `.loc` per row costs ~0.5 ms."""
+    hands these over from DuckDB); read column-wise, since a `.loc` per row is a pandas call each."""
     if not columns:  # a source without columns: zip(*[]) would yield no rows at all
         return ["{}"] * len(rows)
     values = [[None if v is None or v != v else v for v in rows[c].tolist()] for c in columns]

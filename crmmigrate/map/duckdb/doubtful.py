@@ -20,15 +20,15 @@ from crmmigrate.sqltext import ident
 if TYPE_CHECKING:
     from crmmigrate.map.duckdb.passes import Part
 
-# Peak memory follows the batch (raw and mapped columns travel together): in bench/map.py's pass
-# for two entities, 16k rows per batch peaked at 433 MB, 8k at 390-412, 4k at 371, at no
-# measurable cost in time. A pass mapping several entities reads batches this many rows divided by
-# their number.
+# Peak memory follows the batch (raw and mapped columns travel together), and bench/map.py's peak
+# RSS limit holds at this size while a smaller batch bought no time. A pass mapping several
+# entities reads batches this many rows divided by their number.
 SQL_BATCH_ROWS = 8_192
 
 
 def raw_json_sql(raw_columns: list[str], table: str = "") -> str:
-    """A row's raw values as a JSON object (map_frame's `raw` for a reject): ~10x faster in DuckDB."""
+    """A row's raw values as a JSON object (map_frame's `raw` for a reject), by DuckDB: Python would
+    build it value by value."""
     if not raw_columns:
         return "'{}'"
     return "to_json(struct_pack(" + ", ".join(f"{ident(c)} := {table}{ident(c)}" for c in raw_columns) + "))"
@@ -50,7 +50,7 @@ class Doubtful:
         self.rows = 0
         self.memory_limit = memory_limit
         # Opened at the first lookup: most passes have no doubtful row, and a connection is a new
-        # database (~20 ms of the main thread each, before the pass's first batch).
+        # database, opened on the main thread before the pass's first batch.
         self.con: duckdb.DuckDBPyConnection | None = None
 
     def add(self, rows: pa.Table) -> None:
