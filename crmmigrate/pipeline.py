@@ -259,6 +259,11 @@ def summary(meta: dict[str, Any]) -> str:
     stages = meta.get("stages", {})
     extract = stages.get("extract", {}).get("counts", {})
     rec = stages.get("reconcile", {}).get("counts", {})
+    stale = [s for s in STAGES if stages.get(s, {}).get("status") == "stale"]
+    if stale:  # reconcile's counts are of the stages before this re-run: no verdict on it yet
+        ran = [s for s in STAGES if stages.get(s, {}).get("status") == "succeeded" and s not in stale]
+        return (f"Ran {', '.join(ran)}; {', '.join(stale)} are stale, so the run has no verdict until they run "
+                f"again (--stages {','.join(stale)} --run-dir {meta.get('run_id')}).")
     if not rec:
         return f"Ran {', '.join(s for s in STAGES if s in stages)}; run folder {meta.get('run_id')}."
     sources = extract.get("sources", {})

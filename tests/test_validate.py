@@ -96,6 +96,21 @@ def test_a_source_with_a_key_error_is_not_checked_against_its_header(tmp_path: P
     assert err.startswith("crmmigrate: mappings/crm.yml:10 sources.people.delimiter: ")
 
 
+def test_an_unknown_key_in_a_source_still_lets_its_columns_be_checked(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`last_modifed:` changes no reading, so the wrong column is found in the same pass; a
+    misspelled reading option (`delimeter:`) would make every column look missing: not checked."""
+    mapping = MAPPING.replace("    key: [ID]\n", "    key: [ID]\n    last_modifed: {column: ID, formats: [iso]}\n").replace(
+        "transform: [email]}\n", "transform: [email]}\n      phone: {column: PHONE}\n")
+    (tmp_path / "typo").mkdir(), (tmp_path / "reading").mkdir()
+    code, out, err = validate(make(tmp_path / "typo", mapping), capsys)
+    assert code == 2 and err.splitlines()[0] == "crmmigrate: 2 problem(s) in mapping files:", err
+    assert "sources.people.last_modifed: unknown key" in err and "column 'PHONE' is not in source" in err
+    mapping = MAPPING.replace("    key: [ID]\n", "    key: [ID]\n    delimeter: ';'\n")
+    code, out, err = validate(make(tmp_path / "reading", mapping, CSV.replace(",", ";")), capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "sources.people.delimeter: unknown key" in err, err
+
+
 def test_a_missing_source_file_names_the_mapping_file_and_line(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     project = make(tmp_path, MAPPING.replace("transform: [email]}", "transform: [emial]}"))

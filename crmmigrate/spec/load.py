@@ -10,6 +10,7 @@ import copy
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,7 +18,9 @@ from pydantic import BaseModel, ValidationError
 
 from crmmigrate.crm.models import entity_fields, entity_links
 from crmmigrate.errors import MappingSpecError, SpecProblem
-from crmmigrate.spec.model import ENTITY_NAMES, CsvSource, MappingSpec, ProjectSpec
+from crmmigrate.spec.model import (
+    ENTITY_NAMES, CsvSource, JsonSource, MappingSpec, ProjectSpec, SourceBase, SqlSource, XlsxSource,
+)
 from crmmigrate.spec.yamlsource import KeyPath, YamlDoc, format_path, load_yaml
 # A module import, not names: `crmmigrate.transforms` imports `crmmigrate.spec.reasons`, which runs
 # this package's __init__; importing names here would fail when transforms is imported first.
@@ -59,11 +62,29 @@ class Project:
         return [(m, t) for m in self.mappings.values() for t in m.sources]
 
     def readable_sources(self) -> list[tuple[MappingSpec, str]]:
-        """The sources whose declaration the schema took whole: one with a refused key (a
-        `delimiter: 5`) would be read another way than its author meant, and its header would
-        make every column look missing."""
+        """The sources read the way their author meant: one with a refused value (a
+        `delimiter: 5`), or an unknown key that looks like a reading option (`delimeter:`), would
+        be read another way, and its header would make every column look missing. An unknown key
+        like `last_modifed:` changes no reading: the columns are still checked in the same pass."""
         return [(m, t) for m, t in self.sources()
-                if not any(r[:2] == ("sources", t) for r in self.refused.get(m.system, ()))]
+                if not any(r[:2] == ("sources", t) and _changes_reading(r) for r in self.refused.get(m.system, ()))]
+
+
+# What every source declares without changing how its rows are read (spec.model.SourceBase).
+_NOT_READING = set(SourceBase.model_fields) | {f.alias for f in SourceBase.model_fields.values() if f.alias}
+_READING = {name for cls in (CsvSource, JsonSource, XlsxSource, SqlSource) for name in cls.model_fields} - _NOT_READING
+
+
+def _changes_reading(refused: KeyPath) -> bool:
+    """Whether a key refused in a source's declaration may change how the source is read."""
+    if len(refused) != 3 or not isinstance(refused[2], str):
+        return True  # a refused value inside a setting, or the declaration itself
+    key = refused[2]
+    if key in _NOT_READING:
+        return False  # its value was refused; the rows are read the same
+    if key in _READING:
+        return True
+    return bool(get_close_matches(key, sorted(_READING), n=1))  # an unknown key: a misspelled reading option?
 
 
 def _parse(doc: YamlDoc, model: type[M]) -> M | None:
