@@ -24,11 +24,15 @@ driven by the metadata of one region (`PhoneMetadata`):
   lengths, then pattern) and one of the type descriptions does (`_region_code_for_number_from_list`,
   `_number_type_helper`, `_is_number_matching_desc`).
 
-Where a step is not written here exactly, the value is NULL and the caller marks the row not sure
-(Python reads it): a `+` followed by 0 or by no known code (phonenumbers then retries the digits
-as national), an international prefix followed by 0, a national prefix with a transform rule
-(AR, BR, JP…), a region outside `SUPPORTED_REGIONS`, a code whose patterns RE2 does not compile
-or that use more than the syntax on which RE2 and Python's `re` agree.
+Where every step is written here, the verdict is certain both ways: a valid number is sure, and an
+invalid one is certainly refused (phonenumbers either reads the same NSN and finds it invalid, or
+raises, which is a refusal too). Where a step is not written here exactly, the verdict is NULL and
+the caller marks the row not sure (Python reads it): a `+` followed by 0 or by no known code
+(phonenumbers then retries the digits without the `+`; certainly refused unless they start with the
+home region's international prefix), an international prefix followed by 0, a national prefix
+with a transform rule (AR, BR, JP…), a region outside `SUPPORTED_REGIONS`, a code whose patterns
+RE2 does not compile or that use more than the syntax on which RE2 and Python's `re` agree. An
+international prefix followed by no known code is certainly refused.
 
 RE2 and `re` agree on these patterns over ASCII digits: they use only classes, `\\d`, groups,
 `?`, `{m,n}`, `|` and `$` (checked per pattern), and RE2's leftmost-first match of a prefix ends
@@ -286,10 +290,13 @@ assert not any(a != b and b.startswith(a) for a in _CODES for b in _CODES)
 _CODE_RE = "^(?:" + "|".join(_CODES) + ")"
 
 
-def phone_sql(c: str, region: str, let: _Let) -> tuple[str, str]:
-    """(value, sure) of `phone_e164` over *c*: a bound name, the text without its punctuation
-    (NULL or any text). *let* binds an expression to a name (a column computed once per row).
-    `sure` is never NULL; it is false where *c* is not `+`? and three or more ASCII digits."""
+def phone_sql(c: str, region: str, let: _Let) -> tuple[str, str, str]:
+    """(value, sure, refused) of `phone_e164` over *c*: a bound name, the text without its
+    punctuation (NULL or any text). *let* binds an expression to a name (a column computed once
+    per row). `sure` and `refused` are never NULL and both false where *c* is not `+`? and three
+    or more ASCII digits; `refused`: phonenumbers certainly reads no valid number (the value is
+    then NULL). Every step is exact where the NSN is not NULL, so an invalid NSN is as certain
+    as a valid one; and parse raising is a refusal too."""
     national = region in SUPPORTED_REGIONS and usable(phonenumbers.country_code_for_region(region))
     home = PhoneMetadata.metadata_for_region(region) if national else None
     idd = home.international_prefix if home is not None else None
@@ -326,5 +333,18 @@ def phone_sql(c: str, region: str, let: _Let) -> tuple[str, str]:
     else:
         code, nsn = intl_cc, intl_nsn
     valid = _by_code(code, {s: _valid(cc, nsn) for s, cc in codes.items()}, "false")
-    sure = f"CASE WHEN {nsn} IS NULL THEN false ELSE {valid} END"
-    return f"'+' || {code} || {nsn}", sure
+    # After a `+` or the international prefix, digits with no known code: `_extract_country_code`
+    # finds none and parse raises. Only a `+` is forgiven, by reading the digits again without it:
+    # then they are international only after the home region's prefix (own code would have been
+    # found), else national, where parse raises again (a code of 0).
+    unknown = f"{intl_cc} = ''"
+    if idd:
+        after = _after(digits, idd)
+        retried = f"CASE WHEN {_prefix(digits, idd)} THEN starts_with({after}, '0') ELSE true END"
+        fails = f"CASE WHEN {how} = 2 THEN {unknown} WHEN {how} = 1 AND {unknown} THEN {retried} ELSE false END"
+    else:
+        fails = "false"  # no home region read here: its retry after a `+` is not written
+    # true: valid; false: certainly no valid number (refused); NULL: not decided here.
+    verdict = let(f"CASE WHEN {nsn} IS NOT NULL THEN {valid} WHEN {fails} THEN false END")
+    return f"CASE WHEN {verdict} THEN '+' || {code} || {nsn} END", f"coalesce({verdict}, false)", \
+        f"coalesce(NOT {verdict}, false)"

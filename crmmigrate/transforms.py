@@ -286,7 +286,8 @@ def split_name(values: pd.Series, part: str, order: str = "given_first") -> pd.S
 
 def sql_phone(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
     """`phonenumbers` read through its own metadata (phoneplan): sure where the digits take a
-    path phoneplan writes exactly and the number is valid; every other text goes to Python.
+    path phoneplan writes exactly and the number is valid, certainly refused where it is not (or
+    where phonenumbers certainly raises); every other text goes to Python.
 
     Sure only on text of ASCII digits, at most one `+` before them, and ` ()./-`: on such text
     phonenumbers starts at the `+` or first digit, finds no extension (that needs a letter, `#`,
@@ -299,10 +300,11 @@ def sql_phone(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
         # is a memchr. Each step is bound (a layer of its own): a CASE reading an unbound nested
         # one would evaluate it twice, at every level.
         c = p.let(f"CASE WHEN contains({c}, {quote_str(junk)}) THEN replace({c}, {quote_str(junk)}, '') ELSE {c} END")
-    value, sure = phone_sql(c, mapping.default_region, p.let)
-    # parse refuses a text over 250 characters before reading it
+    value, sure, refused = phone_sql(c, mapping.default_region, p.let)
+    # Refused whatever the text's length (parse refuses a text over 250 characters before reading it).
+    p.refuse("phone", refused)
     p.require(f"{t} IS NULL OR {t} = '' OR (strlen({t}) <= 250 AND {sure})")
-    p.value = f"CASE WHEN {t} IS NULL OR {t} = '' THEN NULL ELSE {value} END"
+    p.value = value  # NULL unless valid (so NULL for a missing or blank text)
 
 
 @register_transform("phone", reason=ReasonCode.INVALID_PHONE, changed="written as E.164", sql=sql_phone)

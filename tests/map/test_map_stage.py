@@ -449,3 +449,91 @@ def test_a_rule_with_only_python_costs_its_field_not_its_entity_and_says_so(tmp_
     counts = compiled_counts[("s.c", "contact")]["transformed"]
     assert counts == {"email/email": 300, "first_name/reverse_for_test": 300, "last_name/title": 301,
                       "last_name/trim": 300}
+
+
+PHONES = """\
+spec_version: 1
+kind: mapping
+system: s
+department: sales
+default_region: US
+sources:
+  c: {format: csv, path: c.csv, key: [ID]}
+entities:
+  - entity: contact
+    from: c
+    fields:
+      last_name: {column: NAME, transform: [trim]}
+      first_name: {column: FIRST, map: {a: Ann, b: Bob}}
+      email: {column: MAIL, transform: [email]}
+      phone: {column: TEL, transform: [phone]}
+      tax_id: {column: TAX, transform: [phone], on_invalid: reject}
+  - entity: support_case
+    from: c
+    fields:
+      case_number: {column: ID}
+      status: {column: FIRST, map: {a: open, b: closed, x: open}, on_invalid: reject}
+      subject: {column: TEL, transform: [phone]}
+      opened_at: {column: AT, formats: ['%d.%m.%Y %H:%M']}
+"""
+# Phones in the US: valid (sure), certainly invalid (refused by the SQL), and in doubt (letters,
+# too few digits, a `+` whose digits phonenumbers reads again).
+VALID_PHONES = ["(212) 316-5076", "+44 20 8537 9740", "1-212-555-0100", ""]
+INVALID_PHONES = ["452.116.5076", "+28 1234 5678", "011 28 1234 5678", "+0 123 4567", "030 1234567"]
+DOUBTFUL_PHONES = ["+1 (800) FLOWERS", "12", "+011 49 30 1234567", "tel 555"]
+
+
+def test_phones_the_sql_refuses_are_nulled_or_rejected_as_map_frame_writes_them(tmp_path: Path) -> None:
+    """A lenient phone the SQL knows phonenumbers refuses makes a sure row with the phone empty,
+    and its nulled row is written from SQL; the same refusal of a strict field is a certain
+    reject listing every failure (the lenient ones too) and then no nulled row. Mixed with a
+    lenient value map's miss (certain too), an invalid e-mail (in doubt) and a datetime no format
+    reads (certain); each file must equal map_frame's."""
+    rows = [
+        ("1", "N", "a", "a@b.de", "452.116.5076", "(212) 316-5076", "05.01.2024 10:00"),  # phone nulled
+        ("2", "N", "z", "a@b.de", "+28 1234 5678", "", "soon"),              # two nulled; opened_at nulled
+        ("3", "N", "a", "a@b.de", "(212) 316-5076", "452.116.5076", "x"),    # tax_id refused: rejected
+        ("4", " ", "z", "a@b.de", "030 1234567", "+0 123 4567", ""),         # rejected with every failure
+        ("5", "N", "a", "not mail", "452.116.5076", "", ""),                 # e-mail in doubt: map_frame
+        ("6", "N", "b", "a@b.de", "+1 (800) FLOWERS", "", ""),               # phone in doubt: map_frame
+        ("7", "N", "q", "a@b.de", "12", "011 28 1234 5678", ""),             # rejected, a phone in doubt
+    ]
+    rng = random.Random(7)
+    phones = VALID_PHONES + INVALID_PHONES + DOUBTFUL_PHONES
+    for i in range(8, 400):  # every mixture
+        rows.append((str(i), rng.choice(["N", " ", "Ann"]), rng.choice(["a", "b", "z", ""]),
+                     rng.choice(["a@b.de", "x", ""]), rng.choice(phones), rng.choice(phones + [""] * 6),
+                     rng.choice(["05.01.2024 10:00", "soon", ""])))
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows([("ID", "NAME", "FIRST", "MAIL", "TEL", "TAX", "AT"), *rows])
+    routes = map_both_routes(project(tmp_path, text.getvalue(), PHONES), tmp_path / "run")
+    (compiled, compiled_counts), (reference, reference_counts) = routes["outs"][True], routes["outs"][False]
+    assert compiled_counts == reference_counts
+    assert_same_files(compiled, reference)
+    nulled = _read(compiled / "nulled" / "contact" / "s.c.parquet")
+    first = nulled[nulled["_source_key"].isin(["1", "2"])]
+    assert first[["_source_key", "field", "rule", "value", "reason_code", "category", "message"]].values.tolist() == [
+        ["1", "phone", "phone", "452.116.5076", "invalid_phone", "data", "'452.116.5076' refused by phone"],
+        ["2", "first_name", "map", "z", "unmapped_value", "data", "'z' is not in the value map (a, b)"],
+        ["2", "phone", "phone", "+28 1234 5678", "invalid_phone", "data", "'+28 1234 5678' refused by phone"]]
+    rejects = _read(compiled / "rejects" / "contact" / "s.c.parquet").set_index("_source_key")
+    assert rejects.loc["4", "message"] == (
+        "last_name: a value is required; first_name: 'z' is not in the value map (a, b); "
+        "phone: '030 1234567' refused by phone; tax_id: '+0 123 4567' refused by phone")
+    assert rejects.loc["4", "reason_code"] == "missing_required"
+    assert rejects.loc["3", "reason_code"] == "invalid_phone"
+
+    mapping = next(iter(routes["project"].mappings.values()))
+    table = f"read_parquet('{tmp_path / 'run' / 'extract' / 's.c.parquet'}')"
+
+    def flags(entity: int) -> dict[str, tuple[bool, bool]]:
+        sql = compile_entity(mapping.entities[entity], mapping)
+        assert sql is not None
+        return {i: (s, r) for i, s, r in duckdb.sql(
+            f"SELECT ID, {sql.sure}, {sql.reject} FROM {sql.over(table)} WHERE ID::INT < 8").fetchall()}
+
+    sure, certain, doubt = (True, False), (False, True), (False, False)
+    assert flags(0) == {"1": sure, "2": sure, "3": certain, "4": certain, "5": doubt, "6": doubt, "7": doubt}
+    assert flags(1) == {"1": sure, "2": certain, "3": sure, "4": certain, "5": sure, "6": doubt, "7": doubt}
+    counts = compiled_counts[("s.c", "contact")]
+    assert counts["nulled"] > 100 and counts["rejects"] > 100 and counts["mapped"] > 50

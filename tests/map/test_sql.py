@@ -35,7 +35,7 @@ from crmmigrate.map.coerce import sql_to_decimal as to_decimal, sql_to_int as to
 from crmmigrate.map.coerce.dates import _fixed_width
 from crmmigrate.sqlpipe import _Pipe
 from tests.map.test_mapper import spec
-from crmmigrate.schemas import extract_schema, mapped_schema
+from crmmigrate.schemas import FAILURE, extract_schema, mapped_schema
 from crmmigrate.spec.model import EntityMapping, MappingSpec
 from crmmigrate import transforms
 from crmmigrate.transforms import get_transform, register_transform
@@ -66,6 +66,9 @@ def run_sql(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, compiled: Compi
     try:
         select = ", ".join(f"{e} AS {ident(n)}" for n, e in compiled.columns.items())
         flags = "".join(f", {e} AS {ident('_sure_' + n)}" for n, e in compiled.fields_sure.items())
+        # Each lenient failure the SQL claims, as the nulled row the map pass writes for a sure row.
+        flags += "".join(f", CASE WHEN {f.when} THEN {f.struct()} END AS {ident(f'_dropped_{i}')}"
+                         for i, f in enumerate(compiled.failures) if f.lenient)
         return con.sql(f"SELECT {select}, {compiled.sure} AS _sure{flags} FROM {compiled.over('extract')}").to_arrow_table()
     finally:
         con.unregister("extract")
@@ -90,7 +93,8 @@ def as_arrow(mapped: pd.DataFrame, schema: pa.Schema) -> list[dict[str, Any]]:
 
 
 def check(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, mapping: MappingSpec, entity: int = 0) -> tuple[int, int]:
-    """Assert every sure row is mapped by map_frame, with equal values; returns (sure, mapped)."""
+    """Assert every sure row is mapped by map_frame, with equal values and the values it drops
+    (its nulled rows) claimed by the SQL; returns (sure, mapped)."""
     em = mapping.entities[entity]
     compiled = compile_entity(em, mapping)
     assert compiled is not None, f"{em.entity} did not compile"
@@ -104,7 +108,16 @@ def check(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, mapping: MappingS
     flags = [f"_sure_{n}" for n in em.fields]
     for name in em.fields:
         check_field(frame, out, em, name, mapping)
-    sure = out.filter(out["_sure"]).drop_columns(["_sure", *flags]).cast(schema).to_pylist()
+    dropped = [c for c in out.column_names if c.startswith("_dropped_")]
+    claimed = out.filter(out["_sure"]).select(["_row_number", *dropped]).to_pylist()
+    nulled: dict[int, list[dict[str, Any]]] = {}
+    for row in result.nulled.to_dict("records"):
+        nulled.setdefault(row["_row_number"], []).append({f.name: row[f.name] for f in FAILURE})
+    for row in claimed:
+        number = row.pop("_row_number")
+        assert [f for f in row.values() if f is not None] == nulled.get(number, []), \
+            f"nulled values of {frame.loc[frame['_row_number'] == number].to_dict('records')}"
+    sure = out.filter(out["_sure"]).drop_columns(["_sure", *flags, *dropped]).cast(schema).to_pylist()
     expected = {row["_row_number"]: row for row in as_arrow(result.mapped, schema)}
     not_mapped = set(result.rejects["_row_number"]) | set(frame.loc[result.skipped.index, "_row_number"])
     for row in sure:
@@ -838,11 +851,8 @@ def dirty_contacts(n: int, seed: int = 1) -> pd.DataFrame:
 
 # Random NANP digits are a valid number less than half the time (an area code or exchange not
 # in use), the +44 20 ones three times in five. The phone is optional, so a contact with an
-# invalid one is mapped without it: the SQL does not yet claim those certain refusals.
-@pytest.mark.parametrize(("entity", "least"), [
-    pytest.param(0, 1500, marks=pytest.mark.xfail(strict=True, reason=(
-        "issue 17 item 1: the SQL does not claim an optional phone's certain refusal (sent to map_frame)"))),
-    (1, 1500)], ids=["contact", "marketing_consent"])
+# invalid one is mapped without it: the SQL claims those certain refusals (sure, phone NULL).
+@pytest.mark.parametrize(("entity", "least"), [(0, 1500), (1, 1500)], ids=["contact", "marketing_consent"])
 def test_bench_mapping_is_mostly_sure_and_exact(con: duckdb.DuckDBPyConnection, entity: int, least: int) -> None:
     sure, mapped = check(con, dirty_contacts(2000), BENCH, entity)
     print(f"{BENCH.entities[entity].entity}: {sure} of {mapped} mapped rows sure ({sure / mapped:.1%})",

@@ -207,12 +207,16 @@ def changed_flag(before: str, after: str) -> str:
 
 
 def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec, prefix: str,
-           changes: list[tuple[str, str, str]] | None = None) -> tuple[str, list[str], list[Failure], list[tuple[int, str, str]]]:
-    """(value, [sure conditions], [certain failures], bound values named *prefix*N) of one field;
-    each transform step's `changed_flag` is appended to *changes* as (field, transform, flag)."""
+           changes: list[tuple[str, str, str]] | None = None
+           ) -> tuple[str, list[str], str, list[Failure], list[tuple[int, str, str]]]:
+    """(value, [sure conditions], settled, [certain failures], bound values named *prefix*N) of one
+    field; each transform step's `changed_flag` is appended to *changes* as (field, transform, flag).
+    The conditions hold where the value passes every rule of the field; *settled* also where a
+    lenient field certainly drops it (the value is then NULL, and the row is mapped with one
+    nulled row for the field)."""
     if fs.constant is not None:
         value, sure = _constant(em, name, fs, mapping)
-        return value, [sure], [], []
+        return value, [sure], sure, [], []
     target = entity_fields(em.entity)[name]
     column_type = ENTITIES[em.entity].__table__.columns[name].type
     p = _Pipe(_input(fs), prefix)
@@ -241,6 +245,10 @@ def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec, pr
     required = fs.required if fs.required is not None else target.required
     lenient = fs.lenient(required)
     failures = []
+    for rule, when in refused.items():
+        if rule not in ("map", "type"):  # a transform's, as map_field words it
+            failures.append(_failure(name, when, rule, get_transform(rule).reason, f"'{{value}}' refused by {rule}",
+                                     _input(fs), lenient))
     if "map" in refused:
         assert fs.map is not None
         keys = ", ".join(map(str, fs.map))
@@ -256,7 +264,15 @@ def _field(em: EntityMapping, name: str, fs: FieldSpec, mapping: MappingSpec, pr
         # Every rule passed and left nothing: map_frame's only failure of the field is the absence.
         failures.append(_failure(name, f"least({sure}, {value} IS NULL)", "required", ReasonCode.MISSING_REQUIRED,
                                  "a value is required", _input(fs)))
-    return value, conditions, failures, p.lets
+    settled = _all(conditions)
+    if lenient and refused:
+        # A refusal is the field's only failure (every rule before it passed, and it leaves None for
+        # the rules after it): map_frame maps the row without the value. A value the refusing rule
+        # leaves behind (phone's is NULL, a coercion's too) is not relied on.
+        dropped = f"greatest({', '.join(refused.values())})"
+        settled = f"greatest({settled}, {dropped})"
+        value = f"CASE WHEN {dropped} THEN NULL ELSE {value} END"
+    return value, conditions, settled, failures, p.lets
 
 
 def _compile(em: EntityMapping, mapping: MappingSpec, tag: str) -> CompiledEntity:
@@ -285,16 +301,16 @@ def _compile(em: EntityMapping, mapping: MappingSpec, tag: str) -> CompiledEntit
         if name in em.fields:
             field_changes: list[tuple[str, str, str]] = []
             try:
-                columns[name], conditions, failures[name], bound = _field(em, name, em.fields[name], mapping,
-                                                                          f"{_LAMBDA}{tag}{i}_v", field_changes)
+                columns[name], conditions, settled, failures[name], bound = _field(
+                    em, name, em.fields[name], mapping, f"{_LAMBDA}{tag}{i}_v", field_changes)
             except _NoSql as exc:
                 # One rule without SQL costs its field, not its entity: the other fields stay sure.
                 python_fields[name] = str(exc)
                 columns[name] = f"CAST(NULL AS {_sql_type(schema.field(name).type)})"
-                conditions, failures[name], bound, field_changes = ["false"], [], [], []
+                conditions, settled, failures[name], bound, field_changes = ["false"], "false", [], [], []
             changes += field_changes
             lets += bound
-            sure += conditions
+            sure.append(settled)
             fields_sure[name] = _all(conditions)
         else:
             columns[name] = f"CAST(NULL AS {_sql_type(schema.field(name).type)})"

@@ -17,7 +17,7 @@ from crmmigrate.map.duckdb.compile import CompiledEntity
 from crmmigrate.map.duckdb.doubtful import Doubtful, raw_json_sql
 from crmmigrate.map.repeats import repeated_rows
 from crmmigrate.map.writers import Writers
-from crmmigrate.schemas import FAILURE, LINEAGE_NAMES, MAP_REJECTS
+from crmmigrate.schemas import FAILURE, LINEAGE_NAMES, MAP_NULLED, MAP_REJECTS
 from crmmigrate.spec.model import EntityMapping, MappingSpec
 from crmmigrate.sqlpipe import _LAMBDA as _OWN, layered
 from crmmigrate.sqltext import ident, literal
@@ -57,10 +57,14 @@ class Part:
                 for i, (_, _, flag) in enumerate(self.sql.changes)]
 
     def count_changes(self, table: pa.Table, rows: pa.ChunkedArray | pa.Array, fields: list[str] | None = None) -> None:
-        """Count the changed values of *rows* (a mask of *table*'s), of every field or of *fields*."""
+        """Count the changed values of *rows* (a mask of *table*'s), of every field or of *fields*:
+        each field only where it is sure itself (a sure row may have a lenient field's value
+        certainly dropped, which is no change: map_frame counts refused values as failures)."""
+        pattern = table.column(f"{self.own}pattern")
         for i, (name, transform, _) in enumerate(self.sql.changes):
             if fields is None or name in fields:
-                n = pc.sum(pc.and_(table.column(f"{self.own}t{i}"), rows)).as_py()
+                field_sure = pc.not_equal(pc.bit_wise_and(pattern, 1 << self.fields.index(name)), 0)
+                n = pc.sum(pc.and_(pc.and_(table.column(f"{self.own}t{i}"), rows), field_sure)).as_py()
                 self.writers.count_transformed(name, transform, n or 0)
 
     def rows_sql(self, raw_columns: list[str]) -> list[str]:
@@ -72,7 +76,9 @@ class Part:
         reason = "CASE " + " ".join(f"WHEN {own}f{i} THEN {literal(str(r))}" for i, r in first) + " END" if first else "NULL"
         category = "CASE " + " ".join(f"WHEN {own}f{i} THEN {literal(r.category)}" for i, r in first) + " END" \
             if first else "NULL"
-        listed = [f"CASE WHEN {own}reject AND {own}f{i} THEN {expr} END AS {own}{kind}{i}"
+        # A lenient failure on a sure row is a nulled row (a strict one is never on a sure row).
+        listed = [f"CASE WHEN {f'({own}reject OR {own}sure)' if f.lenient else f'{own}reject'} AND {own}f{i} "
+                  f"THEN {expr} END AS {own}{kind}{i}"
                   for i, f in enumerate(sql.failures) for kind, expr in (("v", f.value), ("m", f.message))]
         return [f"{own}sure", f"{own}reject", f"{own}pattern", *listed, *self.change_columns(),
                 f"CASE WHEN {own}reject THEN {raw_json_sql(raw_columns)} END AS {own}raw",
@@ -89,10 +95,12 @@ class Part:
         texts = [f"{literal(f.field + ': ')} || {own}m{i}" for i, f in enumerate(sql.failures)]
         failures = f"flatten([{', '.join(structs)}])" if structs else f"CAST(NULL AS {_FAILURES_SQL_TYPE})"
         message = f"concat_ws('; ', {', '.join(texts)})" if texts else "''"
+        # A lenient failure's value and message on a sure row make its nulled row (_certain_nulled).
+        dropped = [f"{own}{kind}{i}" for i, f in enumerate(sql.failures) if f.lenient for kind in "vm"]
         return [f"{own}sure", f"{own}reject", f"{own}pattern", f"{own}raw", f"{own}reason", f"{own}category",
                 *self.change_columns(),
                 f"CASE WHEN {own}reject THEN {failures} END AS {own}failures",
-                f"CASE WHEN {own}reject THEN {message} END AS {own}message"]
+                f"CASE WHEN {own}reject THEN {message} END AS {own}message", *dropped]
 
     def write(self, table: pa.Table) -> None:
         """One batch: sure rows and certain rejects from Arrow, the rest gathered for map_frame."""
@@ -110,6 +118,8 @@ class Part:
         route["doubtful"] += table.num_rows - sure_rows - rejected
         mapped = _conform([table.column(c) for c in aliases.values()], self.writers.files["mapped"][1])
         self.writers.write_arrow("mapped", mapped if all_sure else mapped.filter(sure))
+        if any(f.lenient for f in self.sql.failures):
+            self.writers.write_arrow("nulled", _certain_nulled(table, self))
         if not all_sure:
             if self.sql.failures:
                 self.writers.write_arrow("rejects", _certain_rejects(table.select(self.reject_columns).filter(reject), self))
@@ -187,6 +197,29 @@ def _certain_rejects(rows: pa.Table, part: Part) -> pa.Table:
     columns += [pa.repeat(part.em.entity, n), *(rows.column(f"{own}{c}") for c in ("reason", "category", "message",
                                                                                  "failures", "raw"))]
     return _conform(columns, MAP_REJECTS)
+
+
+def _certain_nulled(table: pa.Table, part: Part) -> pa.Table:
+    """The values lenient fields dropped from the batch's sure rows, as map_frame writes them
+    (schemas.MAP_NULLED): one row per dropped value, field by field (the order of rows in an
+    output does not matter). Only the value and message are per row; the rest is the failure's,
+    repeated, rather than a list of failure structs built per row and flattened here."""
+    own, sure = part.own, table.column(f"{part.own}sure")
+    lineage = [part.aliases[name] for name in LINEAGE_NAMES]
+    tables = []
+    for i, f in enumerate(part.sql.failures):
+        if not f.lenient:
+            continue
+        # On a sure row the message is there exactly where the failure holds (never NULL then).
+        rows = table.select([*lineage, f"{own}v{i}", f"{own}m{i}"]).filter(pc.and_(sure, pc.is_valid(
+            table.column(f"{own}m{i}"))))
+        if n := rows.num_rows:
+            columns = [rows.column(c) for c in lineage] + [pa.repeat(part.em.entity, n), pa.repeat(f.field, n),
+                                                           pa.repeat(f.rule, n), rows.column(f"{own}v{i}"),
+                                                           pa.repeat(str(f.reason), n), pa.repeat(f.reason.category, n),
+                                                           rows.column(f"{own}m{i}")]
+            tables.append(_conform(columns, MAP_NULLED))
+    return pa.concat_tables(tables) if tables else MAP_NULLED.empty_table()
 
 
 def _conform(columns: list[pa.ChunkedArray], schema: pa.Schema) -> pa.Table:
