@@ -40,6 +40,18 @@ TEXTS = st.lists(st.one_of(st.none(), st.text(max_size=16), st.text(alphabet=" \
                  max_size=40)
 
 
+def on_drawn_texts(check: Any) -> None:
+    """*check* on lists of texts Hypothesis draws, the same ones every run (SEED)."""
+
+    @seed(SEED)
+    @settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(TEXTS)
+    def drawn(values: list[str | None]) -> None:
+        check(values)
+
+    drawn()
+
+
 def _agrees(con: duckdb.DuckDBPyConnection, name: str, values: list[str | None]) -> int:
     expected, bad = _python(name, values, **ARGS.get(name, {}))
     got = _transform(con, name, values, **ARGS.get(name, {}))
@@ -57,14 +69,7 @@ def con() -> duckdb.DuckDBPyConnection:
 @pytest.mark.parametrize("name", [n for n in transform_names() if sql_half(n) is not None])
 def test_every_transform_with_an_sql_half_agrees_with_python(con: duckdb.DuckDBPyConnection, name: str) -> None:
     assert _agrees(con, name, EDGES) > 0  # and it is sure of something, or it would pass trivially
-
-    @seed(SEED)
-    @settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(TEXTS)
-    def drawn(values: list[str | None]) -> None:
-        _agrees(con, name, values)
-
-    drawn()
+    on_drawn_texts(lambda values: _agrees(con, name, values))
 
 
 def test_every_transform_without_an_sql_half_is_named_in_the_route() -> None:
@@ -112,11 +117,4 @@ def _coerces(con: duckdb.DuckDBPyConnection, kind: str, values: list[str | None]
 @pytest.mark.parametrize("kind", list(COERCIONS))
 def test_every_coercion_agrees_with_python(con: duckdb.DuckDBPyConnection, kind: str) -> None:
     assert _coerces(con, kind, EDGES) > 0
-
-    @seed(SEED)
-    @settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(TEXTS)
-    def drawn(values: list[str | None]) -> None:
-        _coerces(con, kind, values)
-
-    drawn()
+    on_drawn_texts(lambda values: _coerces(con, kind, values))
