@@ -42,6 +42,8 @@ class EntityPreview:
     mapped: pd.DataFrame
     rejects: pd.DataFrame
     skipped: pd.DataFrame
+    # Values an optional field dropped from mapped records (schemas.MAP_NULLED), shown as a run records them.
+    nulled: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def records(self) -> int:
@@ -108,7 +110,7 @@ def preview(mapping: MappingSpec | PathLike, n: int = 500, *, project: PathLike 
     for em in entries:
         out = map_frame(frames[em.from_], em, spec)
         result.entities.append(EntityPreview(em.entity, spec.source_id(em.from_), out.mapped, out.rejects,
-                                             out.skipped))
+                                             out.skipped, out.nulled))
     return result
 
 
@@ -341,4 +343,9 @@ def format_preview(result: Preview, show: int = 10) -> list[str]:
             lines.append(f"  rejected row {r['_row_number']} (key {r['_source_key']}): {r['reason_code']}: {r['message']}")
         if len(ep.rejects) > show:
             lines.append(f"  … and {len(ep.rejects) - show:,} more rejected")
+        for r in ep.nulled.head(show).to_dict("records"):
+            lines.append(f"  value dropped, row {r['_row_number']} (key {r['_source_key']}) kept: {r['reason_code']}: "
+                         f"{r['field']}: {r['message']}")
+        if len(ep.nulled) > show:
+            lines.append(f"  … and {len(ep.nulled) - show:,} more values dropped")
     return lines

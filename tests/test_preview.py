@@ -160,3 +160,29 @@ entities:
     out = console.buffer.getvalue().decode("ascii")
     assert "Zo<U+00EB>" in out
     assert "<U+202E>evil" in out and "<U+001B>[31mred" in out
+
+
+def test_preview_shows_the_values_an_optional_field_dropped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad optional value no longer rejects its record: the preview shows the record kept and
+    the value dropped, with its reason, as a run records it in map/nulled."""
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "crmmigrate.yml").write_text("spec_version: 1\nkind: project\nname: t\n")
+    (tmp_path / "mappings" / "s.yml").write_text("""\
+spec_version: 1
+kind: mapping
+system: s
+department: sales
+sources:
+  c: {format: csv, path: c.csv, key: [ID]}
+entities:
+  - entity: contact
+    from: c
+    fields: {last_name: NAME, phone: {column: TEL, transform: [phone]}}
+""")
+    (tmp_path / "c.csv").write_text("ID,NAME,TEL\n1,Lee,030 1234567\n2,Roe,+453 3331 9991\n")
+    result = crmmigrate.preview("s", project=tmp_path)
+    assert result["contact"].mapped["phone"].tolist() == ["+49301234567", None]
+    assert result["contact"].nulled[["_source_key", "field", "value"]].values.tolist() == [["2", "phone", "+453 3331 9991"]]
+    assert main(["preview", "--project", str(tmp_path), "--mapping", "s"]) == 0
+    out = capsys.readouterr().out
+    assert ("value dropped, row 3 (key 2) kept: invalid_phone: phone: '+453 3331 9991' refused by phone" in out), out
