@@ -77,7 +77,7 @@ def test_a_key_error_a_transform_and_a_column_in_one_pass(tmp_path: Path, capsys
     assert code == 2, out
     assert err.splitlines()[0] == "crmmigrate: 3 problem(s) in mapping files:"
     assert err.splitlines()[1:3] == [
-        f"mappings/crm.yml:{at['requird']} entities[0].fields.last_name.requird: unknown key",
+        f"mappings/crm.yml:{at['requird']} entities[0].fields.last_name.requird: unknown key (did you mean 'required'?)",
         f"mappings/crm.yml:{at['emial']} entities[0].fields.email.transform[0]: unknown transform 'emial' "
         f"(did you mean 'email'?); allowed: " + err.splitlines()[2].split("allowed: ")[1],
     ]
@@ -105,10 +105,11 @@ def test_an_unknown_key_in_a_source_still_lets_its_columns_be_checked(tmp_path: 
     (tmp_path / "typo").mkdir(), (tmp_path / "reading").mkdir()
     code, out, err = validate(make(tmp_path / "typo", mapping), capsys)
     assert code == 2 and err.splitlines()[0] == "crmmigrate: 2 problem(s) in mapping files:", err
-    assert "sources.people.last_modifed: unknown key" in err and "column 'PHONE' is not in source" in err
+    assert "sources.people.last_modifed: unknown key (did you mean 'last_modified'?)" in err
+    assert "column 'PHONE' is not in source" in err
     mapping = MAPPING.replace("    key: [ID]\n", "    key: [ID]\n    delimeter: ';'\n")
     code, out, err = validate(make(tmp_path / "reading", mapping, CSV.replace(",", ";")), capsys)
-    assert code == 2 and len(err.splitlines()) == 1 and "sources.people.delimeter: unknown key" in err, err
+    assert code == 2 and len(err.splitlines()) == 1 and "delimeter: unknown key (did you mean 'delimiter'?)" in err, err
 
 
 def test_a_missing_source_file_names_the_mapping_file_and_line(tmp_path: Path,

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ValidationError
 from crmmigrate.crm.models import entity_fields, entity_links
 from crmmigrate.errors import MappingSpecError, SpecProblem
 from crmmigrate.spec.model import (
-    ENTITY_NAMES, CsvSource, JsonSource, MappingSpec, ProjectSpec, SourceBase, SqlSource, XlsxSource,
+    ENTITY_NAMES, CsvSource, EntityMapping, FieldSpec, JsonSource, LastModified, LinkSpec, MappingSpec, ProjectSpec,
+    SourceBase, Spec, SqlSource, XlsxSource,
 )
 from crmmigrate.spec.yamlsource import KeyPath, YamlDoc, format_path, load_yaml
 # A module import, not names: `crmmigrate.transforms` imports `crmmigrate.spec.reasons`, which runs
@@ -156,9 +157,37 @@ def _is_union_tag(part: Any) -> bool:
     return isinstance(part, str) and (part in ("csv", "sql", "json", "xlsx") or "[" in part or part.startswith("function-"))
 
 
+def _keys(*models: type[BaseModel]) -> list[str]:
+    return sorted({f.alias or name for model in models for name, f in model.model_fields.items()})
+
+
+def _spec_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys a spec file may hold where *loc* (an unknown key's place) is; every key of every
+    spec model where the place is not one of a mapping's own."""
+    where = tuple("*" if isinstance(p, int) else p for p in loc[:-1])
+    if not where:
+        return _keys(MappingSpec, ProjectSpec)
+    if where[0] == "sources" and len(where) == 2:
+        return _keys(CsvSource, JsonSource, XlsxSource, SqlSource)
+    if where[0] == "sources" and where[2:] == ("last_modified",):
+        return _keys(LastModified)
+    if where[0] == "entities" and len(where) == 2:
+        return _keys(EntityMapping)
+    if where[0] == "entities" and len(where) == 4 and where[2] in ("fields", "links"):
+        return _keys(FieldSpec if where[2] == "fields" else LinkSpec)
+    models, keys = [Spec], set()
+    while models:
+        model = models.pop()
+        models += model.__subclasses__()
+        keys.update(_keys(model))
+    return sorted(keys)
+
+
 def _message(err: dict[str, Any]) -> str:
     if err["type"] == "extra_forbidden":
-        return "unknown key"
+        loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+        close = get_close_matches(str(loc[-1]), _spec_keys(loc), n=1) if loc else []
+        return f"unknown key (did you mean '{close[0]}'?)" if close else "unknown key"
     if err["type"] == "missing":
         return "required key is missing"
     if err["type"] == "literal_error":
