@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import select
 import signal
 import sys
@@ -22,6 +21,7 @@ from typing import TextIO
 
 from crmmigrate import __version__
 from crmmigrate.errors import CrmMigrateError, mask_secrets
+from crmmigrate.visible import code_point, visible
 
 EXIT_OK, EXIT_IMBALANCE, EXIT_USAGE, EXIT_STAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE, EXIT_TERMINATED = \
     0, 1, 2, 4, 130, 141, 143
@@ -225,26 +225,15 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
-# Characters that are invisible or reorder the text around them, shown as their code point like
-# the report shows them (crmmigrate/reconcile/report.py): a value starting with U+202E displays the
-# rest of its line reversed, and an escape sequence drives the terminal. Tab and newline are layout.
-_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
-                     "\U000e0000-\U000e007f]")
-
-
-def _code_point(char: str) -> str:
-    return f"<U+{ord(char):04X}>"
-
-
 def terminal_text(text: str, encoding: str) -> str:
     """*text* as a console in *encoding* can show it faithfully: hidden or reordering characters,
     and those the encoding lacks (`ë` on an ASCII console), as ``<U+XXXX>``."""
-    text = _HIDDEN.sub(lambda m: _code_point(m.group()), text)
+    text = visible(text, keep_layout=True)
     try:
         text.encode(encoding)
         return text
     except (UnicodeEncodeError, LookupError):
-        return "".join(c if _encodes(c, encoding) else _code_point(c) for c in text)
+        return "".join(c if _encodes(c, encoding) else code_point(c) for c in text)
 
 
 def _encodes(char: str, encoding: str) -> bool:

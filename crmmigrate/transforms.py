@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from difflib import get_close_matches
 
+import numpy as np
 import pandas as pd
 import phonenumbers
 
@@ -331,8 +332,8 @@ def phone(values: pd.Series, default_region: str = "DE") -> tuple[pd.Series, pd.
     """
     cleaned = _blank_to_none(values.str.strip()) if len(values) else values
     codes, uniques = pd.factorize(cleaned, use_na_sentinel=True)
-    read = [phone_e164(text, default_region) for text in uniques] + [None]  # the last slot: missing (-1)
-    out = pd.Series([read[c] for c in codes], index=values.index, dtype=object)
+    read = np.array([phone_e164(text, default_region) for text in uniques] + [None], dtype=object)  # -1: missing
+    out = pd.Series(read[codes], index=values.index, dtype=object)
     return out, cleaned.notna() & out.isna()
 
 

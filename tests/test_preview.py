@@ -133,26 +133,30 @@ entities:
     assert f"row 5 (key 00123) repeats row 2 with different contact values: {differing}" in out
 
 
-def test_preview_escapes_what_a_console_cannot_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import io
-
-    (tmp_path / "mappings").mkdir()
-    (tmp_path / "crmmigrate.yml").write_text("spec_version: 1\nkind: project\nname: t\n")
-    (tmp_path / "mappings" / "s.yml").write_text("""\
+def contacts(folder: Path, fields: str, csv: str) -> None:
+    """A project of one mapping: contacts with *fields* from `c.csv` holding *csv*."""
+    (folder / "mappings").mkdir()
+    (folder / "crmmigrate.yml").write_text("spec_version: 1\nkind: project\nname: t\n")
+    (folder / "mappings" / "s.yml").write_text(f"""\
 spec_version: 1
 kind: mapping
 system: s
 department: sales
 sources:
-  c: {format: csv, path: c.csv, key: [ID]}
+  c: {{format: csv, path: c.csv, key: [ID]}}
 entities:
   - entity: contact
     from: c
-    fields: {last_name: NAME, email: {column: MAIL, transform: [email], on_invalid: reject}}
+    fields: {fields}
 """)
-    (tmp_path / "c.csv").write_text(("ID,NAME,MAIL\n1,Zo\u00eb,zoe@example.com\n2,\u202eevil,eve@example.com\n"
-                                     "3,Red,\x1b[31mred\n"),
-                                    encoding="utf-8")
+    (folder / "c.csv").write_text(csv, encoding="utf-8")
+
+
+def test_preview_escapes_what_a_console_cannot_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    contacts(tmp_path, "{last_name: NAME, email: {column: MAIL, transform: [email], on_invalid: reject}}",
+             "ID,NAME,MAIL\n1,Zo\u00eb,zoe@example.com\n2,\u202eevil,eve@example.com\n3,Red,\x1b[31mred\n")
     console = io.TextIOWrapper(io.BytesIO(), encoding="ascii")  # as `PYTHONIOENCODING=ascii`, a C console
     monkeypatch.setattr(sys, "stdout", console)
     assert main(["preview", "--project", str(tmp_path), "--mapping", "s"]) == 0
@@ -165,21 +169,8 @@ entities:
 def test_preview_shows_the_values_an_optional_field_dropped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A bad optional value no longer rejects its record: the preview shows the record kept and
     the value dropped, with its reason, as a run records it in map/nulled."""
-    (tmp_path / "mappings").mkdir()
-    (tmp_path / "crmmigrate.yml").write_text("spec_version: 1\nkind: project\nname: t\n")
-    (tmp_path / "mappings" / "s.yml").write_text("""\
-spec_version: 1
-kind: mapping
-system: s
-department: sales
-sources:
-  c: {format: csv, path: c.csv, key: [ID]}
-entities:
-  - entity: contact
-    from: c
-    fields: {last_name: NAME, phone: {column: TEL, transform: [phone]}}
-""")
-    (tmp_path / "c.csv").write_text("ID,NAME,TEL\n1,Lee,030 1234567\n2,Roe,+453 3331 9991\n")
+    contacts(tmp_path, "{last_name: NAME, phone: {column: TEL, transform: [phone]}}",
+             "ID,NAME,TEL\n1,Lee,030 1234567\n2,Roe,+453 3331 9991\n")
     result = crmmigrate.preview("s", project=tmp_path)
     assert result["contact"].mapped["phone"].tolist() == ["+49301234567", None]
     assert result["contact"].nulled[["_source_key", "field", "value"]].values.tolist() == [["2", "phone", "+453 3331 9991"]]

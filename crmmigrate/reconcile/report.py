@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +11,10 @@ import pandas as pd
 from crmmigrate.errors import mask_secrets
 from crmmigrate.spec.reasons import ReasonCode
 from crmmigrate.transforms import get_transform, transform_names
+from crmmigrate.visible import visible
 
 EXAMPLES = 5
 SHOWN_CHARS = 300  # of one example value: a 40,000-character field would make the page that wide
-# Characters that are invisible or reorder the text around them (a key starting with U+202E
-# displays the rest of its line reversed): shown as their code point instead.
-_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
-                     "\U000e0000-\U000e007f]")
 
 
 def shown(value: object) -> object:
@@ -28,7 +24,7 @@ def shown(value: object) -> object:
         return value
     text = mask_secrets(value)
     cut = text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS]
-    shown_text = _HIDDEN.sub(lambda m: f"<U+{ord(m.group()):04X}>", cut)
+    shown_text = visible(cut)
     return shown_text if cut is text else shown_text + f"… ({len(text):,} characters)"
 
 
