@@ -56,7 +56,7 @@ class _Failures:
 
     by_row: dict[object, list[dict[str, str | None]]] = field(default_factory=dict)
     strict: dict[object, dict[str, str | None]] = field(default_factory=dict)  # row → its first strict failure
-    # (row, field, rule, raw text, value stored) of each value a rule placed (see coerce.to_datetime)
+    # (row, field, rule, raw text, value stored) of each value a rule placed (see coerce.read_datetimes)
     changes: list[tuple[object, str, str, object, object]] = field(default_factory=list)
     # ((field, transform), mask of the rows whose value that step changed), step by step
     transformed: list[tuple[tuple[str, str], pd.Series]] = field(default_factory=list)
@@ -90,7 +90,7 @@ class _Failures:
 def changed_values(before: pd.Series, after: pd.Series, bad: pd.Series) -> pd.Series:
     """Where a transform step changed a value it did not refuse (a blank trimmed to nothing too):
     the CRM will hold something else than the legacy system did. The SQL route's flag is
-    sql.changed_flag; the two are held equal by the map stage's route tests."""
+    duckdb.compile.changed_flag; the two are held equal by the map stage's route tests."""
     after = after.reindex(before.index)
     held = before.notna() & (before != "")  # an empty text is no value, as the readers read it
     return held & ~bad.reindex(before.index, fill_value=False) & (after.isna() | (after != before))

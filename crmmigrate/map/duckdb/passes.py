@@ -52,7 +52,7 @@ class Part:
                 *(f"{f.when} AS {own}f{i}" for i, f in enumerate(sql.failures)), *self.change_columns(with_sql=True)]
 
     def change_columns(self, with_sql: bool = False) -> list[str]:
-        """The flags of the transform steps that changed a value (sql.changed_flag), by name."""
+        """The flags of the transform steps that changed a value (compile.changed_flag), by name."""
         return [f"{flag} AS {self.own}t{i}" if with_sql else f"{self.own}t{i}"
                 for i, (_, _, flag) in enumerate(self.sql.changes)]
 
