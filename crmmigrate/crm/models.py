@@ -77,9 +77,12 @@ class Contact(Base):
     account_id: Mapped[str | None] = mapped_column(ForeignKey("account.id"), index=True, info=link("account"))
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("crm_user.id"), index=True, info={"lookup": "owner_name"})
     first_name: Mapped[str | None] = mapped_column(String(200), info=F)
+    middle_name: Mapped[str | None] = mapped_column(String(200), info=F)
     last_name: Mapped[str] = mapped_column(String(200), info=F)
+    birth_date: Mapped[dt.date | None] = mapped_column(Date, info=F)
     email: Mapped[str | None] = mapped_column(String(320), info=F)
     phone: Mapped[str | None] = mapped_column(String(32), info=F)
+    mobile: Mapped[str | None] = mapped_column(String(32), info=F)
     tax_id: Mapped[str | None] = mapped_column(String(40), info=F)
     owner_name: Mapped[str | None] = mapped_column(String(200), info=F)
     last_modified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -93,7 +96,8 @@ class Address(Base):
     street: Mapped[str | None] = mapped_column(String(300), info=F)
     city: Mapped[str | None] = mapped_column(String(200), info=F)
     postcode: Mapped[str | None] = mapped_column(String(20), info=F)
-    country: Mapped[str | None] = mapped_column(String(2), info=F)
+    region: Mapped[str | None] = mapped_column(String(100), info=F)  # state, province or county
+    country: Mapped[str | None] = mapped_column(String(2), info=F)  # ISO 3166-1 alpha-2
     last_modified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -150,7 +150,8 @@ def test_unknown_field_and_entity_source_and_link(tmp_path: Path) -> None:
     )
     found = problems(project(tmp_path, x=text))
     assert found[0] == ("mappings/x.yml:16 entities[0].fields.emial: 'contact' has no field 'emial' "
-                        "(did you mean 'email'?); allowed: first_name, last_name, email, phone, tax_id, owner_name")
+                        "(did you mean 'email'?); allowed: first_name, middle_name, last_name, birth_date, email, phone, mobile, "
+                        "tax_id, owner_name")
     assert found[1] == "mappings/x.yml:19 entities[1].from: unknown source 'peple' (did you mean 'people'?); allowed: people"
     assert found[2] == "mappings/x.yml:20 entities[1].links.contact: no 'contact' is mapped from that source in this file"
     assert len(found) == 3
@@ -189,7 +190,7 @@ def test_match_rule_with_unknown_field(tmp_path: Path) -> None:
     (root / "crmmigrate.yml").write_text(SETTINGS + "match:\n  contact:\n    rules:\n      - [email]\n      - [emial]\n")
     assert problems(root) == [
         "crmmigrate.yml:8 match.contact.rules[1]: unknown field 'emial' (did you mean 'email'?); "
-        "allowed: first_name, last_name, email, phone, tax_id, owner_name"
+        "allowed: first_name, middle_name, last_name, birth_date, email, phone, mobile, tax_id, owner_name"
     ]
 
 
