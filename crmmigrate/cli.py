@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--reference", action="store_true", help="print the mapping reference (markdown) instead")
     schema.add_argument("--write", metavar="DIR", help="write both schemas and the reference into DIR (e.g. docs)")
 
+    match = command("match", "the match model a project keeps")
+    match_sub = match.add_subparsers(dest="match_command", required=True, parser_class=_Parser)
+    retrain = match_sub.add_parser("retrain", help="let go of the pinned match models: the next run trains anew",
+                                   parents=[debug])
+    retrain.add_argument("--project", default=".")
+
     purge = command("purge", "delete source snapshots older than the retention period")
     purge.add_argument("--project", default=".")
     purge.add_argument("--older-than", type=int, metavar="DAYS",
@@ -178,7 +184,20 @@ def _schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": _run, "validate": _validate, "demo-data": _demo, "purge": _purge, "schema": _schema,
+def _match(args: argparse.Namespace) -> int:
+    from crmmigrate.match import retrain
+    from crmmigrate.spec.load import load_project
+
+    project = load_project(args.project)
+    moved = retrain(project)
+    if not moved:
+        _print("No match model is pinned: the next run trains one.")
+    for path in moved:
+        _print(f"Unpinned; kept as {path}. The next run trains a new model (and pins it once accepted).")
+    return EXIT_OK
+
+
+COMMANDS = {"match": _match, "run": _run, "validate": _validate, "demo-data": _demo, "purge": _purge, "schema": _schema,
             "preview": _preview}
 
 

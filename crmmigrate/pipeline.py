@@ -138,6 +138,17 @@ def check_writable(folder: Path) -> None:
         raise SettingsError(f"Run folder {folder}: cannot be written: {existing} is read-only for this user")
 
 
+def _pin_accepted_models(plan: Plan) -> None:
+    """A run that trained a match model and balanced is accepted: the project keeps its model,
+    so later runs score the same records the same way (`crmmigrate match retrain` lets go of it)."""
+    from crmmigrate.match import pin_models
+
+    if "match" in plan.stages and plan.run.read_meta().get("verdict") == "balanced":
+        if pinned := pin_models(plan.run, plan.project):
+            LOG.info("match models pinned for later runs: %s", ", ".join(pinned))
+            plan.run.update_meta(pinned_models=pinned)
+
+
 def _kernel_manager(log_path: Path, opened: list[Any]) -> type:
     """A kernel manager whose kernel writes its stderr into run.log instead of the terminal (a
     cron job mails the summary, not a kernel's chatter), and talks over Unix sockets in the
@@ -223,6 +234,7 @@ def execute(plan: Plan) -> dict[str, Any]:
                 raise StageFailed(stage, str(executed), f"{type(exc).__name__}: {exc}") from exc
             LOG.info("stage %s: done", stage)
         run.update_meta(status="succeeded", finished_at=utc_now())
+        _pin_accepted_models(plan)
         return run.read_meta()
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM from a scheduler (cli.Terminated)
         # run.json must not go on saying `running`; the stage's output was never swapped in, and a

@@ -126,19 +126,25 @@ CLUSTERS = pa.schema([
     pa.field("_source", pa.string(), nullable=False),
     pa.field("_source_key", pa.string(), nullable=False),
     pa.field("cluster_id", pa.string(), nullable=False),
+    # The record has an undecided pair in match/review.parquet: it stands alone until decided.
+    pa.field("review", pa.bool_(), nullable=False),
 ])
 
-PAIRS = pa.schema([
+_PAIR = [
     pa.field("entity", pa.string(), nullable=False),
     pa.field("left_source", pa.string(), nullable=False),
     pa.field("left_key", pa.string(), nullable=False),
     pa.field("right_source", pa.string(), nullable=False),
     pa.field("right_key", pa.string(), nullable=False),
-    pa.field("score", pa.float64(), nullable=False),
-    pa.field("rule", pa.string(), nullable=False),
-])
-
-REVIEW = PAIRS  # the deterministic matcher has no uncertain band yet; the table exists, empty
+    pa.field("score", pa.float64()),  # match probability; empty for a link no model scored
+    pa.field("match_weight", pa.float64()),
+]
+# The links that made the clusters: `link` says why (model, same: a decision, unique: a shared unique key).
+PAIRS = pa.schema([*_PAIR, pa.field("link", pa.string(), nullable=False), pa.field("evidence", pa.string())])
+# Pairs a consultant should decide: `reason` says why each is here.
+REVIEW = pa.schema([*_PAIR, pa.field("reason", pa.string(), nullable=False), pa.field("evidence", pa.string())])
+# Decisions that contradict each other (A = B, B = C, A ≠ C): reported, not resolved.
+CONTRADICTIONS = pa.schema([*_PAIR[:5], pa.field("message", pa.string(), nullable=False)])
 
 PROVENANCE = pa.struct([("source", pa.string()), ("key", pa.string()), ("rule", pa.string())])
 

@@ -27,7 +27,7 @@ def run_stages(project_dir: Path, name: str = "r"):
     from crmmigrate.extract import run_extract
     from crmmigrate.load import run_load
     from crmmigrate.map import run_map
-    from crmmigrate.match import run_match
+    from crmmigrate.match import pin_models, run_match
     from crmmigrate.merge import run_merge
     from crmmigrate.reconcile import run_reconcile
     from crmmigrate.rundir import RunDir
@@ -41,6 +41,8 @@ def run_stages(project_dir: Path, name: str = "r"):
     target = resolve_target(project)
     run_load(run, project, target)
     run_reconcile(run, project, target)
+    if run.read_meta().get("verdict") == "balanced":  # accepted, as `crmmigrate run` would pin it
+        pin_models(run, project)
     return run
 
 

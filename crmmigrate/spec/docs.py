@@ -155,6 +155,8 @@ def default_text(info: FieldInfo) -> str:
     value = info.default_factory() if info.default_factory is not None else info.default  # type: ignore[call-arg]
     if value is None:
         return "none"
+    if isinstance(value, BaseModel):
+        return "its defaults"
     return f"`{json.dumps(list(value) if isinstance(value, tuple) else value, ensure_ascii=False)}`"
 
 
@@ -281,14 +283,14 @@ relative to the file). `crmmigrate schema --kind mapping` prints the schema.
 
 def reference_markdown() -> str:
     """The whole of ``docs/mapping-reference.md``."""
-    listed = [model.ProjectSpec, model.MatchSpec, model.MappingSpec, model.SourceBase, model.FileSource,
+    listed = [model.ProjectSpec, model.MatchSpec, model.MatchTraining, model.MappingSpec, model.SourceBase, model.FileSource,
               *get_args(get_args(model.SourceSpec)[0]), model.LastModified, model.EntityMapping,
               model.FieldSpec, model.TransformCall, model.LinkSpec]
     extra = [cls for cls in spec_models() if cls not in listed]  # a new model still shows up
     lines = ["# Mapping reference", "",
              f"Generated from the spec model by `{REGENERATE}`; do not edit by hand.", "", EDITOR_NOTE,
              "## Project settings: `crmmigrate.yml`", "", *model_section(model.ProjectSpec),
-             *model_section(model.MatchSpec),
+             *model_section(model.MatchSpec), *model_section(model.MatchTraining),
              "## Mapping files: `mappings/*.yml`", "", *model_section(model.MappingSpec), *_sources_section(),
              *model_section(model.LastModified), *model_section(model.EntityMapping),
              *model_section(model.FieldSpec), *model_section(model.TransformCall), *model_section(model.LinkSpec)]

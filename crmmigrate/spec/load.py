@@ -19,7 +19,8 @@ from pydantic import BaseModel, ValidationError
 from crmmigrate.crm.models import entity_fields, entity_links
 from crmmigrate.errors import MappingSpecError, SpecProblem
 from crmmigrate.spec.model import (
-    ENTITY_NAMES, CsvSource, EntityMapping, FieldSpec, JsonSource, LastModified, LinkSpec, MappingSpec, ProjectSpec,
+    CsvSource, EntityMapping, FieldSpec, JsonSource, LastModified, LinkSpec, MappingSpec, MatchSpec,
+    MatchTraining, ProjectSpec,
     SourceBase, Spec, SqlSource, XlsxSource,
 )
 from crmmigrate.spec.yamlsource import KeyPath, YamlDoc, format_path, load_yaml
@@ -175,6 +176,8 @@ def _spec_keys(loc: tuple[Any, ...]) -> list[str]:
         return _keys(EntityMapping)
     if where[0] == "entities" and len(where) == 4 and where[2] in ("fields", "links"):
         return _keys(FieldSpec if where[2] == "fields" else LinkSpec)
+    if where[0] == "match" and len(where) in (2, 3):
+        return _keys(MatchSpec if len(where) == 2 else MatchTraining)
     models, keys = [Spec], set()
     while models:
         model = models.pop()
@@ -327,13 +330,10 @@ def read_project(root: str | Path) -> tuple[Project, list[SpecProblem]]:
         if mdoc.refused:
             project.refused[mapping.system] = list(mdoc.refused)
     for entity, match in spec.match.items():
-        for r_i, rule in enumerate(match.rules):
-            for f in rule:
-                entity_name, _, field_name = f.rpartition(".")
-                target = entity_name or entity
-                if target not in ENTITY_NAMES or field_name not in entity_fields(target):
-                    problems.append(doc.problem(("match", entity, "rules", r_i),
-                                                f"unknown field '{f}'{_transforms.suggest(f, list(entity_fields(entity)))}"))
+        for u_i, name in enumerate(match.unique):
+            if name not in entity_fields(entity):
+                problems.append(doc.problem(("match", entity, "unique", u_i),
+                                            f"unknown field '{name}'{_transforms.suggest(name, list(entity_fields(entity)))}"))
     return project, problems
 
 

@@ -384,12 +384,39 @@ class MappingSpec(Spec):
         return f"{self.system}.{table}"
 
 
-class MatchSpec(Spec):
-    """Deterministic match rules: two records match when every field of one rule is equal
-    (after normalisation) and not missing. `address.postcode` reads a field of the address
-    mapped from the same source record."""
+class MatchTraining(Spec):
+    """How the match model learns without labels."""
 
-    rules: tuple[tuple[str, ...], ...] = Field(description="each rule is a list of fields that must all be equal")
+    recall: float = Field(0.6, gt=0, le=1, description=(
+        "share of true pairs the deterministic rules (same first name, last name and birth date, email or "
+        "phone) are thought to find: sets the prior probability that two records match"))
+    max_pairs: int = Field(1_000_000, ge=1000, description=(
+        "random record pairs sampled to learn how often values agree by chance (u); the main cost of training"))
+    seed: int = Field(1, description="seed of that sampling, so the same records give the same model")
+    min_records: int = Field(1000, ge=0, description=(
+        "with fewer records than this a model learns little: crmmigrate's default model (trained on its "
+        "generated demo systems) scores them instead"))
+
+
+class MatchSpec(Spec):
+    """Probabilistic matching of one entity (Splink): thresholds on the match probability."""
+
+    link: float = Field(0.95, gt=0, lt=1, description="pairs at or above this probability are linked")
+    review: float = Field(0.5, gt=0, lt=1, description=(
+        "pairs from here up to `link` go to match/review.parquet for a consultant; below is no link"))
+    unique: tuple[str, ...] = Field((), description=(
+        "fields unique per person (a tax id): records sharing a value are one before any model, and two "
+        "different values never end in one cluster. A shared email is evidence, never such a key"))
+    training: MatchTraining = Field(MatchTraining(), description="how the model learns")
+
+    @model_validator(mode="after")
+    def _bands(self) -> MatchSpec:
+        if self.review >= self.link:
+            raise ValueError(f"review ({self.review}) must be below link ({self.link})")
+        return self
+
+
+MATCHED_ENTITIES = ("contact", "account")
 
 
 class ProjectSpec(Spec):
@@ -403,8 +430,10 @@ class ProjectSpec(Spec):
     target: str = Field("sqlite:///crm/crm.sqlite", description="SQLAlchemy URL without a password")
     target_env: str | None = Field(None, description="environment variable holding the target URL")
     priority: tuple[str, ...] = Field((), description="departments, most trusted first (survivorship tie-break)")
-    match: dict[EntityName, MatchSpec] = Field(
-        default_factory=dict, description="entity → deterministic rules for finding the same record in several systems"
+    match: dict[Literal["contact", "account"], MatchSpec] = Field(
+        default_factory=dict,
+        description="entity → how records of several systems are found to be the same; contact and account are "
+                    "matched with the defaults below when not listed",
     )
     chunk_rows: int = Field(20_000, ge=1, description="rows per chunk when streaming a source")
     snapshot_retention_days: int | None = Field(

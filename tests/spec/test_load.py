@@ -185,13 +185,19 @@ def test_the_same_system_in_two_files(tmp_path: Path) -> None:
     ]
 
 
-def test_match_rule_with_unknown_field(tmp_path: Path) -> None:
+def test_match_settings_name_their_place(tmp_path: Path) -> None:
     root = project(tmp_path, x=GOOD)
-    (root / "crmmigrate.yml").write_text(SETTINGS + "match:\n  contact:\n    rules:\n      - [email]\n      - [emial]\n")
+    (root / "crmmigrate.yml").write_text(SETTINGS + "match:\n  contact:\n    unique: [tax_id, taxid]\n    rules: []\n")
     assert problems(root) == [
-        "crmmigrate.yml:8 match.contact.rules[1]: unknown field 'emial' (did you mean 'email'?); "
+        "crmmigrate.yml:7 match.contact.rules: unknown key",
+    ]
+    (root / "crmmigrate.yml").write_text(SETTINGS + "match:\n  contact:\n    unique:\n      - tax_id\n      - taxid\n")
+    assert problems(root) == [
+        "crmmigrate.yml:8 match.contact.unique[1]: unknown field 'taxid' (did you mean 'tax_id'?); "
         "allowed: first_name, middle_name, last_name, birth_date, email, phone, mobile, tax_id, owner_name"
     ]
+    (root / "crmmigrate.yml").write_text(SETTINGS + "match:\n  contact:\n    link: 0.5\n    review: 0.9\n")
+    assert problems(root) == ["crmmigrate.yml:5 match.contact: review (0.9) must be below link (0.5)"]
 
 
 def test_missing_settings_and_no_mappings(tmp_path: Path) -> None:

@@ -1,0 +1,245 @@
+"""One entity's records → scored pairs → clusters, review pairs and contradictions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from crmmigrate.match import features
+from crmmigrate.match import model as models
+from crmmigrate.match.cluster import anchors, cluster
+from crmmigrate.match.keys import cluster_uuid
+from crmmigrate.spec.model import MatchSpec
+
+SIDES = ["left_source", "left_key", "right_source", "right_key"]
+
+
+@dataclass
+class Matched:
+    clusters: pd.DataFrame
+    pairs: pd.DataFrame
+    review: pd.DataFrame
+    contradictions: pd.DataFrame
+    model: dict[str, Any]
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def match_entity(entity: str, records: pd.DataFrame, spec: MatchSpec, rank: pd.Series, *,
+                 addresses: pd.DataFrame | None = None, contacts: pd.DataFrame | None = None,
+                 decisions: pd.DataFrame | None = None,
+                 pinned: dict[str, Any] | None = None) -> Matched:
+    """Cluster *records* (mapped rows of *entity*); *rank* is each record's department rank
+    (lower is more trusted), aligned with *records*; *pinned* a saved model to reuse."""
+    con = duckdb.connect()
+    try:
+        return _match(con, entity, records.assign(_rank=rank.to_numpy()), spec, addresses, contacts, decisions,
+                      pinned)
+    finally:
+        con.close()
+
+
+def _match(con: duckdb.DuckDBPyConnection, entity: str, records: pd.DataFrame, spec: MatchSpec,
+           addresses: pd.DataFrame | None, contacts: pd.DataFrame | None, decisions: pd.DataFrame | None,
+           pinned: dict[str, Any] | None) -> Matched:
+    design = models.DESIGNS[entity]
+    addresses = addresses if addresses is not None else pd.DataFrame()
+    if entity == "contact":
+        index = features.contact_features(con, records, addresses)
+    else:
+        index = features.account_features(con, records, contacts if contacts is not None else pd.DataFrame())
+    index = index.merge(records[["_source", "_source_key", "_rank"]], on=["_source", "_source_key"], how="left")
+    keys = pd.MultiIndex.from_frame(index[["_source", "_source_key"]])
+    n = len(index)
+    present = models.present_columns(con, "features")
+    if pinned is None and n < spec.training.min_records:
+        pinned = models.default_model(entity)
+        report = {"model": f"default ({n:,} records, fewer than training.min_records {spec.training.min_records:,})"}
+    else:
+        report = {"model": "pinned by the project" if pinned is not None else "trained by this run"}
+    if pinned is not None:
+        linker = models.linker_for(con, "features", pinned)
+    else:
+        creator, names = models.settings(design, present)
+        linker = models.linker_for(con, "features", creator)
+        trained = models.train(linker, design, present, names, recall=spec.training.recall,
+                               max_pairs=spec.training.max_pairs, seed=spec.training.seed)
+        report.update(trained.as_dict())
+    labels = _level_labels(linker)
+    predictions = linker.inference.predict(threshold_match_probability=spec.review).as_pandas_dataframe()
+    scored = pd.DataFrame({"a": predictions["unique_id_l"].to_numpy(dtype=np.int64),
+                           "b": predictions["unique_id_r"].to_numpy(dtype=np.int64),
+                           "score": predictions["match_probability"].to_numpy(dtype=float),
+                           "weight": predictions["match_weight"].to_numpy(dtype=float),
+                           "evidence": _evidence(predictions, labels)})
+    same, different = _decided(decisions, keys)
+    must = same + _shared_unique(con, spec.unique, present)
+    links = scored[scored["score"] >= spec.link]
+    first = cluster(n, must, links, different)
+    guard = _guard(linker, con, first.labels, spec)
+    final = cluster(n, must, links, different + [(a, b) for a, b, _ in guard]) if guard else first
+    guard_reason = {(min(a, b), max(a, b)): why for a, b, why in guard}
+
+    review = _review(scored, final, guard_reason, spec, same, different)
+    waiting = np.zeros(n, dtype=bool)
+    waiting[review["a"].to_numpy(dtype=np.int64)] = True
+    waiting[review["b"].to_numpy(dtype=np.int64)] = True
+
+    anchor = anchors(final.labels, index[["_rank", "_source", "_source_key"]])
+    ids = [cluster_uuid(entity, s, k) for s, k in zip(index["_source"].to_numpy()[anchor],
+                                                       index["_source_key"].to_numpy()[anchor])]
+    clusters = pd.DataFrame({"entity": entity, "_source": index["_source"], "_source_key": index["_source_key"],
+                             "cluster_id": ids, "review": waiting})
+    used = links[final.labels[links["a"].to_numpy()] == final.labels[links["b"].to_numpy()]]
+    pairs = pd.concat([frame for frame in (
+        _sides(entity, used, index).assign(link="model"),
+        _sides(entity, _plain(same), index).assign(link="same"),
+        _sides(entity, _plain(must[len(same):]), index).assign(link="unique"),
+    ) if len(frame)], ignore_index=True) if len(used) or must else pd.DataFrame()
+    decided_apart = set(different)
+    contradictions = _sides(entity, _plain([p for p in final.contradictions if p in decided_apart]), index)[SIDES].assign(
+        entity=entity, message="decided different, but decisions of 'same' join them through other records")
+    report.update(records=n, clusters=int(len(set(ids))), pairs_scored=len(scored), links=len(used),
+                  review=len(review), chaining_guard=len(guard), contradictions=len(contradictions),
+                  decisions_applied=len(same) + len(different))
+    review_out = _sides(entity, review, index)
+    return Matched(clusters, pairs, review_out, contradictions, models.save(linker), report)
+
+
+def _plain(pairs: list[tuple[int, int]]) -> pd.DataFrame:
+    return pd.DataFrame(pairs, columns=["a", "b"], dtype=np.int64)
+
+
+def _sides(entity: str, frame: pd.DataFrame, index: pd.DataFrame) -> pd.DataFrame:
+    a, b = frame["a"].to_numpy(dtype=np.int64), frame["b"].to_numpy(dtype=np.int64)
+    out = pd.DataFrame({"entity": entity,
+                        "left_source": index["_source"].to_numpy()[a], "left_key": index["_source_key"].to_numpy()[a],
+                        "right_source": index["_source"].to_numpy()[b],
+                        "right_key": index["_source_key"].to_numpy()[b]})
+    for column in ("score", "weight", "evidence", "reason"):
+        if column in frame:
+            out["match_weight" if column == "weight" else column] = frame[column].to_numpy()
+    return out
+
+
+def _decided(decisions: pd.DataFrame | None, keys: pd.MultiIndex) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Decisions on records present in this run, as (a, b) record numbers: same, different."""
+    if decisions is None or decisions.empty:
+        return [], []
+    lookup = pd.Series(np.arange(len(keys)), index=keys)
+    left = lookup.reindex(pd.MultiIndex.from_frame(decisions[["left_source", "left_key"]])).to_numpy()
+    right = lookup.reindex(pd.MultiIndex.from_frame(decisions[["right_source", "right_key"]])).to_numpy()
+    here = ~(np.isnan(left) | np.isnan(right))
+    out: dict[str, list[tuple[int, int]]] = {"same": [], "different": []}
+    for a, b, decision in zip(left[here], right[here], decisions["decision"].to_numpy()[here]):
+        if decision in out:
+            out[decision].append((int(min(a, b)), int(max(a, b))))
+    return sorted(out["same"]), sorted(out["different"])
+
+
+def _shared_unique(con: duckdb.DuckDBPyConnection, unique: tuple[str, ...], present: set[str]) -> list[tuple[int, int]]:
+    """Records sharing a value of a key declared unique per entity are one, before any model."""
+    out: list[tuple[int, int]] = []
+    for column in unique:
+        if column not in present:
+            continue
+        out += con.execute(f"""
+            SELECT first_value(unique_id) OVER w, unique_id FROM features WHERE {column} IS NOT NULL
+            WINDOW w AS (PARTITION BY {column} ORDER BY unique_id)
+            QUALIFY row_number() OVER w > 1""").fetchall()
+    return sorted(out)
+
+
+def _guard(linker: Any, con: duckdb.DuckDBPyConnection, labels: np.ndarray, spec: MatchSpec) -> list[tuple[int, int, str]]:
+    """Pairs inside a first-pass cluster that must not stay together: scored below no-link, or
+    holding two different values of a key declared unique."""
+    sizes = np.bincount(labels, minlength=len(labels))
+    grouped = np.flatnonzero(sizes[labels] > 1)
+    if not len(grouped):
+        return []
+    con.register("_grouped", pd.DataFrame({"unique_id": grouped, "_cluster": labels[grouped]}))
+    con.execute("CREATE OR REPLACE TABLE features_grouped AS SELECT f.*, g._cluster FROM features f "
+                "JOIN _grouped g USING (unique_id)")
+    con.unregister("_grouped")
+    out: list[tuple[int, int, str]] = []
+    for column in spec.unique:
+        rows = con.execute(f"""SELECT l.unique_id, r.unique_id FROM features_grouped l JOIN features_grouped r
+                              ON l._cluster = r._cluster AND l.unique_id < r.unique_id
+                              WHERE l.{column} <> r.{column}""").fetchall()
+        out += [(a, b, f"different {column}") for a, b in rows]
+    sdf = linker._db_api.register("features_grouped")
+    for column in _tf_columns(linker):
+        linker.table_management.compute_tf_table(column)
+    within = linker.inference.predict_within(
+        sdf, blocking_rules_to_generate_predictions=["l._cluster = r._cluster"], warning_mode="never",
+    ).as_pandas_dataframe()
+    low = within[within["match_probability"] < spec.review]
+    out += [(int(a), int(b), f"scored {p:.3f}, below no-link") for a, b, p in
+            zip(low["unique_id_l"], low["unique_id_r"], low["match_probability"])]
+    return out
+
+
+def _tf_columns(linker: Any) -> list[str]:
+    return sorted({level._tf_adjustment_input_column.unquote().name
+                   for c in linker._settings_obj.comparisons for level in c.comparison_levels
+                   if level._has_tf_adjustments})
+
+
+def _review(scored: pd.DataFrame, final: Any, guard_reason: dict[tuple[int, int], str], spec: MatchSpec,
+            same: list[tuple[int, int]], different: list[tuple[int, int]]) -> pd.DataFrame:
+    labels = final.labels
+    decided = set(same) | set(different)
+    lo = np.minimum(scored["a"], scored["b"])
+    hi = np.maximum(scored["a"], scored["b"])
+    apart = labels[lo.to_numpy()] != labels[hi.to_numpy()]
+    undecided = np.array([(a, b) not in decided for a, b in zip(lo, hi)], dtype=bool)
+    band = scored[apart & undecided & (scored["score"] < spec.link)].assign(reason="uncertain")
+    refused = {(a, b): guard_reason.get((min(x, y), max(x, y))) for a, b, x, y in final.refused}
+    refused = {k: v for k, v in refused.items() if v is not None}  # a "different" decision is no question
+    guarded = scored.assign(_k=list(zip(lo, hi)))
+    guarded = guarded[guarded["_k"].isin(refused.keys())]
+    guarded = guarded.assign(reason=["chaining guard: " + str(refused[k]) for k in guarded["_k"]]).drop(columns="_k")
+    out = pd.concat([band, guarded], ignore_index=True)
+    out["a"], out["b"] = np.minimum(out["a"], out["b"]), np.maximum(out["a"], out["b"])
+    return out.sort_values(["a", "b"], kind="stable").reset_index(drop=True)
+
+
+def _level_labels(linker: Any) -> dict[str, dict[float, str]]:
+    """Per comparison, each level's match weight → its label (Splink reports a pair's weight per
+    comparison, `mw_<name>`, not the level; the weights of one comparison's levels differ)."""
+    out = {}
+    for comparison in linker._settings_obj.comparisons:
+        out[comparison.output_column_name] = {round(float(level._match_weight), 6): level.label_for_charts
+                                              for level in comparison._comparison_levels_excluding_null}
+    return out
+
+
+def _evidence(predictions: pd.DataFrame, labels: dict[str, dict[float, str]]) -> np.ndarray:
+    """`first_name: Exact match on first_name (+6.1); email: All other comparisons (-4.2)`: each
+    comparison that moved the score, with its weight (a null or neutral one moves nothing)."""
+    parts = []
+    for name, levels in labels.items():
+        weights = predictions.get(f"mw_{name}")
+        if weights is None:
+            continue
+        found = weights.round(6).map(levels)
+        text = (name + ": " + found.fillna("?") + " (" + weights.map("{:+.1f}".format) + ")").where(weights.abs() > 1e-9)
+        parts.append(text)
+    if not parts:
+        return np.full(len(predictions), None, dtype=object)
+    joined = pd.concat(parts, axis=1).apply(lambda row: "; ".join(v for v in row if isinstance(v, str)), axis=1)
+    return joined.to_numpy(dtype=object)
+
+
+def load_model(path: Path) -> dict[str, Any] | None:
+    """A pinned model as Splink reads it (our own note of its run removed)."""
+    if not path.exists():
+        return None
+    model = json.loads(path.read_text(encoding="utf-8"))
+    model.pop("crmmigrate_pinned_from_run", None)
+    return model
