@@ -91,7 +91,10 @@ def _contact_comparison(name: str, present: set[str]) -> Any:
         return cl.CustomComparison([
             cll.NullLevel("email"),
             cll.ExactMatchLevel("email"),
-            cll.ExactMatchLevel("email_local").configure(label_for_charts="same local part, other domain"),
+            # Local parts are made of names (`j.mueller`): weighed by how common each is, so that
+            # namesakes' addresses at two providers do not count as one person's.
+            cll.ExactMatchLevel("email_local", term_frequency_adjustments=True).configure(
+                label_for_charts="same local part, other domain"),
             cll.JaroWinklerLevel("email_local", 0.88).configure(label_for_charts="local part similar"),
             cll.ElseLevel(),
         ], output_column_name="email")
@@ -296,6 +299,12 @@ def default_model(entity: str) -> dict[str, Any]:
     crmmigrate.match.defaults` trains it anew on the generated demo systems)."""
     model = json.loads((DEFAULTS / f"model-{entity}.json").read_text(encoding="utf-8"))
     model.pop("crmmigrate_trained_on", None)
+    # A name's frequency in a few hundred records says little about how common it is: the
+    # default model weighs an exact name by the frequency it learned, not by this data's.
+    for comparison in model["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level.get("tf_adjustment_column"):
+                level["tf_adjustment_weight"] = 0.0
     return model
 
 
