@@ -178,14 +178,14 @@ def _guard(linker: Any, con: duckdb.DuckDBPyConnection, labels: np.ndarray, spec
     within = linker.inference.predict_within(
         sdf, blocking_rules_to_generate_predictions=["l._cluster = r._cluster"], warning_mode="never",
     ).as_pandas_dataframe()
-    # A pair whose values speak against each other (different birth dates, different streets:
-    # their evidence weighs below zero) and scores below no-link. Two records of one person that
-    # merely share too little to tell (an e-mail list's entry and an invoice address) score at the
-    # prior, below no-link as well: they are no sign of a chain, and refusing them would split people.
-    prior = linker._settings_obj._probability_two_random_records_match
-    evidence = within["match_weight"] - np.log2(prior / (1 - prior))
-    low = within[(within["match_probability"] < spec.review) & (evidence < 0)]
-    out += [(int(a), int(b), f"scored {p:.3f}, below no-link, with evidence against") for a, b, p in
+    # A pair below no-link in which some values speak against each other (birth dates or streets
+    # that differ: a comparison weighing below zero). Two records of one person that merely share
+    # too little to tell (a mailing list's entry and an invoice address) score below no-link as
+    # well, near the prior: they are no sign of a chain, and refusing them would split people.
+    against = pd.concat([within[c] < -1.0 for c in within.columns if c.startswith("mw_") and not
+                         c.startswith("mw_tf_adj_")], axis=1).any(axis=1) if len(within) else pd.Series(dtype=bool)
+    low = within[(within["match_probability"] < spec.review) & against]
+    out += [(int(a), int(b), f"scored {p:.3f}, below no-link, with values that disagree") for a, b, p in
             zip(low["unique_id_l"], low["unique_id_r"], low["match_probability"])]
     return out
 
