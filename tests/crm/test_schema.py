@@ -3,6 +3,7 @@ before Alembic is recognised, and a CRM at another revision stops a run before a
 
 from __future__ import annotations
 
+import re
 import tomllib
 import uuid
 from decimal import Decimal
@@ -18,6 +19,7 @@ from conftest import REPO
 from crmmigrate.cli import main
 from crmmigrate.crm import schema
 from crmmigrate.crm.models import Base
+from crmmigrate.errors import SchemaOutOfDate
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "crm"
 HEAD = schema.head()  # 0002 today; the tests below hold for every later revision too
@@ -158,6 +160,37 @@ def test_upgrading_a_0001_crm_keeps_its_rows_and_adds_the_columns(engine: sa.Eng
         con.execute(sa.text("UPDATE contact SET middle_name = 'Marie', birth_date = '1980-02-29', mobile = '+41791234567'"))
 
 
+def test_a_crm_made_before_alembic_is_stamped_and_upgraded(crm_url: str, engine: sa.Engine, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    create_literal(engine, "537730e")
+    insert_rows(engine)
+    with engine.connect() as con:
+        assert schema.read_state(con).status == "unversioned"
+    folder = project(tmp_path / "p")
+    code, out, err = cli(capsys, "db", "upgrade", "--project", str(folder), "--target", crm_url)
+    assert code == 0, err
+    assert "made before Alembic, recognised by its tables as revision 0001 and stamped; " \
+           f"schema upgraded from revision 0001 to {HEAD}" in out
+    assert revision(engine) == HEAD
+    assert_rows_kept(engine)
+    assert diffs(engine) == []
+
+
+def test_db_upgrade_twice_is_a_no_op(crm_url: str, engine: sa.Engine, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    folder = project(tmp_path / "p")
+    code, out, _ = cli(capsys, "db", "upgrade", "--project", str(folder), "--target", crm_url)
+    assert code == 0 and f"schema created at revision {HEAD} (the database had no CRM tables)" in out
+    insert_rows(engine)
+    before = sa.MetaData()
+    before.reflect(engine)
+    code, out, _ = cli(capsys, "db", "upgrade", "--project", str(folder), "--target", crm_url)
+    assert code == 0 and out.rstrip().endswith(f"schema already at revision {HEAD}, the latest; nothing to do")
+    assert diffs(engine, before) == [] and revision(engine) == HEAD
+    code, out, _ = cli(capsys, "db", "current", "--project", str(folder), "--target", crm_url)
+    assert code == 0 and out.rstrip().endswith(f"schema at revision {HEAD}, the latest")
+
+
 def test_a_crm_made_before_alembic_without_its_indexes_gets_them(tmp_path: Path) -> None:
     """A CRM an older crmmigrate made had no index on its foreign keys (the load added them):
     recognising it adds those its revision has."""
@@ -182,6 +215,122 @@ def test_a_crm_made_at_the_last_commit_before_alembic_is_stamped_at_its_revision
     assert (made.before, made.after, made.stamped) == ("0002", HEAD, "0002")
     assert made.describe().startswith("made before Alembic, recognised by its tables as revision 0002 and stamped; ")
     assert diffs(engine) == []
+    engine.dispose()
+
+
+def test_a_crm_made_before_alembic_that_matches_no_revision_is_refused_unchanged(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    crm = tmp_path / "old.sqlite"
+    engine = sa.create_engine(f"sqlite:///{crm}")
+    create_literal(engine, "537730e")
+    with engine.begin() as con:
+        con.exec_driver_sql("ALTER TABLE contact ADD COLUMN nickname VARCHAR(50)")
+        con.exec_driver_sql("DROP TABLE migration_run")
+    folder = project(tmp_path / "p")
+    code, _, err = cli(capsys, "db", "upgrade", "--project", str(folder), "--target", f"sqlite:///{crm}")
+    assert code == 2
+    assert err == [f"crmmigrate: Target sqlite:///{crm}: the CRM has crmmigrate's tables but no alembic_version "
+                   "table, and they are not those of any crmmigrate before Alembic (nearest: revision 0001, from "
+                   "which it differs: no table migration_run; contact has an unexpected column nickname); "
+                   "nothing was changed"]
+    assert "alembic_version" not in sa.inspect(engine).get_table_names()
+    engine.dispose()
+
+
+# -- A CRM at another revision stops a run before any stage -----------------------------------
+
+def test_a_run_against_a_crm_behind_stops_before_any_stage(demo_project: tuple[Path, dict],
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    folder, _ = demo_project
+    crm = folder / "crm" / "crm.sqlite"
+    crm.parent.mkdir(exist_ok=True)
+    engine = sa.create_engine(f"sqlite:///{crm}")
+    upgrade_to(engine, "0001")
+    insert_rows(engine)
+    code, _, err = cli(capsys, "run", "--project", str(folder))
+    assert code == 2
+    assert err == [f"crmmigrate: Target sqlite:///{crm}: the CRM's schema is at revision 0001 and this crmmigrate "
+                   f"needs {HEAD}; run `crmmigrate db upgrade --project {folder}` first"]
+    assert not (folder / "runs").exists()  # no run folder, so no stage and no notebook ran
+
+    code, out, _ = cli(capsys, "db", "current", "--project", str(folder))
+    assert code == 0 and f"schema at revision 0001, behind this crmmigrate's {HEAD}\nRun `crmmigrate db upgrade " \
+                         f"--project {folder}` to bring it to revision {HEAD}." in out
+    code, out, _ = cli(capsys, "db", "upgrade", "--project", str(folder))
+    assert code == 0 and out.rstrip().endswith(f"schema upgraded from revision 0001 to {HEAD}")
+    assert_rows_kept(engine)
+    engine.dispose()
+
+
+def test_the_command_named_keeps_the_target_given(demo_project: tuple[Path, dict], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    folder, _ = demo_project
+    crm = tmp_path / "other crm.sqlite"
+    engine = sa.create_engine(f"sqlite:///{crm}")
+    create_literal(engine, "537730e")
+    monkeypatch.setenv("CRM_URL", f"sqlite:///{crm}")
+    code, _, err = cli(capsys, "run", "--project", str(folder), "--target-env", "CRM_URL")
+    assert code == 2 and err[0].endswith(
+        f"run `crmmigrate db upgrade --project {folder} --target-env CRM_URL` first, which recognises it "
+        "and brings it to the latest revision")
+    code, _, err = cli(capsys, "run", "--project", str(folder), "--target", f"sqlite:///{crm}")
+    assert code == 2 and f"--target 'sqlite:///{crm}'" in err[0]
+    assert not (folder / "runs").exists()
+    engine.dispose()
+
+
+def test_stages_that_do_not_write_the_crm_need_no_upgrade(demo_project: tuple[Path, dict]) -> None:
+    from crmmigrate.pipeline import preflight
+
+    folder, _ = demo_project
+    crm = folder / "crm" / "crm.sqlite"
+    crm.parent.mkdir(exist_ok=True)
+    engine = sa.create_engine(f"sqlite:///{crm}")
+    upgrade_to(engine, "0001")
+    engine.dispose()
+    assert preflight(folder, None, ["extract", "map"]).schema.status == "behind"
+    with pytest.raises(SchemaOutOfDate):
+        preflight(folder, None, ["extract", "map", "match", "merge", "load"])
+
+
+def test_a_crm_ahead_of_this_crmmigrate_is_refused(demo_project: tuple[Path, dict],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    folder, _ = demo_project
+    crm = folder / "crm" / "crm.sqlite"
+    crm.parent.mkdir(exist_ok=True)
+    engine = sa.create_engine(f"sqlite:///{crm}")
+    schema.upgrade(engine, "t")
+    with engine.begin() as con:
+        con.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    message = (f"crmmigrate: Target sqlite:///{crm}: the CRM's schema is at revision 9999, which this crmmigrate "
+               f"does not know (its latest is {HEAD}): a newer crmmigrate upgraded it; use that version")
+    code, _, err = cli(capsys, "run", "--project", str(folder))
+    assert (code, err) == (2, [message])
+    assert not (folder / "runs").exists()
+    code, _, err = cli(capsys, "db", "upgrade", "--project", str(folder))
+    assert (code, err) == (2, [message])
+    assert revision(engine) == "9999"
+    engine.dispose()
+
+
+def test_the_load_stage_refuses_a_crm_behind_and_makes_an_empty_one(demo_project: tuple[Path, dict]) -> None:
+    """Run from its notebook, the load meets no preflight: it checks for itself."""
+    from conftest import run_stages
+
+    folder, _ = demo_project
+    crm = folder / "crm" / "crm.sqlite"
+    crm.parent.mkdir(exist_ok=True)
+    engine = sa.create_engine(f"sqlite:///{crm}")
+    upgrade_to(engine, "0001")
+    with pytest.raises(SchemaOutOfDate, match=re.escape(f"run `crmmigrate db upgrade --project {folder}` first")):
+        run_stages(folder, "behind")
+    assert "middle_name" not in {c["name"] for c in sa.inspect(engine).get_columns("contact")}
+    engine.dispose()  # (its pooled connection would go on reading the file unlinked here)
+    crm.unlink()
+    run = run_stages(folder, "fresh")
+    assert revision(engine) == HEAD and diffs(engine) == []
+    assert run.read_meta()["stages"]["load"]["counts"]["schema_revision"] == HEAD
     engine.dispose()
 
 
