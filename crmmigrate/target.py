@@ -101,6 +101,8 @@ def upgrade_schema(target: Target) -> Upgrade:
     from crmmigrate.crm.schema import upgrade
 
     check_target(target)
+    # Without the load's foreign-key enforcement on SQLite: batch mode alters a table by copying
+    # it and dropping the original, which enforced keys refuse while other tables' rows refer to it.
     engine = target.engine()
     try:
         return upgrade(engine, target.display)
