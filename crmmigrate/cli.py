@@ -93,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--reference", action="store_true", help="print the mapping reference (markdown) instead")
     schema.add_argument("--write", metavar="DIR", help="write both schemas and the reference into DIR (e.g. docs)")
 
+    db = command("db", "the CRM's schema: its revision, and the upgrade to this crmmigrate's")
+    db_commands = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
+    for name, help in (("upgrade", "apply the pending schema migrations (a CRM made before they existed is "
+                                   "recognised by its tables and stamped first)"),
+                       ("current", "print the CRM's schema revision and whether it is this crmmigrate's latest")):
+        sub_db = db_commands.add_parser(name, help=help, parents=[debug])
+        sub_db.add_argument("--project", default=".", help="project folder holding crmmigrate.yml (default: .)")
+        sub_db.add_argument("--target", help="SQLAlchemy URL of the CRM, without a password")
+        sub_db.add_argument("--target-env", help="environment variable holding the CRM URL (for URLs with a password)")
+
     match = command("match", "the match model a project keeps")
     match_sub = match.add_subparsers(dest="match_command", required=True, parser_class=_Parser)
     retrain = match_sub.add_parser("retrain", help="let go of the pinned match models: the next run trains anew",
@@ -126,7 +136,7 @@ def _validate(args: argparse.Namespace) -> int:
     plan = preflight(args.project, None, None, args.target, args.target_env)
     n = sum(len(m.entities) for m in plan.project.mappings.values())
     _print(f"OK: {len(plan.project.mappings)} mapping files, {len(plan.project.sources())} sources, "
-           f"{n} entity mappings; target {plan.target.display} reachable")
+           f"{n} entity mappings; target {plan.target.display} reachable, {plan.schema.describe()}")
     # Coverage gaps are information for the consultant, not failures: the exit code stays 0.
     report = project_coverage(plan.project, args.sample_rows)
     _print("\n".join(format_coverage(report, args.sample_rows)))
@@ -147,6 +157,23 @@ def _demo(args: argparse.Namespace) -> int:
     truth = generate(Path(args.out), args.people, args.seed)
     total = sum(truth["counts"].values())
     _print(f"Wrote {total:,} records in {len(truth['counts'])} sources for {args.people} people to {args.out}")
+    return EXIT_OK
+
+
+def _db(args: argparse.Namespace) -> int:
+    from crmmigrate.spec.load import read_project
+    from crmmigrate.target import check_target, resolve_target, upgrade_command, upgrade_schema
+
+    project, _ = read_project(args.project)  # only the settings matter here; mapping problems are validate's
+    target = resolve_target(project, args.target, args.target_env)
+    if args.db_command == "upgrade":
+        _print(f"Target {target.display}: {upgrade_schema(target).describe()}")
+        return EXIT_OK
+    state = check_target(target)
+    _print(f"Target {target.display}: {state.describe()}")
+    if state.status in ("behind", "unversioned"):
+        _print(f"Run `{upgrade_command(args.project, args.target, args.target_env)}` to bring it to revision "
+               f"{state.head}.")
     return EXIT_OK
 
 
@@ -197,8 +224,8 @@ def _match(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"match": _match, "run": _run, "validate": _validate, "demo-data": _demo, "purge": _purge, "schema": _schema,
-            "preview": _preview}
+COMMANDS = {"match": _match, "run": _run, "validate": _validate, "demo-data": _demo, "purge": _purge,
+            "schema": _schema, "preview": _preview, "db": _db}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     logging.getLogger("papermill").setLevel(logging.WARNING)  # its per-notebook INFO lines drown ours
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its set-up lines too; `db upgrade` prints from and to
     # Only the main thread may set a handler (main() may be called from another, e.g. in a server).
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None

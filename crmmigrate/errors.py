@@ -88,6 +88,15 @@ class TargetError(CrmMigrateError):
         super().__init__(f"Target {self.target}: {mask_secrets(message)}")
 
 
+class SchemaOutOfDate(TargetError):
+    """The CRM's schema is not the one this crmmigrate writes: behind it (an upgrade is due), made
+    before Alembic, or ahead of it (a newer crmmigrate upgraded it)."""
+
+    def __init__(self, target: str, message: str, revision: str | None):
+        self.revision = revision
+        super().__init__(target, message)
+
+
 class StageInputError(CrmMigrateError):
     """A stage was asked to run before the stage it reads from produced its output."""
 

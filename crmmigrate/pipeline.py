@@ -1,8 +1,9 @@
 """`crmmigrate run`: check everything that can be checked, then run the stage notebooks.
 
-Mappings, source headers, notebook parameters and the target connection are all checked
-before any kernel starts. Each stage runs as its notebook through papermill's Python API
-(the CLI costs ~2.5 s a call), and the executed copy is kept in ``<run>/notebooks/``.
+Mappings, source headers, notebook parameters, the target connection and the revision of the
+CRM's schema are all checked before any kernel starts. Each stage runs as its notebook through
+papermill's Python API (the CLI costs ~2.5 s a call), and the executed copy is kept in
+``<run>/notebooks/``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crmmigrate.crm.schema import SchemaState, require_current
 from crmmigrate.errors import (
     LedgerImbalance,
     MappingSpecError,
@@ -32,12 +34,12 @@ from crmmigrate.rundir import STAGES, RunDir, new_run_id, utc_now
 from crmmigrate.spec.load import Project, check_columns, read_project
 from crmmigrate.spec.model import MappingSpec
 from crmmigrate.spec.yamlsource import load_yaml
-from crmmigrate.target import Target, check_target, resolve_target
+from crmmigrate.target import Target, check_target, resolve_target, upgrade_command
 
 LOG = logging.getLogger("crmmigrate")
 NOTEBOOKS = {"extract": "10-extract", "map": "20-map", "match": "30-match", "merge": "40-merge",
              "load": "50-load", "reconcile": "60-reconcile"}
-PACKAGES = ("crmmigrate", "pandas", "pyarrow", "SQLAlchemy", "papermill", "pydantic", "phonenumbers")
+PACKAGES = ("crmmigrate", "pandas", "pyarrow", "SQLAlchemy", "alembic", "papermill", "pydantic", "phonenumbers")
 
 
 def versions() -> dict[str, str]:
@@ -66,6 +68,7 @@ class Plan:
     stages: list[str]
     notebooks: dict[str, Path]
     parameters: dict[str, dict[str, str]]
+    schema: SchemaState | None = None
 
 
 def preflight(project_dir: str | os.PathLike[str], run_dir: str | None = None, stages: list[str] | None = None,
@@ -88,7 +91,11 @@ def preflight(project_dir: str | os.PathLike[str], run_dir: str | None = None, s
     run = RunDir(run_dir) if run_dir else RunDir(project.runs_dir / new_run_id())
     check_writable(run.path)  # before the target's check, which may create the CRM file
     target = resolve_target(project, target_url, target_env)
-    check_target(target)
+    schema = check_target(target)
+    if {"load", "reconcile"} & set(chosen):
+        # Only the stages that write the CRM need its schema at head: re-mapping must not wait
+        # for an upgrade of a CRM it does not touch. An empty CRM is brought to head by the load.
+        require_current(schema, target.display, upgrade_command(project_dir, target_url, target_env))
     if stages:
         first = STAGES.index(chosen[0])
         meta = run.read_meta().get("stages", {})
@@ -114,7 +121,7 @@ def preflight(project_dir: str | os.PathLike[str], run_dir: str | None = None, s
                                 f"({', '.join(KNOWN)})")
         notebooks[stage] = path
         parameters[stage] = {k: values[k] for k in declared}
-    return Plan(project, target, run, chosen, notebooks, parameters)
+    return Plan(project, target, run, chosen, notebooks, parameters, schema)
 
 
 def source_problem(project: Project, mapping: MappingSpec, table: str, exc: SourceError) -> SpecProblem:

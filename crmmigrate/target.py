@@ -7,14 +7,19 @@ written (run.json, logs, notebooks) sees the masked form.
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
 from crmmigrate.errors import SECRET_PARAMETERS, SettingsError, TargetError, mask_secrets
 from crmmigrate.spec.load import Project
+
+if TYPE_CHECKING:  # Alembic is imported where a schema is read: a stage kernel that never does spares it
+    from crmmigrate.crm.schema import SchemaState, Upgrade
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,11 @@ def resolve_target(project: Project, url: str | None = None, env: str | None = N
     return Target(parsed)
 
 
-def check_target(target: Target) -> None:
-    """Connect once, so a wrong URL, a missing driver or an unwritable path fails before any row moves."""
+def check_target(target: Target) -> SchemaState:
+    """Connect once, so a wrong URL, a missing driver or an unwritable path fails before any row moves.
+    Returns where the CRM's schema stands (read only; whether that will do is the caller's call)."""
+    from crmmigrate.crm.schema import read_state
+
     database = target.url.database if target.url.drivername.startswith("sqlite") else None
     made = database not in (None, "", ":memory:") and not Path(database).exists()  # type: ignore[arg-type]
     try:
@@ -78,6 +86,7 @@ def check_target(target: Target) -> None:
                                       f"{'; '.join(map(str, found[:3]))}); restore it from a backup")
             else:
                 con.execute(sa.text("SELECT 1"))
+            return read_state(con)
     except sa.exc.SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
         raise TargetError(target.display, f"cannot connect: {type(cause).__name__}: {cause}") from None
@@ -85,3 +94,30 @@ def check_target(target: Target) -> None:
         engine.dispose()
         if made:  # connecting made an empty CRM file: a check leaves none behind (load makes its own)
             Path(database).unlink(missing_ok=True)  # type: ignore[arg-type]
+
+
+def upgrade_schema(target: Target) -> Upgrade:
+    """Bring the CRM's schema to this crmmigrate's latest revision (`crmmigrate db upgrade`)."""
+    from crmmigrate.crm.schema import upgrade
+
+    check_target(target)
+    # Without the load's foreign-key enforcement on SQLite: batch mode alters a table by copying
+    # it and dropping the original, which enforced keys refuse while other tables' rows refer to it.
+    engine = target.engine()
+    try:
+        return upgrade(engine, target.display)
+    except sa.exc.SQLAlchemyError as exc:
+        cause = getattr(exc, "orig", None) or exc
+        raise TargetError(target.display, f"the schema upgrade failed: {type(cause).__name__}: {cause}") from None
+    finally:
+        engine.dispose()
+
+
+def upgrade_command(project: str | os.PathLike[str], url: str | None = None, env: str | None = None) -> str:
+    """The `crmmigrate db upgrade` line for the same project and target, for a message to show."""
+    words = ["crmmigrate", "db", "upgrade", "--project", str(project)]
+    if env:
+        words += ["--target-env", env]
+    elif url:
+        words += ["--target", url]  # (resolve_target refuses a URL with a password: none to leak)
+    return shlex.join(words)

@@ -8,8 +8,11 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 
 from crmmigrate.cli import main
+from crmmigrate.crm.schema import alembic_config, head
 
 SETTINGS = "spec_version: 1\nkind: project\nname: t\ntarget: sqlite:///crm.sqlite\n"
 CSV = "ID,NAME,MAIL\n1,Ann Lee,ann@example.com\n2,Bob Roe,bob@example.com\n"
@@ -65,6 +68,26 @@ def test_a_corrupt_sqlite_target_is_not_reachable(tmp_path: Path, capsys: pytest
     crm.write_bytes(b"this is not a database" * 100)  # not SQLite at all
     code, out, err = validate(project, capsys)
     assert code == 2 and "not a database" in err
+
+
+def test_the_target_schema_revision_is_reported_and_one_behind_is_an_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As an unreachable target is: a run would stop on it, so validate does not call it fine."""
+    project = make(tmp_path)
+    code, out, _ = validate(project, capsys)
+    assert code == 0 and f"reachable, no CRM tables yet (the load creates them at revision {head()})" in out
+    crm = tmp_path / "crm.sqlite"
+    engine = sa.create_engine(f"sqlite:///{crm}")
+    with engine.begin() as con:
+        command.upgrade(alembic_config(con), "0001")
+    engine.dispose()
+    code, out, err = validate(project, capsys)
+    assert code == 2 and "reachable" not in out
+    assert err == (f"crmmigrate: Target sqlite:///{crm}: the CRM's schema is at revision 0001 and this crmmigrate "
+                   f"needs {head()}; run `crmmigrate db upgrade --project {project}` first")
+    assert main(["db", "upgrade", "--project", str(project)]) == 0
+    code, out, _ = validate(project, capsys)
+    assert code == 0 and f"reachable, schema at revision {head()}, the latest" in out
 
 
 def test_a_key_error_a_transform_and_a_column_in_one_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

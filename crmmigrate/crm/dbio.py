@@ -43,15 +43,6 @@ def enforce_foreign_keys(engine: Engine) -> None:
             dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
-def create_schema(engine: Engine, metadata: sa.MetaData) -> None:
-    """Every table and index of *metadata* that *engine*'s database lacks. create_all alone adds
-    no index to a table that exists: a CRM made by an older crmmigrate would go without."""
-    metadata.create_all(engine)
-    for table in metadata.sorted_tables:
-        for index in table.indexes:
-            index.create(engine, checkfirst=True)
-
-
 def batches(rows: list[T], size: int = BATCH_ROWS) -> Iterator[list[T]]:
     for start in range(0, len(rows), size):
         yield rows[start:start + size]

@@ -9,6 +9,9 @@ every entity is loaded, its children re-pointed to the row that superseded it: a
 leaves a CRM row that nothing maps to. Writes
 ``load/outcomes.parquet`` (every record's outcome), ``load/errors.parquet`` and
 ``load/target_counts.parquet``.
+
+An empty target is given the CRM schema (its Alembic head) first; a CRM whose schema is at
+another revision is refused (``crmmigrate db upgrade`` is the step that changes it).
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ import pandas as pd
 import sqlalchemy as sa
 
 from crmmigrate.crm.models import ENTITIES, LOAD_ORDER, Base, Crosswalk, CrmUser, Superseded, entity_fields
-from crmmigrate.crm.dbio import (batches, comparable, count_rows, create_schema, enforce_foreign_keys, fetch_existing,
-                                 fetch_rows, insert_for, plain, retire_rows, upsert)
+from crmmigrate.crm.dbio import (batches, comparable, count_rows, enforce_foreign_keys, fetch_existing, fetch_rows,
+                                 insert_for, plain, retire_rows, upsert)
+from crmmigrate.crm.schema import ensure_schema, head
 from crmmigrate.rundir import RunDir, StageResult, read_table, stack, write_table
 from crmmigrate.schemas import LOAD_ERRORS, OUTCOMES, TARGET_COUNTS, link_fields
 from crmmigrate.spec.load import Project
 from crmmigrate.spec.reasons import ReasonCode
-from crmmigrate.target import Target
+from crmmigrate.target import Target, upgrade_command
 
 __all__ = ["run_load"]
 
@@ -267,7 +271,7 @@ def run_load(run: RunDir, project: Project, target: Target) -> StageResult:
     engine = target.engine()
     enforce_foreign_keys(engine)
     try:
-        create_schema(engine, Base.metadata)
+        ensure_schema(engine, target.display, upgrade_command(project.root))
         with run.stage("load") as (out, result):
             crosswalk = _crosswalk(engine)
             deferred = read_table(merge_dir / "deferred.parquet")
@@ -295,6 +299,7 @@ def run_load(run: RunDir, project: Project, target: Target) -> StageResult:
             write_table(out / "errors.parquet", stack(all_errors, LOAD_ERRORS.names), LOAD_ERRORS)
             write_table(out / "target_counts.parquet", pd.DataFrame(counts), TARGET_COUNTS)
             result.counts["target"] = target.display
+            result.counts["schema_revision"] = head()
     finally:
         engine.dispose()
     return result

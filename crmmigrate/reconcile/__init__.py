@@ -14,8 +14,9 @@ import datetime as dt
 import pandas as pd
 import sqlalchemy as sa
 
-from crmmigrate.crm.dbio import count_rows, create_schema, upsert
-from crmmigrate.crm.models import ENTITIES, Base, Contact, Crosswalk, LedgerEntry, MigrationRun, Superseded
+from crmmigrate.crm.dbio import count_rows, upsert
+from crmmigrate.crm.models import ENTITIES, Contact, Crosswalk, LedgerEntry, MigrationRun, Superseded
+from crmmigrate.crm.schema import ensure_schema
 from crmmigrate.errors import LedgerImbalance
 from crmmigrate.reconcile.ledger import Balance, balance, build_ledger
 from crmmigrate.reconcile.report import changed_groups, nulled_groups, reject_groups, render, transformed_rows
@@ -23,7 +24,7 @@ from crmmigrate.rundir import RunDir, StageResult, read_table, read_tables, utc_
 from crmmigrate.schemas import LEDGER
 from crmmigrate.spec.load import Project
 from crmmigrate.spec.reasons import OUTCOMES
-from crmmigrate.target import Target
+from crmmigrate.target import Target, upgrade_command
 
 __all__ = ["build_ledger", "run_reconcile"]
 
@@ -87,7 +88,7 @@ def run_reconcile(run: RunDir, project: Project, target: Target) -> StageResult:
     checked: Balance = balance(run, project, ledger)
     engine = target.engine()
     try:
-        create_schema(engine, Base.metadata)
+        ensure_schema(engine, target.display, upgrade_command(project.root))
         verification, problems = verify(engine, run, ledger)
         persons = count_rows(engine, Contact.__table__)
         balanced = not checked.imbalances and not problems
