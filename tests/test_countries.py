@@ -59,9 +59,7 @@ def test_a_code_is_read_only_as_written(text: str) -> None:
     assert alpha2(text) is None
 
 
-def test_every_name_read_is_one_pycountry_or_its_catalogs_give_that_country() -> None:
-    """Nothing is read that pycountry does not say (but ALIASES), and a name is read only as the
-    country pycountry's lookup finds, where it finds one."""
+def test_a_name_pycountrys_own_lookup_finds_is_read_as_the_same_country() -> None:
     for key, code in names().items():
         try:
             found = pycountry.countries.lookup(key)
