@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import phonenumbers
 
+from crmmigrate.countries import alpha2, code_key_sql, fold_sql, lookup_sql, sql_foldable
 from crmmigrate.phoneplan import phone_sql
 from crmmigrate.spec.reasons import ReasonCode
 from crmmigrate.sqlpipe import (
@@ -330,10 +331,16 @@ def phone(values: pd.Series, default_region: str = "DE") -> tuple[pd.Series, pd.
         E.164 text, and the mask of values that are no valid number (an extension is refused
         too: E.164 cannot hold it, and dropping it would change the value unseen).
     """
+    return _per_distinct(values, lambda text: phone_e164(text, default_region))
+
+
+def _per_distinct(values: pd.Series, read: Callable[[str], str | None]) -> tuple[pd.Series, pd.Series]:
+    """*read* of each distinct stripped value once (a source repeats them), and the mask of the
+    values it reads as None; a missing or blank value is missing, not refused."""
     cleaned = _blank_to_none(values.str.strip()) if len(values) else values
     codes, uniques = pd.factorize(cleaned, use_na_sentinel=True)
-    read = np.array([phone_e164(text, default_region) for text in uniques] + [None], dtype=object)  # -1: missing
-    out = pd.Series(read[codes], index=values.index, dtype=object)
+    done = np.array([read(text) for text in uniques] + [None], dtype=object)  # -1: missing
+    out = pd.Series(done[codes], index=values.index, dtype=object)
     return out, cleaned.notna() & out.isna()
 
 
@@ -347,3 +354,37 @@ def phone_e164(text: str, default_region: str) -> str | None:
     if parsed.extension or not phonenumbers.is_valid_number(parsed):
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def sql_country(p: _Pipe, args: dict[str, Any], mapping: MappingSpec) -> None:
+    """countries.alpha2 of the text: sure where it has a code's shape or DuckDB folds it as Python
+    does (countries.sql_foldable), and a code or name is found; certainly refused where it folds
+    alike and neither is found. Other text (a script or compatibility character DuckDB folds
+    otherwise) goes to Python."""
+    _no_args("country", args)
+    x = p.bind()
+    blank = p.let(f"coalesce({_full(x, f'[{_WS}]*')}, true)")  # missing, or what str.strip() empties
+    foldable = p.let(sql_foldable(x))
+    by_code = p.let(lookup_sql(p.let(code_key_sql(x))))
+    code = p.let(f"coalesce({by_code}, {lookup_sql(p.let(fold_sql(x)))})")
+    p.refuse("country", f"NOT {blank} AND {foldable} AND {code} IS NULL")
+    p.require(f"{blank} OR ({foldable} AND {code} IS NOT NULL) OR {by_code} IS NOT NULL")
+    p.value = code  # NULL for a blank text: no name folds to nothing
+
+
+@register_transform("country", reason=ReasonCode.INVALID_COUNTRY, changed="written as ISO 3166-1 alpha-2",
+                    sql=sql_country)
+def country(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """ISO 3166-1 alpha-2 of a country written as a code or a name, read by `pycountry`; any
+    other text is refused.
+
+    It reads alpha-2 and alpha-3 codes, pycountry's English names (`Germany`, `Federal Republic
+    of Germany`, `South Korea`), its translations in the languages of Europe's states
+    (`Deutschland`, `Österreich`, `Suisse`, `Svizzera`, `Česká republika`, `Magyarország`) and a
+    few names it lacks (`UK`, `Great Britain`, `England`, `Turkey`, `Ivory Coast`). Case,
+    accents, punctuation and spacing do not count: `u.s.a.`, `ÖSTERREICH` and `Osterreich` read.
+    A code is read only as written, but for case and surrounding spaces (`N/A` is no Namibia). A
+    name two countries share in those translations, a numeric code and a misspelling are refused,
+    never guessed. Each distinct text is read once.
+    """
+    return _per_distinct(values, alpha2)

@@ -14,7 +14,7 @@ from crmmigrate.spec import load_mapping
 from crmmigrate.spec.reasons import ReasonCode
 from crmmigrate.transforms import get_transform, register_transform, transform_names
 
-BUILT_IN = ["collapse_spaces", "email", "lower", "nfc", "phone", "split_name", "title", "trim", "upper", "zfill"]
+BUILT_IN = ["collapse_spaces", "country", "email", "lower", "nfc", "phone", "split_name", "title", "trim", "upper", "zfill"]
 
 
 def s(*values: object) -> pd.Series:
@@ -233,3 +233,91 @@ def test_phone_drops_the_trunk_prefix(region: str, raw: str, expected: str) -> N
 @pytest.mark.parametrize("raw", ["+453 3331 9991", "+1 555 000 0000", "030 12", "0151 1234567"])
 def test_an_invalid_phone_is_refused_never_stored(raw: str) -> None:
     assert call("phone", s(raw)) == ([None], [True])
+
+
+# --- the `country` transform: ISO 3166-1 alpha-2 through pycountry, or refused ----------------
+
+def test_country_reads_every_pycountry_country_by_its_codes_and_english_names() -> None:
+    import pycountry
+
+    texts, expected = [], []
+    for country in pycountry.countries:
+        names = [getattr(country, a) for a in ("name", "official_name", "common_name") if hasattr(country, a)]
+        for text in [country.alpha_2, country.alpha_3, country.alpha_3.lower(), *names, *(n.upper() for n in names)]:
+            texts.append(text)
+            expected.append(country.alpha_2)
+    values, bad = call("country", s(*texts))
+    assert len(texts) > 1500
+    assert [(t, w, g) for t, w, g in zip(texts, expected, values) if g != w] == []
+    assert not any(bad)
+
+
+@pytest.mark.parametrize(("raw", "code"), [
+    ("Deutschland", "DE"), (" deutschland ", "DE"), ("Österreich", "AT"), ("OSTERREICH", "AT"), ("Schweiz", "CH"),
+    ("Suisse", "CH"), ("Svizzera", "CH"), ("España", "ES"), ("Nederland", "NL"), ("België", "BE"),
+    ("Belgique", "BE"), ("Polska", "PL"), ("Česko", "CZ"), ("Česká republika", "CZ"), ("Sverige", "SE"),
+    ("Danmark", "DK"), ("Italia", "IT"), ("Magyarország", "HU"), ("U.K.", "GB"), ("Great Britain", "GB"),
+    ("u.s.a.", "US"), ("United States of America", "US"), ("Holland", "NL"), ("Korea, Republic of", "KR"),
+    ("Côte d’Ivoire", "CI"),
+])
+def test_country_reads_local_names_and_aliases(raw: str, code: str) -> None:
+    assert call("country", s(raw)) == ([code], [False])
+
+
+@pytest.mark.parametrize("junk", ["Atlantis", "XX", "Germnay", "Korea", "276", "-", "n/a", "D", "日本国x"])
+def test_country_refuses_what_it_cannot_read(junk: str) -> None:
+    assert call("country", s(junk)) == ([None], [True])
+    assert get_transform("country").reason is ReasonCode.INVALID_COUNTRY
+
+
+def test_country_missing_is_not_refused() -> None:
+    assert call("country", s(None, "", " \t")) == ([None, None, None], [False, False, False])
+
+
+def test_country_reads_each_distinct_value_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+    read = transforms.alpha2.__wrapped__  # uncached: every call here is a read
+
+    def counting(text: str) -> str | None:
+        seen.append(text)
+        return read(text)
+
+    monkeypatch.setattr(transforms, "alpha2", counting)
+    values, bad = call("country", s(*["DE", " DE", "Deutschland", "Atlantis", None] * 200))
+    assert sorted(seen) == ["Atlantis", "DE", "Deutschland"]  # stripped first: " DE" is "DE"
+    assert values[:5] == ["DE", "DE", "DE", None, None] and bad[:5] == [False, False, False, True, False]
+
+
+ADDRESS = {"entity": "address", "from": "rows", "links": {"contact": "self"},
+           "fields": {"kind": {"constant": "home"}, "country": {"column": "LAND", "transform": ["country"]}}}
+
+
+def _address(*lands: str | None, **field: object) -> pd.DataFrame:
+    from tests.map.test_mapper import spec, table
+
+    em = {**ADDRESS, "fields": {**ADDRESS["fields"], "country": {**ADDRESS["fields"]["country"], **field}}}
+    mapping = spec([em])
+    return map_frame(table(["ID", "LAND"], *([str(i), land] for i, land in enumerate(lands))), mapping.entities[0],
+                     mapping)
+
+
+def test_an_unreadable_country_is_a_reject_or_a_dropped_value_naming_it() -> None:
+    strict = _address("Deutschland", "Atlantis", on_invalid="reject")
+    assert strict.mapped["country"].tolist() == ["DE"]
+    assert strict.rejects["failures"].tolist() == [[{
+        "field": "country", "rule": "country", "value": "Atlantis", "reason_code": "invalid_country",
+        "category": "data", "message": "'Atlantis' refused by country"}]]
+    lenient = _address("Deutschland", "Atlantis")  # an optional field: dropped, recorded, the address kept
+    assert lenient.mapped["country"].tolist() == ["DE", None] and lenient.rejects.empty
+    assert lenient.nulled[["field", "value", "reason_code", "message"]].values.tolist() == [
+        ["country", "Atlantis", "invalid_country", "'Atlantis' refused by country"]]
+
+
+def test_country_counts_the_values_it_changed_and_the_report_words_them() -> None:
+    from crmmigrate.reconcile.report import transformed_rows
+
+    result = _address("DE", "de", " DE", "Deutschland", "Atlantis", None, "")
+    # `DE` is kept as it was; a refused, missing or empty value is no change.
+    assert result.transformed == {("country", "country"): 3}
+    rows = transformed_rows({"by_source_entity": {"s.rows/address": {"transformed": {"country/country": 3}}}})
+    assert [r["words"] for r in rows] == ["3 values written as ISO 3166-1 alpha-2"]

@@ -22,6 +22,7 @@ class ReasonCode(StrEnum):
     MISSING_REQUIRED = "missing_required"  # a required field has no value
     INVALID_EMAIL = "invalid_email"  # not an address the `email` transform accepts
     INVALID_PHONE = "invalid_phone"  # not a phone number of the default region or with a country code
+    INVALID_COUNTRY = "invalid_country"  # no country code or name the `country` transform reads
     INVALID_DATE = "invalid_date"  # no format of the field reads it as a date
     INVALID_DATETIME = "invalid_datetime"  # no format reads it, or the local time is ambiguous or skipped (DST)
     INVALID_NUMBER = "invalid_number"  # not a number of the field's type, precision or decimal mark
@@ -48,6 +49,7 @@ _CATEGORY: dict[ReasonCode, Category] = {
     ReasonCode.MISSING_REQUIRED: "data",
     ReasonCode.INVALID_EMAIL: "data",
     ReasonCode.INVALID_PHONE: "data",
+    ReasonCode.INVALID_COUNTRY: "data",
     ReasonCode.INVALID_DATE: "coercion",
     ReasonCode.INVALID_DATETIME: "coercion",
     ReasonCode.INVALID_NUMBER: "coercion",

@@ -193,7 +193,7 @@ TRANSFORM_CASES: list[Any] = [
     ([{"split_name": {"part": "surname"}}], {}), ([{"split_name": {"part": "given", "order": "surname_comma"}}], {}),
     ([{"split_name": {"part": "surname", "order": "surname_comma"}}, "title"], {}), (["email"], {}),
     *((["phone"], extra) for extra in ({}, {"default_region": "US"}, {"default_region": "GB"}, {"default_region": "CA"})),
-    ([], {}),
+    (["country"], {}), (["trim", "country"], {}), ([], {}),
 ]
 
 
@@ -206,7 +206,7 @@ def test_each_transform_on_hostile_values(con: duckdb.DuckDBPyConnection, transf
 
 def test_every_built_in_transform_has_an_sql_form() -> None:
     from crmmigrate.transforms import transform_names
-    built_in = {"collapse_spaces", "email", "lower", "nfc", "phone", "split", "split_name", "title", "trim",
+    built_in = {"collapse_spaces", "country", "email", "lower", "nfc", "phone", "split", "split_name", "title", "trim",
                 "upper", "zfill"}
     assert {n for n in transform_names() if sql_half(n)} == built_in
 
