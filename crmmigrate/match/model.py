@@ -296,7 +296,7 @@ DEFAULTS = Path(__file__).parent / "defaults"
 
 def default_model(entity: str) -> dict[str, Any]:
     """The model shipped with crmmigrate, for data too small to train on (`python -m
-    crmmigrate.match.defaults` trains it anew on the generated demo systems)."""
+    crmmigrate.defaultmodels` trains it anew on the generated demo systems)."""
     model = json.loads((DEFAULTS / f"model-{entity}.json").read_text(encoding="utf-8"))
     model.pop("crmmigrate_trained_on", None)
     # A name's frequency in a few hundred records says little about how common it is: the

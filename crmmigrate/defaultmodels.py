@@ -1,6 +1,6 @@
 """Train the default match models on the generated demo systems and write them here.
 
-    python -m crmmigrate.match.defaults [--people 3000] [--seed 2026]
+    python -m crmmigrate.defaultmodels [--people 3000] [--seed 2026]
 
 A project with too few records to train on (`match.<entity>.training.min_records`) is scored
 by these. Re-run this when the model's comparisons or the generator change, and commit the
@@ -22,7 +22,7 @@ from crmmigrate.match.entity import match_entity
 from crmmigrate.match.model import DEFAULTS
 from crmmigrate.spec.model import MATCHED_ENTITIES, MatchSpec, MatchTraining
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
