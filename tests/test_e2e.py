@@ -198,3 +198,12 @@ def test_a_crashing_stage_exits_4_naming_stage_and_notebook(first: dict, capsys:
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["stages"]["map"]["status"] == "failed" and meta["status"] == "failed"
     assert (run_dir / "map").exists()  # the previous good output is kept, not half-replaced
+
+
+def test_review_band_is_in_run_json_and_the_report(first: dict) -> None:
+    meta = json.loads((first["run"] / "run.json").read_text())
+    review = pd.read_parquet(first["run"] / "match" / "review.parquet")
+    assert meta["stages"]["match"]["counts"]["contact"]["review"] == (review["entity"] == "contact").sum()
+    assert meta["stages"]["reconcile"]["counts"]["review_pairs"] == len(review)
+    html = (first["run"] / "reconcile" / "report.html").read_text()
+    assert f"<b>{len(review):,}</b>possible duplicates waiting for a decision" in html

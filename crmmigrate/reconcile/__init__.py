@@ -106,7 +106,12 @@ def run_reconcile(run: RunDir, project: Project, target: Target) -> StageResult:
             # (A run folder mapped before values were recorded as changed has no such folder: none recorded.)
             changed = read_tables(run.require("map") / "changed", "*/*.parquet")
             transformed = transformed_rows(run.read_meta().get("stages", {}).get("map", {}).get("counts", {}))
+            review = read_table(run.require("match") / "review.parquet")
+            review_groups = (review.assign(reason=review["reason"].str.split(":").str[0])
+                             .groupby(["entity", "reason"]).size().reset_index(name="count").to_dict("records")
+                             if not review.empty else [])
             summary = {
+                "review_pairs": len(review),
                 "records_in": int(read_table(run.require("extract") / "sources.parquet")["records_in"].sum()),
                 "persons": persons,
                 **{o: int((ledger["outcome"] == o).sum()) for o in OUTCOMES},
@@ -125,7 +130,7 @@ def run_reconcile(run: RunDir, project: Project, target: Target) -> StageResult:
                 "sources": read_table(run.require("extract") / "sources.parquet").to_dict("records"),
                 "imbalances": checked.imbalances, "verification": verification, "problems": problems,
                 "rejects": reject_groups(ledger), "conflicts": by_field, "nulled": nulled_groups(nulled),
-                "changed": changed_groups(changed), "transformed": transformed,
+                "changed": changed_groups(changed), "transformed": transformed, "review": review_groups,
             })
             result.counts = {**summary, "balanced": balanced, "report": str(out.parent / "reconcile" / "report.html")}
             _record_in_crm(engine, run, ledger, summary)

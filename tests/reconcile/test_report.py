@@ -11,10 +11,11 @@ from crmmigrate.reconcile.report import SHOWN_CHARS, reject_groups, render, show
 
 def context(rejects: list[dict]) -> dict:
     summary = {"records_in": 3, "persons": 1, "created": 1, "updated": 0, "rejected": 2, "deferred": 0,
-               "conflicts": 0}
+               "conflicts": 0, "review_pairs": 0}
     return {"run_id": "r1", "project": "p", "target": "sqlite:///crm.sqlite", "generated_at": "now",
             "balanced": True, "summary": summary, "outcomes": [], "balance": [], "sources": [], "imbalances": [],
-            "verification": [], "problems": [], "rejects": rejects, "conflicts": [], "nulled": [], "changed": [], "transformed": []}
+            "verification": [], "problems": [], "rejects": rejects, "conflicts": [], "nulled": [], "changed": [], "transformed": [],
+            "review": []}
 
 
 def test_shown_masks_passwords_shows_hidden_characters_and_cuts_long_values() -> None:
@@ -63,7 +64,9 @@ def test_report_matches_its_snapshot(tmp_path: Path) -> None:
     ctx = context(reject_groups(ledger)) | {
         "balanced": False,
         "summary": {"records_in": 5, "persons": 1, "created": 1, "updated": 0, "rejected": 3, "deferred": 0,
-                    "conflicts": 2},
+                    "conflicts": 2, "review_pairs": 3},
+        "review": [{"entity": "contact", "reason": "uncertain", "count": 2},
+                   {"entity": "contact", "reason": "chaining guard", "count": 1}],
         "outcomes": ["created", "rejected"],
         "balance": [{"_department": "sales", "_source": "sales.contacts", "entity": "contact", "records_in": 5,
                      "created": 1, "rejected": 3, "ledger_rows": 4, "balanced": False}],
