@@ -71,12 +71,11 @@ def _match(con: duckdb.DuckDBPyConnection, entity: str, records: pd.DataFrame, s
                                max_pairs=spec.training.max_pairs, seed=spec.training.seed)
         report.update(trained.as_dict())
     labels = _level_labels(linker)
-    predictions = linker.inference.predict(threshold_match_probability=spec.review).as_pandas_dataframe()
-    scored = pd.DataFrame({"a": predictions["unique_id_l"].to_numpy(dtype=np.int64),
-                           "b": predictions["unique_id_r"].to_numpy(dtype=np.int64),
-                           "score": predictions["match_probability"].to_numpy(dtype=float),
-                           "weight": predictions["match_weight"].to_numpy(dtype=float),
-                           "evidence": _evidence(predictions, labels)})
+    predictions = linker.inference.predict(threshold_match_probability=spec.review)
+    scored = con.execute(f"""
+        SELECT unique_id_l AS a, unique_id_r AS b, match_probability AS score, match_weight AS weight,
+               {_evidence_sql(labels, predictions.columns_escaped)} AS evidence
+        FROM {predictions.physical_name}""").df()
     same, different = _decided(decisions, keys)
     must = same + _shared_unique(con, spec.unique, present)
     links = scored[scored["score"] >= spec.link]
@@ -225,21 +224,25 @@ def _level_labels(linker: Any) -> dict[str, dict[float, str]]:
     return out
 
 
-def _evidence(predictions: pd.DataFrame, labels: dict[str, dict[float, str]]) -> np.ndarray:
+def _evidence_sql(labels: dict[str, dict[float, str]], columns: list[str]) -> str:
     """`first_name: Exact match on first_name (+6.1); email: All other comparisons (-4.2)`: each
-    comparison that moved the score, with its weight (a null or neutral one moves nothing)."""
+    comparison that moved the score, with its weight (a null or neutral one moves nothing).
+    Written in SQL: a run can score millions of pairs."""
+    present = {c.strip('"') for c in columns}
     parts = []
     for name, levels in labels.items():
-        weights = predictions.get(f"mw_{name}")
-        if weights is None:
+        column = f"mw_{name}"
+        if column not in present:
             continue
-        found = weights.round(6).map(levels)
-        text = (name + ": " + found.fillna("?") + " (" + weights.map("{:+.1f}".format) + ")").where(weights.abs() > 1e-9)
-        parts.append(text)
-    if not parts:
-        return np.full(len(predictions), None, dtype=object)
-    joined = pd.concat(parts, axis=1).apply(lambda row: "; ".join(v for v in row if isinstance(v, str)), axis=1)
-    return joined.to_numpy(dtype=object)
+        label = "CASE round({c}, 6) " + " ".join(
+            f"WHEN {weight!r} THEN {_sql_text(text)}" for weight, text in levels.items()) + " ELSE '?' END"
+        parts.append(f"CASE WHEN abs({column}) > 1e-9 THEN {_sql_text(name + ': ')} || "
+                     f"{label.format(c=column)} || printf(' (%+.1f)', {column}) END")
+    return f"concat_ws('; ', {', '.join(parts)})" if parts else "NULL::VARCHAR"
+
+
+def _sql_text(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
 
 
 def load_model(path: Path) -> dict[str, Any] | None:
