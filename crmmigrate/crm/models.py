@@ -68,6 +68,8 @@ class Account(Base):
     __tablename__ = "account"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(300), info=F)
+    website: Mapped[str | None] = mapped_column(String(200), info=F)
+    tax_id: Mapped[str | None] = mapped_column(String(40), info=F)  # VAT or company registration number
     last_modified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -150,19 +150,25 @@ def contact_features(con: duckdb.DuckDBPyConnection, contacts: pd.DataFrame, add
 
 def account_features(con: duckdb.DuckDBPyConnection, accounts: pd.DataFrame, contacts: pd.DataFrame,
                      table: str = "features") -> pd.DataFrame:
-    """Create *table*: one row per account record, with the email domain of the contact mapped
-    from the same source record (a company's web domain, unless the mail is a free provider's)."""
+    """Create *table*: one row per account record. Its web domain is the website's host, else the
+    e-mail domain of the contact mapped from the same source record (unless a free provider's)."""
     records = canonical_order(accounts)
+    for column in ("website", "tax_id"):
+        if column not in records:
+            records[column] = None
     same_row = _same_record(records, contacts, "email")
-    records["domain"] = same_row.str.rpartition("@")[2].str.lower().where(same_row.notna(), None)
-    con.register("_records", records[["unique_id", "name", "domain"]])
+    records["mail_domain"] = same_row.str.rpartition("@")[2].str.lower().where(same_row.notna(), None)
+    con.register("_records", records[["unique_id", "name", "website", "tax_id", "mail_domain"]])
     _lookup(con, "_names", records["name"], company_name, ["folded"])
+    free = ", ".join(f"'{d}'" for d in FREE_MAIL)
     con.execute(f"""
         CREATE OR REPLACE TABLE {table} AS
         SELECT r.unique_id, n.folded AS name,
-               CASE WHEN r.domain IN ({", ".join(f"'{d}'" for d in FREE_MAIL)}) THEN NULL ELSE nullif(r.domain, '') END
-                   AS domain
-        FROM (SELECT unique_id, CAST(name AS VARCHAR) AS name, CAST(domain AS VARCHAR) AS domain FROM _records) r
+               coalesce(nullif(regexp_extract(lower(r.website), '^(?:[a-z]+://)?(?:www\\.)?([^/:?#]+)', 1), ''),
+                        CASE WHEN r.mail_domain NOT IN ({free}) THEN nullif(r.mail_domain, '') END) AS domain,
+               nullif(regexp_replace(upper(r.tax_id), '[^0-9A-Z]', '', 'g'), '') AS tax_id
+        FROM (SELECT unique_id, CAST(name AS VARCHAR) AS name, CAST(website AS VARCHAR) AS website,
+                     CAST(tax_id AS VARCHAR) AS tax_id, CAST(mail_domain AS VARCHAR) AS mail_domain FROM _records) r
         LEFT JOIN _names n ON n.value = r.name
         ORDER BY r.unique_id""")
     con.unregister("_records")

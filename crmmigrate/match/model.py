@@ -51,7 +51,7 @@ CONTACT_COMPARISONS: dict[str, tuple[str, ...]] = {
 }
 # A company's own fields only: the address on a legacy row that names a company is its
 # contact's, which says nothing about whether two rows name the same company.
-ACCOUNT_COMPARISONS: dict[str, tuple[str, ...]] = {"name": ("name",), "domain": ("domain",)}
+ACCOUNT_COMPARISONS: dict[str, tuple[str, ...]] = {"name": ("name",), "domain": ("domain",), "tax_id": ("tax_id",)}
 
 
 def _contact_comparison(name: str, present: set[str]) -> Any:
@@ -133,7 +133,7 @@ def _account_comparison(name: str, present: set[str]) -> Any:
         return cl.CustomComparison([cll.NullLevel("name"), cll.ExactMatchLevel("name", term_frequency_adjustments=True),
                                     cll.JaroWinklerLevel("name", 0.95), cll.JaroWinklerLevel("name", 0.88),
                                     cll.ElseLevel()], output_column_name="name")
-    return cl.ExactMatch("domain")
+    return cl.ExactMatch(name)
 
 
 @dataclass(frozen=True)
@@ -181,8 +181,8 @@ CONTACT = Design(
 )
 ACCOUNT = Design(
     comparisons=ACCOUNT_COMPARISONS, build=_account_comparison,
-    blocking=[_eq("name"), _eq("domain")],
-    training=[_eq("name"), _eq("domain")],
+    blocking=[_eq("name"), _eq("domain"), _eq("tax_id")],
+    training=[_eq("name"), _eq("domain"), _eq("tax_id")],
     prior=[_eq("name", "domain")],
 )
 DESIGNS = {"contact": CONTACT, "account": ACCOUNT}

@@ -39,3 +39,22 @@ def test_nicknames_meet_their_formal_name() -> None:
 ])
 def test_company_name(name: str | None, folded: str | None) -> None:
     assert company_name(name) == folded
+
+
+def test_an_accounts_domain_is_its_website_else_its_contacts_company_mail() -> None:
+    import duckdb
+    import pandas as pd
+
+    from crmmigrate.match.features import account_features
+
+    accounts = pd.DataFrame({"_source": "s", "_source_key": ["1", "2", "3", "4"], "_department": "sales",
+                             "name": ["Donau GmbH", "Donau", "Isar AG", "Ems KG"],
+                             "website": ["https://www.donau.de/kontakt", None, None, None],
+                             "tax_id": ["de 123.456", None, None, None]})
+    contacts = pd.DataFrame({"_source": "s", "_source_key": ["2", "3", "4"],
+                             "email": ["a@donau.de", "b@gmx.de", None]})
+    con = duckdb.connect()
+    account_features(con, accounts, contacts)
+    rows = con.execute("SELECT name, domain, tax_id FROM features ORDER BY unique_id").fetchall()
+    assert rows == [("donau", "donau.de", "DE123456"), ("donau", "donau.de", None), ("isar", None, None),
+                    ("ems", None, None)]
