@@ -64,6 +64,10 @@ def _match(con: duckdb.DuckDBPyConnection, entity: str, records: pd.DataFrame, s
         report = {"model": "pinned by the project" if pinned is not None else "trained by this run"}
     if pinned is not None:
         linker = models.linker_for(con, "features", pinned)
+        if unused := models.unused_comparisons(design, present, pinned):
+            # The data gained a field the model never learned: said, since retraining is a choice.
+            report["not_in_model"] = unused
+            report["hint"] = "these now hold data but the model does not compare them: crmmigrate match retrain"
     else:
         creator, names = models.settings(design, present)
         linker = models.linker_for(con, "features", creator)

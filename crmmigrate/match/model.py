@@ -211,6 +211,12 @@ def present_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
     return {c for c, n in zip(columns, counts) if n >= 2}
 
 
+def unused_comparisons(design: Design, present: set[str], model: dict[str, Any]) -> list[str]:
+    """Comparisons the data could feed that *model* (a saved one) does not make."""
+    made = {c["output_column_name"] for c in model.get("comparisons", [])}
+    return [n for n, cols in design.comparisons.items() if n not in made and any(c in present for c in cols)]
+
+
 def _usable(rules: list[tuple[tuple[str, ...], str]], present: set[str], any_of: bool = False) -> list[str]:
     test = any if any_of else all
     return [sql for columns, sql in rules if test(c in present for c in columns)]

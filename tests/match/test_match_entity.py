@@ -4,6 +4,8 @@ decisions over the model, the pinned model reused, the chaining guard."""
 from __future__ import annotations
 
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -137,3 +139,10 @@ def test_the_chaining_guard_sends_the_weakest_link_to_review(mapped: dict) -> No
     clusters = matched.clusters[matched.clusters["_source"] == "t.people"].set_index("_source_key")
     assert clusters["cluster_id"].nunique() == 2
     assert clusters["review"].sum() == 2  # the two ends of the refused link wait for a decision
+
+
+def test_a_pinned_model_that_lacks_a_field_the_data_now_holds_says_so(mapped: dict) -> None:
+    model = json.loads(json.dumps(mapped["first"].model))
+    model["comparisons"] = [c for c in model["comparisons"] if c["output_column_name"] != "email"]
+    again = rerun(mapped, mapped["contacts"], pinned=model)
+    assert again.report["not_in_model"] == ["email"] and "match retrain" in again.report["hint"]
