@@ -3,7 +3,6 @@ decisions over the model, the pinned model reused, the chaining guard."""
 
 from __future__ import annotations
 
-
 import json
 
 import pandas as pd
