@@ -18,6 +18,8 @@ from crmmigrate.match.keys import cluster_uuid
 from crmmigrate.spec.model import MatchSpec
 
 SIDES = ["left_source", "left_key", "right_source", "right_key"]
+# Comparisons that say who someone is; the others (address, e-mail, phone) change over a life.
+IDENTITY = ("first_name", "last_name", "birth_date", "tax_id", "name")
 
 
 @dataclass
@@ -76,17 +78,23 @@ def _match(con: duckdb.DuckDBPyConnection, entity: str, records: pd.DataFrame, s
         report.update(trained.as_dict())
     labels = _level_labels(linker)
     predictions = linker.inference.predict(threshold_match_probability=spec.review)
+    columns = {c.strip('"') for c in predictions.columns_escaped}
+    against = " OR ".join(f"mw_{c} < -1" for c in IDENTITY if f"mw_{c}" in columns) or "false"
     scored = con.execute(f"""
         SELECT unique_id_l AS a, unique_id_r AS b, match_probability AS score, match_weight AS weight,
+               coalesce({against}, false) AS identity_disagrees,
                {_evidence_sql(labels, predictions.columns_escaped)} AS evidence
         FROM {predictions.physical_name}""").df()
     same, different = _decided(decisions, keys)
     must = same + _shared_unique(con, spec.unique, present)
-    links = scored[scored["score"] >= spec.link]
+    # However well the rest agrees, two records whose names or birth dates disagree are not
+    # linked unseen: a household shares its address, phone and e-mail.
+    links = scored[(scored["score"] >= spec.link) & ~scored["identity_disagrees"]]
     first = cluster(n, must, links, different)
     guard = _guard(linker, con, first.labels, spec)
     final = cluster(n, must, links, different + [(a, b) for a, b, _ in guard]) if guard else first
-    guard_reason = {(min(a, b), max(a, b)): why for a, b, why in guard}
+    name = (index["_source"] + ":" + index["_source_key"]).to_numpy()
+    guard_reason = {(min(a, b), max(a, b)): f"{name[a]} and {name[b]} {why}" for a, b, why in guard}
 
     review = _review(scored, final, guard_reason, spec, same, different)
     waiting = np.zeros(n, dtype=bool)
@@ -181,15 +189,19 @@ def _guard(linker: Any, con: duckdb.DuckDBPyConnection, labels: np.ndarray, spec
     within = linker.inference.predict_within(
         sdf, blocking_rules_to_generate_predictions=["l._cluster = r._cluster"], warning_mode="never",
     ).as_pandas_dataframe()
-    # A pair below no-link in which some values speak against each other (birth dates or streets
-    # that differ: a comparison weighing below zero). Two records of one person that merely share
-    # too little to tell (a mailing list's entry and an invoice address) score below no-link as
-    # well, near the prior: they are no sign of a chain, and refusing them would split people.
-    against = pd.concat([within[c] < -1.0 for c in within.columns if c.startswith("mw_") and not
-                         c.startswith("mw_tf_adj_")], axis=1).any(axis=1) if len(within) else pd.Series(dtype=bool)
+    # A pair below no-link whose identities disagree (names or birth dates that differ, two tax
+    # ids: an identity comparison weighing below zero). Two records of one person that merely
+    # share too little to tell (a mailing list's entry and an invoice address) score below no-link
+    # as well, near the prior; and one person's old address, second e-mail or other phone is no
+    # sign of a chain either: refusing those split real people.
+    weights = [f"mw_{c}" for c in IDENTITY if f"mw_{c}" in within.columns]
+    against = (within[weights] < -1.0).any(axis=1) if weights else pd.Series(False, index=within.index)
     low = within[(within["match_probability"] < spec.review) & against]
-    out += [(int(a), int(b), f"scored {p:.3f}, below no-link, with values that disagree") for a, b, p in
-            zip(low["unique_id_l"], low["unique_id_r"], low["match_probability"])]
+    for row in low.itertuples(index=False):
+        values = row._asdict()
+        disagree = ", ".join(f"{c[3:]} {values[c]:+.1f}" for c in weights if values[c] < -1.0)
+        out.append((int(values["unique_id_l"]), int(values["unique_id_r"]),
+                    f"scored {values['match_probability']:.3f}, below no-link; they disagree on {disagree}"))
     return out
 
 
@@ -208,12 +220,15 @@ def _review(scored: pd.DataFrame, final: Any, guard_reason: dict[tuple[int, int]
     apart = labels[lo.to_numpy()] != labels[hi.to_numpy()]
     undecided = np.array([(a, b) not in decided for a, b in zip(lo, hi)], dtype=bool)
     band = scored[apart & undecided & (scored["score"] < spec.link)].assign(reason="uncertain")
+    vetoed = scored[apart & undecided & (scored["score"] >= spec.link) & scored["identity_disagrees"]].assign(
+        reason="names or birth dates disagree: much else agrees (a household shares address, phone and e-mail)")
     refused = {(a, b): guard_reason.get((min(x, y), max(x, y))) for a, b, x, y in final.refused}
     refused = {k: v for k, v in refused.items() if v is not None}  # a "different" decision is no question
     guarded = scored.assign(_k=list(zip(lo, hi)))
     guarded = guarded[guarded["_k"].isin(refused.keys())]
     guarded = guarded.assign(reason=["chaining guard: " + str(refused[k]) for k in guarded["_k"]]).drop(columns="_k")
-    out = pd.concat([band, guarded], ignore_index=True)
+    out = pd.concat([frame for frame in (band, vetoed, guarded) if len(frame)], ignore_index=True) if (
+        len(band) or len(vetoed) or len(guarded)) else band
     out["a"], out["b"] = np.minimum(out["a"], out["b"]), np.maximum(out["a"], out["b"])
     return out.sort_values(["a", "b"], kind="stable").reset_index(drop=True)
 

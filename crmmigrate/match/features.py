@@ -119,6 +119,8 @@ def contact_features(con: duckdb.DuckDBPyConnection, contacts: pd.DataFrame, add
         SELECT r.unique_id,
                fn.folded AS first_name, mn.folded AS middle_name, ln.folded AS last_name,
                nullif(nk.forms, []) AS first_forms,
+               -- one system's `Tobias de la | Cruz` is another's `Tobias | De La Cruz`
+               CASE WHEN fn.folded IS NOT NULL AND ln.folded IS NOT NULL THEN fn.folded || ln.folded END AS full_name,
                left(fn.folded, 1) AS first_initial,
                strftime(r.birth_date, '%Y-%m-%d') AS birth_date,
                CASE WHEN day(r.birth_date) <= 12 AND day(r.birth_date) <> month(r.birth_date)
@@ -127,6 +129,12 @@ def contact_features(con: duckdb.DuckDBPyConnection, contacts: pd.DataFrame, add
                year(r.birth_date) AS birth_year,
                nullif(lower(trim(r.email)), '') AS email,
                nullif(split_part(lower(trim(r.email)), '@', 1), '') AS email_local,
+               -- `j.mueller7`: a local part made of the name says nothing the name does not
+               regexp_replace(replace(replace(replace(regexp_replace(strip_accents(
+                   split_part(lower(trim(r.email)), '@', 1)), '[^a-z0-9]', '', 'g'), 'ae', 'a'), 'oe', 'o'), 'ue', 'u'),
+                   '[0-9]+$', '') IN (fn.folded || ln.folded, ln.folded || fn.folded, left(fn.folded, 1) || ln.folded,
+                                      ln.folded || left(fn.folded, 1), fn.folded || left(ln.folded, 1), ln.folded,
+                                      fn.folded) AS email_local_named,
                r.phone, r.mobile,
                nullif(regexp_replace(upper(r.tax_id), '[^0-9A-Z]', '', 'g'), '') AS tax_id,
                st.number AS street_number, st.name AS street_name,

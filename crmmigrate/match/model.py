@@ -54,14 +54,19 @@ CONTACT_COMPARISONS: dict[str, tuple[str, ...]] = {
 ACCOUNT_COMPARISONS: dict[str, tuple[str, ...]] = {"name": ("name",), "domain": ("domain",), "tax_id": ("tax_id",)}
 
 
+def _split_differently() -> Any:
+    _, cll, *_ = _splink()
+    return cll.CustomLevel("full_name_l = full_name_r", label_for_charts="same name, split differently")
+
+
 def _contact_comparison(name: str, present: set[str]) -> Any:
     cl, cll, *_ = _splink()
     swapped = "first_name" in present and "last_name" in present
     if name == "first_name":
         levels = [cll.NullLevel("first_name"), cll.ExactMatchLevel("first_name", term_frequency_adjustments=True)]
         if swapped:
-            levels.append(cll.ColumnsReversedLevel("first_name", "last_name").configure(
-                label_for_charts="first and last name swapped"))
+            levels += [cll.ColumnsReversedLevel("first_name", "last_name").configure(
+                label_for_charts="first and last name swapped"), _split_differently()]
         levels += [
             cll.CustomLevel("list_has_any(first_forms_l, first_forms_r)", label_for_charts="nickname of each other"),
             cll.JaroWinklerLevel("first_name", 0.92),
@@ -74,8 +79,8 @@ def _contact_comparison(name: str, present: set[str]) -> Any:
     if name == "last_name":
         levels = [cll.NullLevel("last_name"), cll.ExactMatchLevel("last_name", term_frequency_adjustments=True)]
         if swapped:
-            levels.append(cll.ColumnsReversedLevel("last_name", "first_name").configure(
-                label_for_charts="first and last name swapped"))
+            levels += [cll.ColumnsReversedLevel("last_name", "first_name").configure(
+                label_for_charts="first and last name swapped"), _split_differently()]
         levels += [cll.JaroWinklerLevel("last_name", 0.92), cll.JaroWinklerLevel("last_name", 0.85), cll.ElseLevel()]
         return cl.CustomComparison(levels, output_column_name="last_name")
     if name == "birth_date":
@@ -91,6 +96,12 @@ def _contact_comparison(name: str, present: set[str]) -> Any:
         return cl.CustomComparison([
             cll.NullLevel("email"),
             cll.ExactMatchLevel("email"),
+            # Namesakes write their names into their addresses: agreement there is the names'
+            # own, counted once already (Splink takes comparisons as independent), so it weighs 0.
+            cll.CustomLevel("email_local_named_l AND email_local_named_r AND "
+                            "jaro_winkler_similarity(email_local_l, email_local_r) >= 0.88")
+            .configure(m_probability=0.5, u_probability=0.5, fix_m_probability=True, fix_u_probability=True,
+                       label_for_charts="local parts made of the name, other domain"),
             # Local parts are made of names (`j.mueller`): weighed by how common each is, so that
             # namesakes' addresses at two providers do not count as one person's.
             cll.ExactMatchLevel("email_local", term_frequency_adjustments=True).configure(

@@ -58,3 +58,35 @@ def test_an_accounts_domain_is_its_website_else_its_contacts_company_mail() -> N
     rows = con.execute("SELECT name, domain, tax_id FROM features ORDER BY unique_id").fetchall()
     assert rows == [("donau", "donau.de", "DE123456"), ("donau", "donau.de", None), ("isar", None, None),
                     ("ems", None, None)]
+
+
+@pytest.mark.parametrize(("first", "last", "email", "named"), [
+    ("Jürgen", "Müller", "j.mueller@gmx.de", True),
+    ("Jürgen", "Müller", "mueller.juergen7@web.de", True),
+    ("Jürgen", "Müller", "JMULLER@firma.de", True),
+    ("Jürgen", "Müller", "hexe77@gmx.de", False),
+    ("Anna", "Lee", "info@lee-bau.de", False),
+])
+def test_a_local_part_made_of_the_name_is_known(first: str, last: str, email: str, named: bool) -> None:
+    import duckdb
+    import pandas as pd
+
+    from crmmigrate.match.features import contact_features
+
+    con = duckdb.connect()
+    contact_features(con, pd.DataFrame({"_source": ["s"], "_source_key": ["1"], "_department": ["d"],
+                                        "first_name": [first], "last_name": [last], "email": [email]}), pd.DataFrame())
+    assert con.execute("SELECT email_local_named FROM features").fetchall() == [(named,)]
+
+
+def test_a_name_split_in_two_places_is_one_full_name() -> None:
+    import duckdb
+    import pandas as pd
+
+    from crmmigrate.match.features import contact_features
+
+    con = duckdb.connect()
+    contact_features(con, pd.DataFrame({"_source": "s", "_source_key": ["1", "2"], "_department": "d",
+                                        "first_name": ["Tobias", "tobias de la"], "last_name": ["De La Cruz", "cruz"]}),
+                     pd.DataFrame())
+    assert con.execute("SELECT DISTINCT full_name FROM features").fetchall() == [("tobiasdelacruz",)]

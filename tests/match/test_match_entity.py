@@ -118,11 +118,11 @@ def addresses(*rows: tuple[str, str]) -> pd.DataFrame:
 
 def test_the_chaining_guard_sends_the_weakest_link_to_review(mapped: dict) -> None:
     # B holds A's email and phone, and C's mobile and address: two strong links. A and C share
-    # only a name, with different birth dates: one person each, whom B's links would chain.
+    # only a name, with different birth dates and tax ids: one person each, whom B's links would chain.
     records = pd.DataFrame([
-        person("A", email="anna.l@example.org", phone="+4930901820", birth_date="1961-02-03"),
+        person("A", email="anna.l@example.org", phone="+4930901820", birth_date="1961-02-03", tax_id="DE111"),
         person("B", email="anna.l@example.org", phone="+4930901820", mobile="+4915112345678"),
-        person("C", email="al@example.net", mobile="+4915112345678", birth_date="1994-11-20"),
+        person("C", email="al@example.net", mobile="+4915112345678", birth_date="1994-11-20", tax_id="DE222"),
     ])
     records["birth_date"] = pd.to_datetime(records["birth_date"]).dt.date
     homes = addresses(("A", ("Ostweg 1", "20095")), ("B", ("Elbchaussee 300", "22605")),
@@ -134,7 +134,7 @@ def test_the_chaining_guard_sends_the_weakest_link_to_review(mapped: dict) -> No
                            pinned=mapped["first"].model)
     ours = matched.review[matched.review["left_source"] == "t.people"]
     assert ours[["left_key", "right_key"]].values.tolist() in ([["A", "B"]], [["B", "C"]])
-    assert ours["reason"].iloc[0].startswith("chaining guard: scored") and "values that disagree" in ours["reason"].iloc[0]
+    assert ours["reason"].iloc[0] == "chaining guard: t.people:A and t.people:C different tax_id"
     clusters = matched.clusters[matched.clusters["_source"] == "t.people"].set_index("_source_key")
     assert clusters["cluster_id"].nunique() == 2
     assert clusters["review"].sum() == 2  # the two ends of the refused link wait for a decision
