@@ -27,7 +27,7 @@ def golden(names: list[str | None]) -> pd.DataFrame:
     return pd.DataFrame({
         "cluster_id": [f"c{i}" for i in range(len(names))], "_anchor_source": "s.t",
         "_anchor_key": [f"k{i}" for i in range(len(names))], "_members": 1, "name": names,
-        "_last_modified": pd.Timestamp("2024-01-01", tz="UTC"),
+        "website": None, "tax_id": None, "_last_modified": pd.Timestamp("2024-01-01", tz="UTC"),
     })
 
 
