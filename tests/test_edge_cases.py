@@ -13,7 +13,7 @@ from conftest import run_stages
 from crmmigrate.errors import MappingSpecError
 from crmmigrate.spec import load_project
 
-SETTINGS = "spec_version: 1\nkind: project\nname: t\nmatch: {contact: {rules: [[email]]}}\n"
+SETTINGS = "spec_version: 1\nkind: project\nname: t\n"
 MAPPING = """\
 spec_version: 1
 kind: mapping

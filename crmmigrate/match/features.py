@@ -118,7 +118,7 @@ def contact_features(con: duckdb.DuckDBPyConnection, contacts: pd.DataFrame, add
         CREATE OR REPLACE TABLE {table} AS
         SELECT r.unique_id,
                fn.folded AS first_name, mn.folded AS middle_name, ln.folded AS last_name,
-               nullif(nk.forms, []) AS first_forms,
+               nullif(CAST(nk.forms AS VARCHAR[]), []) AS first_forms,
                -- one system's `Tobias de la | Cruz` is another's `Tobias | De La Cruz`
                CASE WHEN fn.folded IS NOT NULL AND ln.folded IS NOT NULL THEN fn.folded || ln.folded END AS full_name,
                left(fn.folded, 1) AS first_initial,

@@ -320,8 +320,9 @@ def default_model(entity: str) -> dict[str, Any]:
     # default model weighs an exact name by the frequency it learned, not by this data's.
     for comparison in model["comparisons"]:
         for level in comparison["comparison_levels"]:
-            if level.get("tf_adjustment_column"):
-                level["tf_adjustment_weight"] = 0.0
+            # (removed, not weighted 0: Splink saves a weight of 0 as its default, 1)
+            level.pop("tf_adjustment_column", None)
+            level.pop("tf_adjustment_weight", None)
     return model
 
 
