@@ -15,10 +15,11 @@ Persons (``model.py``)
     chance (1.9% with the planted ones); real German name frequencies spread over the same
     cities give about 0.4%, so namesakes are about twice as common here as in a real customer
     base. The 72 given names, 64 surnames and 19 cities of the first demo gave every person about
-    11 namesakes at that size; the pools are now enlarged and combined: German surnames are a
-    head of 113 common names plus a tail of 16,000 compound names (stem + ending, drawn
-    uniformly), given names come by origin (86% German, 7% English, 7% other) and sex from
-    pools of about 100, drawn with weights k**-0.3, and customers are spread over 88 cities of
+    11 namesakes at that size; the pools are now enlarged and combined. Given names come by
+    origin (86% German, 7% English, 7% other) and sex from pools of 100 German, 32 English and
+    28 other names, drawn with weights k**-0.3; surnames from a head of 111 common German, 57
+    English and 53 other names (weights k**-0.2) and mostly from a tail of 16,000 compound
+    German names (stem + ending, drawn uniformly); customers are spread over 88 cities of
     Germany, Austria and Switzerland by their population to the power 0.4 (each city stands
     for the towns around it).
   - 8% of persons move: their appearances hold the new address with a timestamp after the

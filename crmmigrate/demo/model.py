@@ -99,8 +99,9 @@ def _tail() -> tuple[str, ...]:
     return tuple(s + e for s in names.SURNAME_STEMS for e in names.SURNAME_ENDINGS)
 
 
-# Exponents well below 1: the head of a real name list is flat (the hundredth most common German
-# surname is held by about a sixth as many people as Müller); the compound tail is uniform.
+# Heads flatter than a real name list's (there the hundredth German surname is held by about a
+# sixth as many people as Müller): the pools are far smaller than a population's, and a steeper
+# head would make namesakes far more common than they are (see generator.py).
 _GIVEN = {key: Weighted.zipf(pool, 0.3) for key, pool in names.GIVEN.items()}
 _SURNAMES = {"de": Weighted.zipf(names.SURNAMES_DE, 0.2), "en": Weighted.zipf(names.SURNAMES_EN, 0.2),
              "xx": Weighted.zipf(names.SURNAMES_XX, 0.2), "tail": Weighted.zipf(_tail(), 0.0)}
