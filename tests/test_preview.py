@@ -53,8 +53,9 @@ def test_preview_of_a_spec_object_needs_the_project_for_relative_paths(demo_proj
     spec = load_project(project).mappings["billing"]
     result = crmmigrate.preview(spec, n=3, project=project, entity="invoice")
     assert result.read == {"billing.invoices": 3} and [e.entity for e in result.entities] == ["invoice"]
-    broken = spec.model_copy(update={"entities": (spec.entities[0].model_copy(
-        update={"fields": {**spec.entities[0].fields, "tax_id": spec.entities[0].fields["tax_id"].model_copy(
+    account, contact = spec.entities[:2]  # billing names the company (an account) before the contact
+    broken = spec.model_copy(update={"entities": (account, contact.model_copy(
+        update={"fields": {**contact.fields, "tax_id": contact.fields["tax_id"].model_copy(
             update={"column": "TAXID"})}}),)})
     with pytest.raises(MappingSpecError, match=r"mapping `billing` sources.customers: column 'TAXID' is not in "
                                                r"source 'billing.customers' \(did you mean 'TAX_ID'\?\)"):
@@ -65,7 +66,7 @@ def test_a_missing_column_is_located_in_the_file(demo_project: tuple[Path, dict]
     project, _ = demo_project
     path = project / "mappings" / "billing.yml"
     path.write_text(path.read_text().replace("column: TAX_ID", "column: TAXID"))
-    with pytest.raises(MappingSpecError, match=r"^mappings/billing.yml:\d+ entities\[0\].fields.tax_id: column 'TAXID'"):
+    with pytest.raises(MappingSpecError, match=r"^mappings/billing.yml:\d+ entities\[1\].fields.tax_id: column 'TAXID'"):
         crmmigrate.preview(path, n=3)
 
 
@@ -86,7 +87,8 @@ def test_preview_command_prints_counts_rows_and_rejects(demo_project: tuple[Path
     assert out[0] == "Preview of mapping `sales`: the first 1,000 records of each source, nothing written."
     assert out[1].startswith("sales.contacts: ") and out[1].endswith(" unreadable")
     head = next(i for i, line in enumerate(out) if line.startswith("contact from sales.contacts: "))
-    assert out[head + 1].split() == ["key", "first_name", "last_name", "email", "phone", "owner_name"]
+    assert out[head + 1].split() == ["key", "first_name", "last_name", "email", "phone", "mobile", "birth_date",
+                                     "owner_name"]
     assert any(line.startswith("  rejected row ") for line in out)
 
 

@@ -1,118 +1,166 @@
-"""Embedded word lists for the demo data generator.
+"""Embedded word lists for the demo data generator: people's names and their nicknames.
 
-Everything except the given names and surnames is Windows-1252-safe on purpose: the sales
-export is cp1252, and only the ``NAME`` column is meant to lose characters there.
+Each pool is listed most common first: the generator draws from it with Zipf-like weights, so
+a few names are frequent and most are rare, as in a real population. Places and companies live
+in ``places.py`` and ``companies.py``; the sales export is cp1252, and only its ``NAME`` column
+is meant to lose characters there, so those two modules hold cp1252-safe text only.
 """
 
 from __future__ import annotations
 
-GIVEN_NAMES: tuple[str, ...] = (
-    "Jürgen", "Jörg", "Björn", "Sören", "Günter", "Uwe", "Klaus", "Peter", "Thomas", "Michael",
-    "Andreas", "Stefan", "Johannes", "Friedrich", "Wolfgang", "Alexander", "Robert", "William",
-    "Matthias", "Sebastian", "Florian", "Tobias", "Lukas", "Felix", "Jonas", "Maximilian",
-    "Katherine", "Elisabeth", "Margarete", "Christina", "Stefanie", "Susanne", "Sabine", "Anna",
-    "Maria", "Julia", "Laura", "Lena", "Sophie", "Hannah", "Mia", "Claudia", "Petra", "Monika",
-    "Ursula", "Birgit", "Käthe", "Renée", "Chloé", "André", "René", "Hélène", "Zoë", "Søren",
-    "Åsa", "Ümit", "Ayşe", "Łukasz", "Paweł", "Małgorzata", "Đorđe", "Jiří", "Tomáš",
-    "Mehmet", "Elif", "Niklas", "Marie-Luise", "Karl-Heinz", "Dagmar", "Heike", "Ines", "Jan",
-)
+from functools import cache
 
-SURNAMES: tuple[str, ...] = (
+# Given names by origin and sex. German-speaking names dominate; the English ones are the
+# share whose nicknames the `nicknames` package knows.
+GIVEN: dict[tuple[str, str], tuple[str, ...]] = {
+    ("de", "m"): (
+        "Michael", "Thomas", "Andreas", "Peter", "Stefan", "Klaus", "Wolfgang", "Jürgen", "Frank",
+        "Christian", "Markus", "Uwe", "Martin", "Bernd", "Matthias", "Günter", "Hans", "Dieter", "Horst",
+        "Werner", "Manfred", "Alexander", "Sebastian", "Tobias", "Daniel", "Jan", "Florian", "Tim",
+        "Lukas", "Jonas", "Felix", "Maximilian", "Paul", "Leon", "Niklas", "Johannes", "Karl-Heinz",
+        "Heinz", "Gerhard", "Helmut", "Rainer", "Ralf", "Holger", "Jörg", "Dirk", "Sven", "Torsten",
+        "Olaf", "Björn", "Sören", "Friedrich", "Joachim", "Norbert", "Hans-Peter", "Josef", "Franz",
+        "Georg", "Karl", "Walter", "Kurt", "Ulrich", "Volker", "Axel", "Carsten", "Marco", "Patrick",
+        "Dennis", "Philipp", "Simon", "Moritz", "Jakob", "Benedikt", "Konstantin", "Lars", "Kai",
+        "Hubert", "Ludwig", "Gottfried", "Reinhard", "Erwin", "Rudolf", "Oliver", "Fabian", "Julian",
+        "Till", "Henrik", "Bernhard", "Dietmar", "Hartmut", "Siegfried", "Arne", "Jens", "Malte",
+        "Leopold", "Valentin", "Korbinian", "Vinzenz", "Quirin", "Anton", "Emil", "Theo", "Elias",
+    ),
+    ("de", "f"): (
+        "Sabine", "Andrea", "Susanne", "Petra", "Claudia", "Nicole", "Stefanie", "Birgit", "Monika",
+        "Ursula", "Karin", "Gabriele", "Heike", "Anja", "Katrin", "Christina", "Julia", "Anna", "Maria",
+        "Laura", "Lena", "Sophie", "Hannah", "Mia", "Lea", "Emma", "Sarah", "Katharina", "Elisabeth",
+        "Margarete", "Renate", "Ingrid", "Helga", "Gisela", "Brigitte", "Erika", "Elke", "Silke",
+        "Martina", "Sandra", "Melanie", "Tanja", "Daniela", "Kerstin", "Bettina", "Jutta", "Doris",
+        "Marion", "Angelika", "Christa", "Dagmar", "Ines", "Käthe", "Marie-Luise", "Annegret",
+        "Hildegard", "Waltraud", "Franziska", "Johanna", "Charlotte", "Clara", "Greta", "Ida", "Luise",
+        "Antonia", "Theresa", "Veronika", "Miriam", "Jana", "Vanessa", "Lisa", "Carina", "Nadine",
+        "Simone", "Ulrike", "Cornelia", "Beate", "Annette", "Rosemarie", "Liselotte", "Friederike",
+        "Regina", "Edeltraud", "Gudrun", "Irmgard", "Sieglinde", "Hannelore", "Wiebke", "Frauke",
+        "Svenja", "Maike", "Merle", "Pia", "Paula", "Mathilda", "Rosalie", "Magdalena", "Ottilie",
+    ),
+    ("en", "m"): (
+        "James", "John", "Robert", "William", "Richard", "David", "Charles", "Joseph", "Thomas",
+        "Daniel", "Matthew", "Christopher", "Andrew", "Edward", "Anthony", "Steven", "Patrick",
+        "Samuel", "Benjamin", "Nicholas", "Jonathan", "Timothy", "Theodore", "Frederick", "Gregory",
+        "Lawrence", "Raymond", "Jeffrey", "Kenneth", "Ronald", "Donald", "Gerald", "Douglas",
+    ),
+    ("en", "f"): (
+        "Margaret", "Elizabeth", "Jennifer", "Catherine", "Katherine", "Susan", "Deborah", "Patricia",
+        "Rebecca", "Victoria", "Alexandra", "Abigail", "Jessica", "Samantha", "Rachel", "Jacqueline",
+        "Dorothy", "Barbara", "Christine", "Eleanor", "Frances", "Harriet", "Josephine", "Pamela",
+        "Kimberly", "Cynthia", "Melissa", "Judith", "Theresa", "Virginia", "Gwendolyn",
+    ),
+    ("xx", "m"): (
+        "Mehmet", "Mustafa", "Ahmet", "Emre", "Hüseyin", "Ümit", "Łukasz", "Paweł", "Krzysztof",
+        "Piotr", "Đorđe", "Jiří", "Tomáš", "André", "René", "Søren", "Giuseppe", "Luca", "Marco",
+        "Ivan", "Dmitri", "João", "Pedro", "Javier", "Nikola", "Dragan", "Ioannis", "Bogdan",
+    ),
+    ("xx", "f"): (
+        "Ayşe", "Elif", "Fatma", "Zeynep", "Emine", "Małgorzata", "Agnieszka", "Katarzyna", "Renée",
+        "Chloé", "Hélène", "Zoë", "Åsa", "Francesca", "Giulia", "Sofia", "Olga", "Natalia", "Ana",
+        "Carmen", "Lucía", "Ioana", "Milena", "Jelena", "Dragana", "Eleni", "Aleksandra", "Irina",
+    ),
+}
+
+# The most common German surnames, most common first (the head of the distribution).
+SURNAMES_DE: tuple[str, ...] = (
     "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz",
     "Hoffmann", "Schäfer", "Koch", "Bauer", "Richter", "Klein", "Wolf", "Schröder", "Neumann",
-    "Schwarz", "Zimmermann", "Braun", "Krüger", "Hofmann", "Hartmann", "Lange", "Schmitt",
-    "Werner", "Krause", "Meier", "Lehmann", "Weiß", "Groß", "Köhler", "Jäger", "Böhm", "Vogt",
-    "Huber", "Gruber", "Steiner", "Moser", "Brunner", "Frei", "Keller", "Baumgartner",
-    "Lefèvre", "Jørgensen", "Öztürk", "Dvořák", "Şahin", "Nowak", "Wiśniewski", "Kowalczyk",
-    "Petrović", "Yılmaz", "Novák", "Ćosić", "Łęcki", "von Bülow", "de la Cruz", "O'Brien",
-    "Dąbrowski", "Kühn", "Förster", "Weißenböck",
+    "Schwarz", "Zimmermann", "Braun", "Krüger", "Hofmann", "Hartmann", "Lange", "Schmitt", "Werner",
+    "Schmitz", "Krause", "Meier", "Lehmann", "Schmid", "Schulze", "Maier", "Köhler", "Herrmann",
+    "König", "Walter", "Mayer", "Huber", "Kaiser", "Fuchs", "Peters", "Lang", "Scholz", "Möller",
+    "Weiß", "Jung", "Hahn", "Schubert", "Vogel", "Friedrich", "Keller", "Günther", "Frank", "Berger",
+    "Winkler", "Roth", "Beck", "Lorenz", "Baumann", "Franke", "Albrecht", "Schuster", "Simon",
+    "Ludwig", "Böhm", "Winter", "Kraus", "Martin", "Schumacher", "Krämer", "Vogt", "Stein", "Jäger",
+    "Otto", "Sommer", "Groß", "Seidel", "Heinrich", "Brandt", "Haas", "Schreiber", "Graf",
+    "Schulte", "Dietrich", "Ziegler", "Kuhn", "Kühn", "Pohl", "Engel", "Horn", "Busch", "Bergmann",
+    "Thomas", "Voigt", "Sauer", "Arnold", "Wolff", "Pfeiffer", "Gruber", "Steiner", "Moser",
+    "Brunner", "Frei", "Baumgartner", "Förster", "Weißenböck", "von Bülow", "Wimmer", "Egger",
 )
 
-# formal given name -> common nickname (only formal names that occur above)
-NICKNAMES: dict[str, str] = {
-    "William": "Bill", "Katherine": "Kate", "Johannes": "Hans", "Alexander": "Alex",
-    "Elisabeth": "Lisa", "Friedrich": "Fritz", "Margarete": "Grete", "Thomas": "Tom",
-    "Michael": "Micha", "Christina": "Tina", "Robert": "Bob", "Stefanie": "Steffi",
-    "Wolfgang": "Wolf", "Maximilian": "Max", "Matthias": "Matze", "Susanne": "Susi",
+# Stems and endings that make the long tail of German surnames: compound surnames are the rule
+# there (Berg+mann, Stein+hauser), and the tail is what keeps namesakes rare at a million people.
+SURNAME_STEMS: tuple[str, ...] = (
+    "Berg", "Stein", "Hof", "Linden", "Wald", "Brand", "Eich", "Feld", "Kirch", "Lang", "Kurz", "Neu",
+    "Alt", "Hoch", "Tal", "Bach", "Brück", "Mühl", "Wies", "Acker", "Rosen", "Dorn", "Busch", "Holz",
+    "Kamp", "Sand", "Moor", "Rieder", "Wein", "Korn", "Hammer", "Schmied", "Fleisch", "Brenn", "Kling",
+    "Stroh", "Heu", "Birk", "Buch", "Erl", "Fichten", "Tannen", "Kolb", "Rauch", "Frisch", "Gold",
+    "Silber", "Eisen", "Kupfer", "Ost", "West", "Süd", "Nord", "Kalt", "Warm", "Sonnen", "Mond",
+    "Stern", "Morgen", "Abend", "Grün", "Roth", "Weiß", "Blau", "Wolfs", "Hasen", "Fuchs", "Bären",
+    "Adler", "Falken", "Hahn", "Lind", "Ross", "Hirsch", "Reh", "Bieber", "Fried", "Ehren", "Lieb",
+    "Gut", "Fromm", "Klug", "Kühl", "Breit", "Schön", "Hell", "Dunkel", "Wilden", "Stahl", "Glaser",
+    "Ketten", "Ring", "Lauten", "Blumen", "Wasser", "Brunnen", "Quell", "Hügel", "Marx", "Ober",
+    "Unter", "Vorder", "Hinter", "Mittel", "Kreuz", "Schloss", "Burg", "Turm", "Mauer", "Tor",
+    "Ahorn", "Asch", "Baum", "Blum", "Born", "Brun", "Dach", "Damm", "Eck", "Fass", "Fels", "Fink",
+    "Flach", "Forst", "Gais", "Gans", "Garten", "Geis", "Glock", "Grab", "Gries", "Grund", "Haber",
+    "Hain", "Hart", "Haupt", "Heide", "Herz", "Hirt", "Horn", "Hub", "Kalk", "Kamm", "Kessel",
+    "Kiefer", "Kirsch", "Kohl", "Kopf", "Kram", "Kropf", "Lamm", "Laub", "Lech", "Leit", "Loh",
+    "Mark", "Matt", "Mohn", "Moos", "Nagel", "Nuss", "Pfaff", "Rain", "Rapp", "Reis", "Rhein",
+    "Ried", "Rind", "Rott", "Salz", "Schaf", "Scheu", "Schilf", "Schwan", "See", "Sieg", "Speck",
+    "Spitz", "Stock", "Storch", "Strauß", "Teich", "Veit", "Vogel", "Wend", "Wetter", "Wick",
+    "Wind", "Winkel", "Zeh", "Zell", "Zorn", "Ebers", "Hohen", "Nieder", "Oster", "Pfann", "Rein",
+)
+SURNAME_ENDINGS: tuple[str, ...] = (
+    "mann", "er", "hoff", "berger", "meier", "bauer", "hauser", "huber", "brink", "kamp", "ling",
+    "inger", "stedt", "heim", "ke", "dorf", "schmidt", "wald", "busch", "hagen", "feld", "stein",
+    "bach", "hofer", "müller", "reiter", "mayr", "egger", "wieser", "lechner", "moser", "graf",
+    "beck", "becker", "hammer", "hardt", "wart", "böck", "rath", "maier", "schneider", "weber",
+    "eder", "ert", "ler", "sberger", "bichler", "thaler", "gruber", "auer", "leitner", "hold",
+    "wein", "rich", "bold", "mund", "hart", "brecht", "ing", "schläger", "macher", "gießer", "wirt",
+    "knecht", "vogt", "kötter", "meyer", "mair", "holz", "gartner", "lehner", "brunner", "steiner",
+    "felder", "wanger", "rieder", "seder", "hausen", "kirchner", "maurer", "singer",
+)
+
+SURNAMES_EN: tuple[str, ...] = (
+    "Smith", "Jones", "Williams", "Brown", "Taylor", "Davies", "Wilson", "Evans", "Thomas", "Johnson",
+    "Roberts", "Walker", "Wright", "Robinson", "Thompson", "White", "Hughes", "Edwards", "Green",
+    "Hall", "Wood", "Harris", "Lewis", "Martin", "Jackson", "Clarke", "Clark", "Turner", "Hill",
+    "Scott", "Cooper", "Morris", "Ward", "Moore", "King", "Watson", "Baker", "Harrison", "Morgan",
+    "Patel", "Young", "Allen", "Mitchell", "James", "Anderson", "Phillips", "Lee", "Bell", "Parker",
+    "O'Brien", "O'Connor", "McDonald", "MacLeod", "Fitzgerald", "Sullivan", "Murphy", "Kelly",
+)
+SURNAMES_XX: tuple[str, ...] = (
+    "Yılmaz", "Kaya", "Demir", "Şahin", "Çelik", "Öztürk", "Aydın", "Arslan", "Doğan", "Kılıç",
+    "Nowak", "Kowalski", "Wiśniewski", "Kowalczyk", "Wójcik", "Dąbrowski", "Łęcki", "Zieliński",
+    "Petrović", "Jovanović", "Nikolić", "Ćosić", "Dvořák", "Novák", "Svoboda", "Lefèvre", "Dubois",
+    "Jørgensen", "Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "de la Cruz",
+    "García", "Fernández", "Martínez", "Silva", "Santos", "Pereira", "Ivanov", "Popescu", "Popa",
+    "Papadopoulos", "Horvat", "Kovačević", "Nagy", "Tóth", "Szabó", "Hodžić", "Berisha", "Krasniqi",
+)
+
+# German short forms: the `nicknames` package knows English names only (Johannes -> John, not
+# Hans), so the German share of the pool needs its own, and so will the matcher.
+NICKNAMES_DE: dict[str, tuple[str, ...]] = {
+    "Johannes": ("Hans", "Jo"), "Friedrich": ("Fritz",), "Margarete": ("Grete", "Margret"),
+    "Elisabeth": ("Lisa", "Liesel", "Elli"), "Stefanie": ("Steffi",), "Susanne": ("Susi",),
+    "Michael": ("Micha",), "Matthias": ("Matze", "Matthes"), "Wolfgang": ("Wolf",),
+    "Maximilian": ("Max",), "Alexander": ("Alex",), "Thomas": ("Tom",), "Christina": ("Tina",),
+    "Katharina": ("Kathi", "Katja"), "Josef": ("Sepp", "Beppo"), "Franziska": ("Franzi",),
+    "Karl-Heinz": ("Kalle",), "Hans-Peter": ("Hape",), "Joachim": ("Achim", "Jochen"),
+    "Gabriele": ("Gabi",), "Andreas": ("Andi",), "Sebastian": ("Basti",), "Christian": ("Chris",),
+    "Johanna": ("Hanna",), "Magdalena": ("Lena", "Leni"), "Theresa": ("Resi",), "Ulrich": ("Uli",),
+    "Bernhard": ("Bernd",), "Benedikt": ("Bene",), "Konstantin": ("Konny",), "Daniela": ("Dani",),
+    "Valentin": ("Valle",), "Korbinian": ("Korbi",), "Vinzenz": ("Vinz",), "Cornelia": ("Conny",),
 }
 
-STREETS: tuple[str, ...] = (
-    "Hauptstraße", "Bahnhofstraße", "Schillerstraße", "Goethestraße", "Lindenallee",
-    "Am Mühlbach", "Königsweg", "Gartenstraße", "Friedrichstraße", "Rosenweg", "Kirchplatz",
-    "Parkstraße", "Schloßallee", "Bergstraße", "Wiesenweg", "Düsseldorfer Straße",
-    "Mozartgasse", "Seestrasse", "Bahnhofplatz", "Münchner Straße", "Eichendorffweg",
-    "Ringstraße", "Talstraße", "Uferweg", "Marktplatz", "Brückenstraße", "Schulstraße",
-)
 
-# (city, postcodes, country, landline area code without trunk 0)
-CITIES: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
-    ("Berlin", ("10115", "10178", "10557", "12043", "13353"), "DE", "30"),
-    ("Hamburg", ("20095", "20249", "22765"), "DE", "40"),
-    ("München", ("80331", "80469", "81541"), "DE", "89"),
-    ("Köln", ("50667", "50823", "51063"), "DE", "221"),
-    ("Frankfurt am Main", ("60311", "60487"), "DE", "69"),
-    ("Stuttgart", ("70173", "70372"), "DE", "711"),
-    ("Düsseldorf", ("40213", "40477"), "DE", "211"),
-    ("Dresden", ("01067", "01069", "01099", "01307"), "DE", "351"),
-    ("Leipzig", ("04109", "04177", "04315"), "DE", "341"),
-    ("Chemnitz", ("09111", "09126"), "DE", "371"),
-    ("Halle (Saale)", ("06108", "06114"), "DE", "345"),
-    ("Erfurt", ("99084", "99096"), "DE", "361"),
-    ("Nürnberg", ("90402", "90419"), "DE", "911"),
-    ("Potsdam", ("14467", "14469"), "DE", "331"),
-    ("Görlitz", ("02826",), "DE", "3581"),
-    ("Wien", ("1010", "1070", "1100"), "AT", "1"),
-    ("Graz", ("8010", "8020"), "AT", "316"),
-    ("Zürich", ("8001", "8004", "8050"), "CH", "44"),
-    ("Genève", ("1201", "1205"), "CH", "22"),
-)
+@cache
+def english_nicknames() -> dict[str, tuple[str, ...]]:
+    """Nicknames of the English given names above, from the `nicknames` package (title case).
 
-# Mobile prefixes per country code, with the subscriber number's length in that plan: a German
-# 0151 number has 8 digits after the prefix, 0160 has 7 (phonenumbers refuses the others).
-MOBILE_PREFIXES: dict[str, tuple[tuple[str, int], ...]] = {
-    "49": (("151", 8), ("160", 7), ("170", 8), ("171", 8), ("176", 8), ("179", 7)),
-    "43": (("664", 7), ("676", 7), ("699", 8)),
-    "41": (("76", 7), ("78", 7), ("79", 7)),
-}
+    Read once: the package parses its CSV on every `NickNamer()`.
+    """
+    from nicknames import NickNamer
 
-COMPANIES: tuple[str, ...] = (
-    "Müller & Söhne GmbH", "Nordlicht Logistik AG", "Bäckerei Schmidt", "Alpenblick Consulting GmbH",
-    "Rheinwerk Software GmbH", "Hansa Maschinenbau KG", "Elbtal Immobilien GmbH",
-    "Grünwald Gartenbau", "Schwarzwald Uhren OHG", "Donau Medizintechnik GmbH",
-    "Brandenburger Bau AG", "Zürcher Treuhand AG", "Wiener Kaffeerösterei GmbH",
-    "Spreeblick Media UG", "Lindner Elektro e.K.", "Fjord Handelsgesellschaft mbH",
-    "Kölner Druckhaus GmbH", "Sächsische Feinmechanik GmbH", "Isar Versicherungsmakler",
-    "Bergmann IT-Service",
-)
+    namer = NickNamer()
+    pool = GIVEN["en", "m"] + GIVEN["en", "f"]
+    return {name: tuple(n.title() for n in sorted(namer.nicknames_of(name))) for name in pool
+            if namer.nicknames_of(name)}
 
-FREE_MAIL: tuple[str, ...] = (
-    "web.de", "gmx.de", "gmx.at", "t-online.de", "gmail.com", "posteo.de", "outlook.com",
-    "bluewin.ch", "mailbox.org", "yahoo.de",
-)
 
-SALES_OWNERS: tuple[str, ...] = ("Anke Vogel", "Dirk Sommer", "Petra Lindqvist", "Marco Rossi")
-
-TICKET_SUBJECTS: tuple[str, ...] = (
-    "Rechnung doppelt erhalten", "Passwort zurücksetzen", "Lieferung verspätet",
-    "Question about my invoice", "Cannot log in", "Änderung der Adresse",
-    "Kündigung des Newsletters", "Falscher Artikel geliefert", "Rückerstattung beantragt",
-    "Bitte Rückruf", "Update payment method", "Paket beschädigt", "Datenauskunft nach DSGVO",
-)
-
-CARRIERS: tuple[str, ...] = ("DHL", "DPD", "UPS", "Hermes", "GLS")
-
-# (sku, description, unit price in cents)
-PRODUCTS: tuple[tuple[str, str, int], ...] = (
-    ("SKU-1001", "Kaffeebecher Steingut 350 ml", 1290),
-    ("SKU-1002", "Notizbuch A5 liniert", 799),
-    ("SKU-1003", "USB-C Ladekabel 2 m", 1499),
-    ("SKU-1004", "Wanderrucksack 30 l", 8990),
-    ("SKU-1005", "Thermoskanne Edelstahl", 2450),
-    ("SKU-1006", "Bürostuhl Ergo Comfort", 24900),
-    ("SKU-1007", "LED-Schreibtischlampe", 3999),
-    ("SKU-1008", "Geschirrtuch Leinen 3er Set", 1850),
-    ("SKU-1009", "Regenschirm Taschenformat", 1595),
-    ("SKU-1010", "Bluetooth Lautsprecher Mini", 4900),
-    ("SKU-1011", "Schreibtischunterlage Filz", 2200),
-    ("SKU-1012", "Grußkarten 10 Stück", 650),
-)
+def nicknames_of(given: str, origin: str) -> tuple[str, ...]:
+    """The short forms a clerk may write for *given*: English from the package, German from above."""
+    if origin == "en":
+        return english_nicknames().get(given, ())
+    return NICKNAMES_DE.get(given, ())

@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import random
+import re
 import sqlite3
 from collections import Counter
 from datetime import date, datetime
@@ -15,9 +18,13 @@ import openpyxl
 import pytest
 
 from crmmigrate.demo import generate
+from crmmigrate.demo.generator import truth_text
+from crmmigrate.demo.model import RELATION_RATES, Person, make_persons
+from crmmigrate.demo.names import nicknames_of
+from crmmigrate.demo.noise import RATES
 
 PEOPLE = 40
-SALES_HEADER = "CONTACT_ID;NAME;EMAIL;PHONE;COMPANY;OWNER;STREET;CITY;ZIP;COUNTRY;LAST_MODIFIED"
+SALES_HEADER = "CONTACT_ID;NAME;EMAIL;PHONE;COMPANY;OWNER;STREET;CITY;ZIP;COUNTRY;LAST_MODIFIED;MOBILE;BIRTHDAY;WEBSITE"
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +91,8 @@ def test_truth_file_equals_return_value(demo: tuple[Path, dict]) -> None:
     out, truth = demo
     text = (out / "truth.json").read_text(encoding="utf-8")
     assert json.loads(text) == truth
-    assert text == json.dumps(truth, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+    assert text == truth_text(truth)
+    assert text.count("\n") > len(truth["records"])  # one record a line
     assert truth["seed"] == 7 and truth["people"] == PEOPLE
 
 
@@ -144,7 +152,7 @@ def test_sales_file_is_cp1252_semicolon_crlf(demo: tuple[Path, dict]) -> None:
     with pytest.raises(UnicodeDecodeError):
         raw.decode("utf-8")
     rows = _sales(out)
-    assert all(len(r) == 11 and None not in r for r in rows)
+    assert all(len(r) == 14 and None not in r for r in rows)
     assert any(r["ZIP"].startswith("0") for r in rows)
     assert {r["COUNTRY"] for r in rows} <= {"DE", "AT", "CH"}
 
@@ -254,7 +262,8 @@ def test_every_demo_phone_is_a_valid_number_read_in_the_systems_region(tmp_path:
 
     out = tmp_path / "demo"
     generate(out, people=300, seed=11)
-    phones = [r["PHONE"] for r in _sales(out)] + [r[0] for r in _sql(out, "SELECT PHONE FROM CUSTOMERS")]
+    phones = [r[c] for r in _sales(out) for c in ("PHONE", "MOBILE")]
+    phones += [n for row in _sql(out, "SELECT PHONE, MOBILE FROM CUSTOMERS") for n in row]
     phones += [t["requester"]["phone"] for t in json.loads((out / "support/tickets.json").read_text())]
     book = openpyxl.load_workbook(out / "marketing/subscribers.xlsx", read_only=True)
     phones += [row[3] for row in book.active.iter_rows(min_row=2, values_only=True)]
@@ -263,3 +272,160 @@ def test_every_demo_phone_is_a_valid_number_read_in_the_systems_region(tmp_path:
     assert len(phones) > 300
     invalid = [p for p in phones if not phonenumbers.is_valid_number(phonenumbers.parse(p, "DE"))]
     assert invalid == []
+
+
+# -- as hard as real data: corruptions, namesakes, households, accounts --------------------
+
+HARD_PEOPLE, HARD_SEED = 4000, 5
+BIRTH_SOURCES = ("sales.contacts", "billing.customers", "support.tickets")
+ADDRESS_SOURCES = ("sales.contacts", "billing.customers", "shipping.orders")
+
+
+@pytest.fixture(scope="module")
+def hard(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
+    out = tmp_path_factory.mktemp("hard")
+    truth = generate(out, people=HARD_PEOPLE, seed=HARD_SEED)
+    persons = {p.pid: p for p in make_persons(HARD_PEOPLE, random.Random(HARD_SEED))}
+    return out, truth, persons
+
+
+def _kinds(truth: dict) -> dict[tuple[str, str], set[str]]:
+    return {(c["source"], c["key"]): set(c["kinds"]) for c in truth["corruptions"]}
+
+
+def _assert_rate(kind: str, hits: int, trials: int, rate: float) -> None:
+    # four standard deviations, or a quarter of the rate: support tickets of one person share
+    # an appearance, so its records are not quite independent draws
+    seen = hits / trials
+    slack = max(4 * math.sqrt(rate * (1 - rate) / trials), rate / 4)
+    assert abs(seen - rate) <= slack, f"{kind}: {hits}/{trials} = {seen:.4f}, stated {rate}"
+
+
+def test_corruptions_appear_at_their_stated_rates(hard: tuple[Path, dict, dict]) -> None:
+    _, truth, persons = hard
+    kinds, rates = _kinds(truth), RATES
+    records = [(r["source"], r["key"], persons[r["person"]]) for r in truth["records"]]
+
+    def rate_of(kind: str, where) -> None:
+        trials = [(s, k) for s, k, p in records if where(s, k, p)]
+        hits = sum(kind in kinds.get(t, ()) for t in trials)
+        _assert_rate(kind, hits, len(trials), rates[kind])
+
+    def everywhere(s: str, k: str, p: Person) -> bool:
+        return True
+
+    def has_nickname(s: str, k: str, p: Person) -> bool:
+        return bool(nicknames_of(p.given, p.origin))
+
+    def birth_system(s: str, k: str, p: Person) -> bool:
+        return s in BIRTH_SOURCES
+
+    def birth_written(s: str, k: str, p: Person) -> bool:
+        return s in BIRTH_SOURCES and "birth_date_missing" not in kinds.get((s, k), ())
+
+    def swappable(s: str, k: str, p: Person) -> bool:
+        return birth_written(s, k, p) and p.birth.day != p.birth.month \
+            and "birth_date_impossible" not in kinds.get((s, k), ())
+
+    def address_system(s: str, k: str, p: Person) -> bool:
+        return s in ADDRESS_SOURCES
+
+    def moved(s: str, k: str, p: Person) -> bool:
+        return s != "support.tickets" and p.new_address is not None
+
+    rate_of("nickname", has_nickname)
+    for kind in ("name_typo", "names_swapped", "surname_missing"):
+        rate_of(kind, everywhere)
+    rate_of("birth_date_missing", birth_system)
+    rate_of("birth_date_impossible", birth_written)
+    rate_of("birth_date_swapped", swappable)
+    rate_of("street_typo", address_system)
+    rate_of("locality_typo", address_system)
+    rate_of("old_address", moved)
+    relations = Counter(p.pid for group in truth["households"] for p in map(persons.get, group["persons"][1:]))
+    _assert_rate("household", len(relations), HARD_PEOPLE, RELATION_RATES["household"])
+
+
+def test_corruptions_are_in_the_files_where_truth_says(hard: tuple[Path, dict, dict]) -> None:
+    out, truth, persons = hard
+    kinds = _kinds(truth)
+    person = {r["key"]: persons[r["person"]] for r in truth["records"] if r["source"] == "sales.contacts"}
+    for row in _sales(out):
+        p, got = person[row["CONTACT_ID"]], kinds.get(("sales.contacts", row["CONTACT_ID"]), set())
+        surname, _, given = row["NAME"].partition(", ")
+        if "surname_missing" in got:
+            assert surname == ""
+        if "birth_date_missing" in got:
+            assert row["BIRTHDAY"] == ""
+            continue
+        day, month, year = map(int, row["BIRTHDAY"].split("."))
+        assert year == p.birth.year
+        if "birth_date_swapped" in got:
+            assert (day, month) == (p.birth.month, p.birth.day)
+        elif "birth_date_impossible" in got:
+            with pytest.raises(ValueError):
+                date(year, month, day)
+        else:
+            assert date(year, month, day) == p.birth
+    # every written birth date that a calendar knows is the person's, or swapped, in all three systems
+    assert {r[0] for r in _sql(out, "SELECT length(BIRTH_DATE) FROM CUSTOMERS")} <= {8, None}
+    assert all(re.fullmatch(r"\d\d/\d\d/\d{4}", t["requester"]["birthday"] or "00/00/0000") for t in _tickets(out))
+    assert "birthday" not in json.dumps(_csv(out / "shipping/orders.csv")[:1]).lower()
+
+
+def test_namesakes_are_different_people_with_one_name_in_one_city(hard: tuple[Path, dict, dict]) -> None:
+    out, truth, persons = hard
+    groups = truth["namesakes"]
+    assert len(groups) >= RELATION_RATES["namesake"] * HARD_PEOPLE / 2
+    for group in groups:
+        members = [persons[pid] for pid in group["persons"]]
+        assert len(members) >= 2
+        assert {(p.given, p.surname, p.address.city) for p in members} == {(group["given"], group["surname"], group["city"])}
+        assert len({p.birth for p in members}) == len(members)
+        assert len({p.email for p in members}) == len(members)
+    # and they meet in the files: one written name, one city, two people
+    who = {r["key"]: r["person"] for r in truth["records"] if r["source"] == "shipping.orders"}
+    seen: dict[tuple[str, str], set[str]] = {}
+    for row in _csv(out / "shipping/orders.csv"):
+        seen.setdefault((row["customer_name"], row["city"]), set()).add(who[row["order_id"]])
+    assert any(len(people) > 1 for people in seen.values())
+
+
+def test_household_mailboxes_are_shared_by_different_persons(hard: tuple[Path, dict, dict]) -> None:
+    out, truth, persons = hard
+    assert truth["households"]
+    for group in truth["households"]:
+        members = [persons[pid] for pid in group["persons"]]
+        assert {p.email for p in members} == {group["email"]}
+        assert len({(p.given, p.birth) for p in members}) == len(members)
+        assert len({p.address for p in members}) == 1
+    who = {r["key"]: r["person"] for r in truth["records"] if r["source"] == "sales.contacts"}
+    by_email: dict[str, set[str]] = {}
+    for row in _sales(out):
+        if row["EMAIL"]:
+            by_email.setdefault(row["EMAIL"].lower(), set()).add(who[row["CONTACT_ID"]])
+    assert sum(len(people) > 1 for people in by_email.values()) >= 5
+
+
+def test_accounts_grow_with_people_and_are_written_several_ways(hard: tuple[Path, dict, dict]) -> None:
+    out, truth, _ = hard
+    account = {(a["source"], a["key"]): a["account"] for a in truth["accounts"]}
+    planted = {(f["source"], f["key"]) for f in truth["formula_values"] if f["column"] == "COMPANY"}
+    written: dict[str, set[str]] = {}
+    for row in _sales(out):
+        key = ("sales.contacts", row["CONTACT_ID"])
+        assert (key in account) == (bool(row["COMPANY"]) and key not in planted)
+        if key in account:
+            written.setdefault(account[key], set()).add(row["COMPANY"])
+            assert not row["WEBSITE"] or "." in row["WEBSITE"]
+    for cust_no, company in _sql(out, "SELECT CUST_NO, COMPANY FROM CUSTOMERS"):
+        assert (("billing.customers", str(cust_no)) in account) == (company is not None)
+        if company:
+            written.setdefault(account["billing.customers", str(cust_no)], set()).add(company)
+    for ticket in _tickets(out):
+        key = ("support.tickets", ticket["ticket_id"])
+        assert (key in account) == (ticket["requester"]["organization"] is not None)
+    assert len(set(account.values())) >= HARD_PEOPLE / 20  # not 22 companies at any size
+    assert sum(len(v) >= 3 for v in written.values()) >= 20
+    suffixes = " ".join(name for names in written.values() for name in names)
+    assert all(form in suffixes for form in ("GmbH", "AG", "KG", "Ltd", "Inc", "S.A.", "G.m.b.H."))

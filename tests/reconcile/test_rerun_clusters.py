@@ -57,7 +57,7 @@ def add_bridge(project_dir: Path) -> None:
         record_decision(project_dir, "contact", ("sales.contacts", "S-099001"), other, "same", by="test")
     contacts = demo / "sales" / "contacts.csv"
     contacts.write_bytes(contacts.read_bytes() + b"S-099001;GAMMA, Bridge;bridge@example.org;030 9876543;;;"
-                         b"Am Steg 1;Berlin;10117;DE;01.01.2024 10:00\r\n")
+                         b"Am Steg 1;Berlin;10117;DE;01.01.2024 10:00;;;\r\n")
 
 
 def test_a_source_missing_for_one_run_leaves_no_orphaned_crm_rows(demo_project: tuple[Path, dict]) -> None:
