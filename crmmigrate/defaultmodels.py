@@ -45,7 +45,7 @@ def main() -> None:
         run_extract(run, project)
         run_map(run, project)
         mapped = run.stage_dir("map") / "mapped"
-        spec = MatchSpec(training=MatchTraining(min_records=0))
+        spec = MatchSpec(unique=("tax_id",), training=MatchTraining(min_records=0))
         for entity in MATCHED_ENTITIES:
             records = read_tables(mapped / entity)
             matched = match_entity(entity, records, spec, pd.Series(0, index=records.index),

@@ -70,11 +70,23 @@ def split_street(street: str | None) -> tuple[str | None, str | None]:
     return number, name or None
 
 
+# Legal forms written out, which cleanco's list has only abbreviated.
+_LONG_FORMS = [(re.compile(long, re.IGNORECASE), short) for long, short in (
+    (r"gesellschaft mit beschr(ä|ae|a)nkter haftung", "GmbH"), (r"aktiengesellschaft", "AG"),
+    (r"kommanditgesellschaft", "KG"), (r"offene handelsgesellschaft", "OHG"),
+    (r"soci(é|e)t(é|e) anonyme", "SA"), (r"soci(é|e)t(é|e) (à|a) responsabilit(é|e) limit(é|e)e", "SARL"),
+    (r"besloten vennootschap", "BV"), (r"naamloze vennootschap", "NV"), (r"limited", "Ltd"),
+    (r"incorporated", "Inc"), (r"corporation", "Corp"))]
+
+
 def company_name(name: str | None) -> str | None:
     """A company's name without its legal form (GmbH, Ltd, S.A., … from `cleanco`'s kept list), folded."""
     if name is None or name != name:
         return None
-    return fold(basename(str(name))) or fold(name)
+    text = str(name)
+    for long, short in _LONG_FORMS:
+        text = long.sub(short, text)
+    return fold(basename(text)) or fold(name)
 
 
 def _lookup(con: duckdb.DuckDBPyConnection, name: str, values: pd.Series, fn, columns: list[str]) -> None:

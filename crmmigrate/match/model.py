@@ -141,7 +141,9 @@ def _contact_comparison(name: str, present: set[str]) -> Any:
 def _account_comparison(name: str, present: set[str]) -> Any:
     cl, cll, *_ = _splink()
     if name == "name":
-        return cl.CustomComparison([cll.NullLevel("name"), cll.ExactMatchLevel("name", term_frequency_adjustments=True),
+        # No term-frequency adjustment: a company name is frequent because the company has many
+        # records, which says nothing against two of them being one company.
+        return cl.CustomComparison([cll.NullLevel("name"), cll.ExactMatchLevel("name"),
                                     cll.JaroWinklerLevel("name", 0.95), cll.JaroWinklerLevel("name", 0.88),
                                     cll.ElseLevel()], output_column_name="name")
     return cl.ExactMatch(name)
@@ -157,6 +159,11 @@ class Design:
     blocking: list[tuple[tuple[str, ...], str]]
     training: list[tuple[tuple[str, ...], str]]
     prior: list[tuple[tuple[str, ...], str]]
+    # Random pairs estimate u well only when few of them match. Companies have many records each
+    # (a company's employees in every system): random pairs of one company agree on its name so
+    # often that u swallows the evidence. There u is sampled from the distinct compared values,
+    # where records of one company mostly collapse into one.
+    u_from_distinct: bool = False
 
 
 def _eq(*columns: str) -> tuple[tuple[str, ...], str]:
@@ -177,15 +184,19 @@ CONTACT = Design(
         (("phone", "mobile"), "l.phone = r.mobile"),
         (("phone", "mobile"), "l.mobile = r.phone"),
         _eq("last_name", "postcode"),
-        _eq("first_name", "postcode", "street_number"),
+        _eq("first_name", "postcode"),
+        _eq("street_number", "street_name", "city"),
         _eq("tax_id"),
     ],
+    # Each name comparison reads both name columns (its swapped level): only a block that fixes
+    # neither name trains them, and data without e-mail or phone (FEBRL) has just this one.
     training=[
         _eq("last_name", "birth_date"),
         _eq("email"),
         _eq("first_name", "postcode"),
         _eq("phone"),
         _eq("first_name", "last_name"),
+        _eq("birth_date", "postcode"),
     ],
     prior=[_eq("first_name", "last_name", "birth_date"), _eq("first_name", "last_name", "email"),
            _eq("first_name", "last_name", "phone")],
@@ -195,6 +206,7 @@ ACCOUNT = Design(
     blocking=[_eq("name"), _eq("domain"), _eq("tax_id")],
     training=[_eq("name"), _eq("domain"), _eq("tax_id")],
     prior=[_eq("name", "domain")],
+    u_from_distinct=True,
 )
 DESIGNS = {"contact": CONTACT, "account": ACCOUNT}
 
@@ -267,7 +279,10 @@ def train(linker: Any, design: Design, present: set[str], names: list[str], *, r
     if report.prior_rules:
         linker.training.estimate_probability_two_random_records_match(report.prior_rules, recall=recall)
     report.probability_two_random_records_match = float(linker._settings_obj._probability_two_random_records_match)
-    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    if design.u_from_distinct:
+        _estimate_u_on_distinct(linker, max_pairs, seed)
+    else:
+        linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
     for sql in _usable(design.training, present):
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
@@ -281,6 +296,24 @@ def train(linker: Any, design: Design, present: set[str], names: list[str], *, r
         report.training_blocks.append(sql)
     report.levels_not_observed = _settle_unestimated(linker, max_pairs)
     return report
+
+
+def _estimate_u_on_distinct(linker: Any, max_pairs: int, seed: int) -> None:
+    """u sampled from the table's distinct rows (ids aside), then given to *linker*'s levels."""
+    con = linker._db_api._con
+    table = linker._input_tables_dict[next(iter(linker._input_tables_dict))].physical_name
+    columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[0] != "unique_id"]
+    con.execute(f"CREATE OR REPLACE TABLE {table}_distinct AS SELECT min(unique_id) AS unique_id, "
+                f"{', '.join(columns)} FROM {table} GROUP BY ALL")
+    other = linker_for(con, f"{table}_distinct", linker.misc.save_model_to_json())
+    other.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    learned = {c.output_column_name: c for c in other._settings_obj.comparisons}
+    for comparison in linker._settings_obj.comparisons:
+        source = learned[comparison.output_column_name]
+        for level in comparison._comparison_levels_excluding_null:
+            twin = source._get_comparison_level_by_comparison_vector_value(level.comparison_vector_value)
+            for entry in twin._trained_u_probabilities:
+                level._add_trained_u_probability(entry["probability"], entry["description"] + " (distinct rows)")
 
 
 _UNUSABLE_BLOCK = ("No comparisons", "no rows", "below the minimum allowed value")

@@ -90,3 +90,8 @@ def test_a_name_split_in_two_places_is_one_full_name() -> None:
                                         "first_name": ["Tobias", "tobias de la"], "last_name": ["De La Cruz", "cruz"]}),
                      pd.DataFrame())
     assert con.execute("SELECT DISTINCT full_name FROM features").fetchall() == [("tobiasdelacruz",)]
+
+
+def test_a_legal_form_written_out_is_taken_off_too() -> None:
+    assert company_name("Clark Immobilien Gesellschaft mit beschränkter Haftung") == "clarkimmobilien"
+    assert company_name("Zenit Logistics Besloten Vennootschap") == "zenitlogistics"

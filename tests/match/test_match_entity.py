@@ -134,7 +134,9 @@ def test_the_chaining_guard_sends_the_weakest_link_to_review(mapped: dict) -> No
                            pinned=mapped["first"].model)
     ours = matched.review[matched.review["left_source"] == "t.people"]
     assert ours[["left_key", "right_key"]].values.tolist() in ([["A", "B"]], [["B", "C"]])
-    assert ours["reason"].iloc[0] == "chaining guard: t.people:A and t.people:C different tax_id"
+    reason = ours["reason"].iloc[0]
+    assert reason.startswith("chaining guard: t.people:A and t.people:C ")
+    assert "different tax_id" in reason or "they disagree on birth_date" in reason  # never on e-mail or address
     clusters = matched.clusters[matched.clusters["_source"] == "t.people"].set_index("_source_key")
     assert clusters["cluster_id"].nunique() == 2
     assert clusters["review"].sum() == 2  # the two ends of the refused link wait for a decision
