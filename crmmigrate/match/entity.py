@@ -57,6 +57,7 @@ def _match(con: duckdb.DuckDBPyConnection, entity: str, records: pd.DataFrame, s
     keys = pd.MultiIndex.from_frame(index[["_source", "_source_key"]])
     n = len(index)
     present = models.present_columns(con, "features")
+    same, different = _decided(decisions, keys)
     if pinned is None and n < spec.training.min_records:
         pinned = models.default_model(entity)
         report = {"model": f"default ({n:,} records, fewer than training.min_records {spec.training.min_records:,})"}
@@ -68,7 +69,7 @@ def _match(con: duckdb.DuckDBPyConnection, entity: str, records: pd.DataFrame, s
         creator, names = models.settings(design, present)
         linker = models.linker_for(con, "features", creator)
         trained = models.train(linker, design, present, names, recall=spec.training.recall,
-                               max_pairs=spec.training.max_pairs, seed=spec.training.seed)
+                               max_pairs=spec.training.max_pairs, seed=spec.training.seed, labels=same)
         report.update(trained.as_dict())
     labels = _level_labels(linker)
     predictions = linker.inference.predict(threshold_match_probability=spec.review).as_pandas_dataframe()
@@ -77,7 +78,6 @@ def _match(con: duckdb.DuckDBPyConnection, entity: str, records: pd.DataFrame, s
                            "score": predictions["match_probability"].to_numpy(dtype=float),
                            "weight": predictions["match_weight"].to_numpy(dtype=float),
                            "evidence": _evidence(predictions, labels)})
-    same, different = _decided(decisions, keys)
     must = same + _shared_unique(con, spec.unique, present)
     links = scored[scored["score"] >= spec.link]
     first = cluster(n, must, links, different)

@@ -137,3 +137,17 @@ def test_the_chaining_guard_sends_the_weakest_link_to_review(mapped: dict) -> No
     clusters = matched.clusters[matched.clusters["_source"] == "t.people"].set_index("_source_key")
     assert clusters["cluster_id"].nunique() == 2
     assert clusters["review"].sum() == 2  # the two ends of the refused link wait for a decision
+
+
+def test_pairs_decided_same_also_train_m(mapped: dict) -> None:
+    first = mapped["first"]
+    assert first.report["model"] == "trained by this run" and first.report["labelled_pairs"] == 0
+    linked = first.pairs[first.pairs["link"] == "model"].head(20)
+    decided = pd.concat([linked, first.review.head(3)])[["left_source", "left_key", "right_source", "right_key"]]
+    gone = pd.DataFrame([{"left_source": "gone", "left_key": "1", "right_source": "gone", "right_key": "2"}])
+    decisions = pd.concat([decided, gone], ignore_index=True).assign(entity="contact", decision="same")
+    again = rerun(mapped, mapped["contacts"], decisions=decisions)
+    assert again.report["labelled_pairs"] == len(decided)  # a pair of records not in this run teaches nothing
+    before, after = parameters(first.model), parameters(again.model)
+    changed = {k for k in before if after[k] != pytest.approx(before[k], rel=1e-6)}
+    assert changed and all(k.endswith("/m_probability") for k in changed)  # the prior and u stay
