@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crmmigrate.errors import SettingsError
@@ -169,10 +170,12 @@ class Review:
         return _coloured(self.side_by_side(index).style.format(escape="html")).hide(axis="index")
 
     def styled_waterfall(self, index: int) -> Any:
-        """The waterfall as a table: a bar per match weight (green for, red against), running sums."""
-        style = self.waterfall(index).style.format(escape="html").format(
+        """The waterfall as a table whose running sums are drawn as one: each step a bar from the
+        sum before it to the sum after it (green for, red against), the final score from zero."""
+        frame = self.waterfall(index)
+        style = frame.style.format(escape="html").format(
             {"match_weight": "{:+.2f}", "cumulative_weight": "{:+.2f}", "probability": "{:.4f}"})
-        style = style.bar(subset=["match_weight"], align="zero", color=["#e88", "#8c8"])
+        style = style.apply(lambda _: _waterfall_bars(frame), subset=["cumulative_weight"], axis=0)
         return _coloured(style, subset=["status"]).hide(axis="index")
 
 
@@ -184,6 +187,24 @@ def _coloured(style: Any, subset: list[str] | None = None) -> Any:
         return style.apply(colour, axis=1)
     return style.apply(lambda column: [f"background-color: {COLOURS.get(v, 'transparent')}" for v in column],
                        subset=subset)
+
+
+def _waterfall_bars(frame: pd.DataFrame) -> list[str]:
+    """CSS drawing each row's step of the running sum on one scale (no chart library needed)."""
+    after = frame["cumulative_weight"].to_numpy(dtype=float)
+    final = (frame["step"] == "final").to_numpy()
+    before = np.where(final, 0.0, np.concatenate([[0.0], after[:-1]]))
+    low, high = min(0.0, *after), max(0.0, *after)
+    span = (high - low) or 1.0
+    out = []
+    for start, end, last in zip(before, after, final):
+        a, b = sorted(((start - low) / span * 100, (end - low) / span * 100))
+        if b - a < 0.5:  # a step that moved nothing is a tick where the sum stands
+            a, b = max(0.0, a - 0.25), min(100.0, b + 0.25)
+        colour = "#9ab" if last else "#8c8" if end >= start else "#e88"
+        out.append(f"width: 16em; background: linear-gradient(90deg, transparent {a:.1f}%, {colour} {a:.1f}%, "
+                   f"{colour} {b:.1f}%, transparent {b:.1f}%)")
+    return out
 
 
 def _fields_read(entity: str, comparisons: list[str]) -> dict[str, set[str]]:

@@ -170,4 +170,15 @@ def test_styled_tables_escape_the_data_and_colour_by_status(project: Path) -> No
         waterfall = review.styled_waterfall(0).to_html()
     assert "<script>x" not in side and "&lt;script&gt;x&lt;/script&gt;" in side
     assert "background-color: #d7f0d7" in side and "Starting match weight (prior)" in waterfall
-    assert "Final score" in waterfall and "linear-gradient" in waterfall  # a bar per weight
+    assert "Final score" in waterfall
+
+
+def test_the_styled_waterfall_draws_each_step_from_the_sum_before_it() -> None:
+    from crmmigrate.match.review import _waterfall_bars
+
+    frame = pd.DataFrame({"step": ["prior", "email", "city", "final"], "cumulative_weight": [-10.0, 5.0, 5.0, 5.0]})
+    bars = _waterfall_bars(frame)  # zero at 66.7% of a scale from -10 to +5
+    assert "transparent 0.0%, #e88 0.0%, #e88 66.7%," in bars[0]  # the prior: from zero down to -10
+    assert "transparent 0.0%, #8c8 0.0%, #8c8 100.0%," in bars[1]  # +15: from -10 up to +5
+    assert "#8c8 99.8%, #8c8 100.0%," in bars[2]  # nothing moved: a tick at +5
+    assert "transparent 66.7%, #9ab 66.7%, #9ab 100.0%," in bars[3]  # the final score, from zero
