@@ -29,6 +29,9 @@ SIDE_BY_SIDE_COLUMNS = ["field", "left", "right", "compared_as", "status", "leve
 # Light enough to read black text on; the same in the side-by-side table and the waterfall.
 COLOURS = {"agree": "#d7f0d7", "partly": "#fbf0c0", "differ": "#f7d0d0", "missing": "#ececec"}
 PAIR = ["left_source", "left_key", "right_source", "right_key"]
+Key = tuple[str, str]
+# A pair of the queue by its number, or any two records of the run by (source, source key).
+Which = int | tuple[Key, Key]
 
 
 class Review:
@@ -97,12 +100,16 @@ class Review:
                 f"{p['right_source']} {p['right_key']}; probability {p['score']:.3f}, match weight "
                 f"{p['match_weight']:+.2f}; {p['reason']}; decided: {p['decision'] or 'not yet'}")
 
-    def _sides(self, index: int) -> tuple[tuple[str, str], tuple[str, str]]:
-        p = self.pair(index)
-        return (p["left_source"], p["left_key"]), (p["right_source"], p["right_key"])
+    def _sides(self, which: Which) -> tuple[Key, Key]:
+        if isinstance(which, (int, np.integer)):
+            p = self.pair(int(which))
+            return (p["left_source"], p["left_key"]), (p["right_source"], p["right_key"])
+        left, right = which
+        return (str(left[0]), str(left[1])), (str(right[0]), str(right[1]))
 
-    def waterfall(self, index: int) -> pd.DataFrame:
-        return self.scorer.waterfall(*self._sides(index))
+    def waterfall(self, which: Which) -> pd.DataFrame:
+        """Splink's waterfall of a queue pair, or of any two records (a link to question, say)."""
+        return self.scorer.waterfall(*self._sides(which))
 
     def records(self) -> pd.DataFrame:
         """The entity's mapped records by (source, key), a contact with its own address's fields."""
@@ -118,12 +125,12 @@ class Review:
             self._records = records.set_index(["_source", "_source_key"])[shown]
         return self._records
 
-    def side_by_side(self, index: int) -> pd.DataFrame:
+    def side_by_side(self, which: Which) -> pd.DataFrame:
         """Both records' values per field: the comparison that weighed it and how they met
         there; a field no comparison reads says only whether the two values are equal."""
-        left, right = self._sides(index)
+        left, right = self._sides(which)
+        steps = self.waterfall(which).set_index("step")  # first: it names a record the run does not hold
         values = self.records().loc[[left, right]].T
-        steps = self.waterfall(index).set_index("step")
         reads = _fields_read(self.entity, self.scorer.comparisons())
         rows = []
         for field, (a, b) in zip(values.index, values.itertuples(index=False)):
@@ -139,16 +146,17 @@ class Review:
             rows.append([comparison, step["left"], step["right"], comparison, step["status"], step["label"]])
         return pd.DataFrame(rows, columns=SIDE_BY_SIDE_COLUMNS)
 
-    def record(self, index: int, decision: str, by: str = "") -> dict[str, Any]:
-        """Write *decision* (same, different, skip) on pair *index* to the decisions file, with
-        the values the side-by-side table shows; the next run of match applies it."""
-        left, right = self._sides(index)
-        seen = {row.field: [row.left, row.right] for row in self.side_by_side(index).itertuples(index=False)}
-        score = self.pair(index)["score"]
+    def record(self, which: Which, decision: str, by: str = "") -> dict[str, Any]:
+        """Write *decision* (same, different, skip) on a pair to the decisions file, with the
+        values the side-by-side table shows and the model's probability; the next run of match
+        applies it."""
+        left, right = self._sides(which)
+        seen = {row.field: [row.left, row.right] for row in self.side_by_side(which).itertuples(index=False)}
+        score = float(self.waterfall(which)["probability"].iloc[-1])
         entry = decided.record_decision(self.project_root, self.entity, left, right, decision,
-                                        by=by or self.reviewer or None, seen=seen,
-                                        score=None if pd.isna(score) else float(score))
-        self.queue.loc[index, "decision"] = decision
+                                        by=by or self.reviewer or None, seen=seen, score=score)
+        here = [_ordered(*row) == _ordered(*left, *right) for row in self.queue[PAIR].itertuples(index=False)]
+        self.queue.loc[here, "decision"] = decision
         return entry
 
     def contradictions(self) -> pd.DataFrame:
@@ -166,13 +174,13 @@ class Review:
         return (pd.concat(found, ignore_index=True).groupby(PAIR, sort=True)
                 .agg(message=("message", "first"), found_in=("found_in", ", ".join)).reset_index())
 
-    def styled_side_by_side(self, index: int) -> Any:
-        return _coloured(self.side_by_side(index).style.format(escape="html")).hide(axis="index")
+    def styled_side_by_side(self, which: Which) -> Any:
+        return _coloured(self.side_by_side(which).style.format(escape="html")).hide(axis="index")
 
-    def styled_waterfall(self, index: int) -> Any:
+    def styled_waterfall(self, which: Which) -> Any:
         """The waterfall as a table whose running sums are drawn as one: each step a bar from the
         sum before it to the sum after it (green for, red against), the final score from zero."""
-        frame = self.waterfall(index)
+        frame = self.waterfall(which)
         style = frame.style.format(escape="html").format(
             {"match_weight": "{:+.2f}", "cumulative_weight": "{:+.2f}", "probability": "{:.4f}"})
         style = style.apply(lambda _: _waterfall_bars(frame), subset=["cumulative_weight"], axis=0)

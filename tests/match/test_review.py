@@ -182,3 +182,20 @@ def test_the_styled_waterfall_draws_each_step_from_the_sum_before_it() -> None:
     assert "transparent 0.0%, #8c8 0.0%, #8c8 100.0%," in bars[1]  # +15: from -10 up to +5
     assert "#8c8 99.8%, #8c8 100.0%," in bars[2]  # nothing moved: a tick at +5
     assert "transparent 66.7%, #9ab 66.7%, #9ab 100.0%," in bars[3]  # the final score, from zero
+
+
+def test_any_two_records_have_a_waterfall_and_can_be_decided(project: Path) -> None:
+    keys = ["left_source", "left_key", "right_source", "right_key"]
+    links = pd.read_parquet(project / "runs" / "r" / "match" / "pairs.parquet")
+    link = links[(links["entity"] == "contact") & (links["link"] == "model")].iloc[0]
+    left, right = tuple(link[keys[:2]]), tuple(link[keys[2:]])
+    with opened(project, reviewer="ann") as review:
+        steps = review.waterfall((left, right))
+        assert steps["probability"].iloc[-1] == pytest.approx(link["score"], abs=1e-12)
+        assert review.side_by_side((right, left)).columns.tolist() == ["field", "left", "right", "compared_as",
+                                                                       "status", "level"]
+        entry = review.record((right, left), "different")
+        with pytest.raises(SettingsError, match="Record nowhere 1 is not among the run's mapped records"):
+            review.waterfall((left, ("nowhere", "1")))
+    assert [entry[k] for k in keys] == [*left, *right]  # kept in one order, whichever way it was asked
+    assert entry["score"] == pytest.approx(link["score"])
