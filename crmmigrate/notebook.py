@@ -13,7 +13,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -21,6 +21,9 @@ from crmmigrate.errors import SettingsError
 from crmmigrate.rundir import STAGES, RunDir, StageResult, new_run_id
 from crmmigrate.spec.load import Project, load_project
 from crmmigrate.target import Target, resolve_target
+
+if TYPE_CHECKING:
+    from crmmigrate.match.review import Review
 
 LOG = logging.getLogger("crmmigrate")
 
@@ -169,6 +172,22 @@ def open_run(project: str = "..", run_dir: str = "", notebook: str = "25-browse-
     if folder is None or not (folder / "run.json").exists():
         raise SettingsError(f"No run folder {'at ' + str(folder) if folder else 'under ' + str(loaded.runs_dir)}")
     return Session("map", loaded, RunDir(folder))
+
+
+REVIEW_PARAMETERS = ("project", "run_dir", "entity", "reviewer", "limit", "index", "decide")
+
+
+def open_review(**params: Any) -> Review:
+    """The review queue notebook `35-review-matches` works through, given its parameters (all of
+    them, so that one papermill injected and the notebook does not declare is refused)."""
+    from crmmigrate.match.review import Review
+
+    stray = (set(params) ^ set(REVIEW_PARAMETERS)) | (injected_names() - set(params))
+    if stray:
+        raise SettingsError(f"Notebook `35-review-matches`: unknown or missing parameter(s) {', '.join(sorted(stray))}; "
+                            f"it takes {', '.join(REVIEW_PARAMETERS)}")
+    session = open_run(params["project"], params["run_dir"], notebook="35-review-matches.ipynb")
+    return Review(session.project.root, session.run.path, entity=params["entity"], reviewer=params["reviewer"])
 
 
 def rejects(run: RunDir, source: str = "", entity: str = "", reason: str = "") -> pd.DataFrame:

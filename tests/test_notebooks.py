@@ -8,10 +8,12 @@ parameters below. Regenerate after an intended change with
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import papermill
 import pytest
 from pytest_notebook.nb_regression import NBRegressionFixture
@@ -33,7 +35,7 @@ def code_cells(nb: nbformat.NotebookNode) -> list[str]:
 
 def test_there_is_one_notebook_per_stage_plus_the_tools() -> None:
     assert all(p.exists() for p in SOURCES)
-    assert [p.stem for p in TOOLS] == ["01-profile-source", "25-browse-rejects"]
+    assert [p.stem for p in TOOLS] == ["01-profile-source", "25-browse-rejects", "35-review-matches"]
 
 
 def stripped_code_cells(path: Path) -> list[nbformat.NotebookNode]:
@@ -117,6 +119,67 @@ def test_browse_rejects_notebook_reruns_map_and_lists_rejects(demo_project: tupl
     # (A bad e-mail is an optional field's: dropped and recorded, no longer a reject.)
     assert "billing.invoices" in text and "invalid_date" in text and "invalid_datetime" not in text
     assert (run.path / "map" / "rejects").exists()
+
+
+def html_outputs(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    return "\n".join(str(o.get("data", {}).get("text/html", "")) for c in nb.cells if c.cell_type == "code"
+                     for o in c.outputs)
+
+
+@pytest.mark.slow
+def test_review_notebook_shows_a_pair_and_records_a_decision_only_when_asked(
+        demo_project: tuple[Path, dict], tmp_path: Path) -> None:
+    import json
+
+    from crmmigrate.match import run_match
+    from crmmigrate.match.decisions import decisions_path
+    from crmmigrate.spec import load_project
+
+    project, _ = demo_project
+    run = run_stages(project)
+    review = pd.read_parquet(run.path / "match" / "review.parquet")
+    contacts = review[review["entity"] == "contact"].reset_index(drop=True)
+    parameters = {"project": str(project), "run_dir": str(run.path), "limit": 3, "index": 1, "reviewer": "tester"}
+    out = tmp_path / "review.ipynb"
+    papermill.execute_notebook(str(REPO / "notebooks" / "35-review-matches.ipynb"), str(out), kernel_name="python3",
+                               parameters=parameters, progress_bar=False, cwd=str(REPO / "notebooks"))
+    text, html = outputs(out), html_outputs(out)
+    assert re.search(rf"\ball\s+{len(contacts)}\s+0\n", text)  # the queue's size, none decided yet
+    assert all(reason.split(":")[0] in text for reason in contacts["reason"])
+    pair = contacts.iloc[1]
+    assert f"Pair 1 of the {len(contacts)} in the contact queue" in text and pair["left_key"] in text
+    assert "compared_as" in html and "not compared" in html  # the side-by-side table
+    assert "Starting match weight (prior)" in html and "Final score" in html and "cumulative_weight" in html
+    assert not decisions_path(project).exists()  # shown, not decided
+
+    papermill.execute_notebook(str(REPO / "notebooks" / "35-review-matches.ipynb"), str(out), kernel_name="python3",
+                               parameters={**parameters, "decide": "same"}, progress_bar=False,
+                               cwd=str(REPO / "notebooks"))
+    [entry] = [json.loads(line) for line in decisions_path(project).read_text(encoding="utf-8").splitlines()]
+    keys = ["left_source", "left_key", "right_source", "right_key"]
+    assert [entry[k] for k in keys] == pair[keys].tolist()
+    assert entry["decision"] == "same" and entry["by"] == "tester" and entry["at"] and entry["seen"]["last_name"]
+    run_match(run, load_project(project))  # the next run applies it
+    links = pd.read_parquet(run.path / "match" / "pairs.parquet")
+    assert links.loc[links["link"] == "same", keys].values.tolist() == [pair[keys].tolist()]
+
+
+def test_the_review_notebook_refuses_a_parameter_it_does_not_declare(demo_project: tuple[Path, dict]) -> None:
+    from crmmigrate.errors import SettingsError
+    from crmmigrate.notebook import REVIEW_PARAMETERS, open_review
+
+    project, _ = demo_project
+    declared = set(papermill.inspect_notebook(str(REPO / "notebooks" / "35-review-matches.ipynb")))
+    assert declared == set(REVIEW_PARAMETERS)
+    params = {"project": str(project), "run_dir": "", "entity": "contact", "reviewer": "", "limit": 5, "index": 0,
+              "decide": ""}
+    with pytest.raises(SettingsError, match=r"unknown or missing parameter\(s\) decide; it takes project"):
+        open_review(**{k: v for k, v in params.items() if k != "decide"})
+    with pytest.raises(SettingsError, match=r"unknown or missing parameter\(s\) page;"):
+        open_review(**params, page=2)
+    with pytest.raises(SettingsError, match="No run folder"):
+        open_review(**params)
 
 
 def _extracted_and_mapped(project: Path) -> Path:

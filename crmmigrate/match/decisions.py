@@ -3,6 +3,7 @@
 One JSON object a line, appended, never rewritten: the file is the history of who decided
 what, when, on which values. Pairs are keyed by (source, source key) on both sides, so a
 decision survives re-runs, new data and a retrained model; the latest line for a pair wins.
+Decisions that contradict each other (A = B, B = C, A ≠ C) are reported, never resolved.
 """
 
 from __future__ import annotations
@@ -71,3 +72,69 @@ def read_decisions(project_root: Path, entity: str | None = None) -> pd.DataFram
         frame = frame[frame["entity"] == entity]
     keys = ["entity", "left_source", "left_key", "right_source", "right_key"]
     return frame.drop_duplicates(keys, keep="last").reset_index(drop=True)
+
+
+def contradictions(decisions: pd.DataFrame) -> pd.DataFrame:
+    """Pairs decided "different" whose records decisions of "same" join (A = B, B = C, A ≠ C).
+
+    *decisions* as `read_decisions` gives them (the latest per pair). A run reports such pairs
+    only when all their records meet in it; the file shows them as soon as they are written.
+    Each comes with the chain of "same" decisions that joins its two records; which decision is
+    wrong only a consultant can say, so nothing is resolved here.
+    """
+    rows = []
+    for entity, group in decisions.groupby("entity", sort=True):
+        joined = _SameGroups()
+        for row in group[group["decision"] == "same"].itertuples():
+            joined.join((row.left_source, row.left_key), (row.right_source, row.right_key))
+        for row in group[group["decision"] == "different"].itertuples():
+            left, right = (row.left_source, row.left_key), (row.right_source, row.right_key)
+            chain = joined.chain(left, right)
+            if chain:
+                rows.append({"entity": entity, "left_source": left[0], "left_key": left[1], "right_source": right[0],
+                             "right_key": right[1], "message": f"decided different (by {row.by}, {row.at}), but "
+                             "decided same through " + " = ".join(f"{s} {k}" for s, k in chain)})
+    return pd.DataFrame(rows, columns=[*COLUMNS[:5], "message"], dtype=object)
+
+
+class _SameGroups:
+    """Records joined by "same" decisions: union-find for the groups, the decisions themselves
+    for the chain that joins two records."""
+
+    def __init__(self) -> None:
+        self.parent: dict[tuple[str, str], tuple[str, str]] = {}
+        self.edges: dict[tuple[str, str], list[tuple[str, str]]] = {}
+
+    def find(self, node: tuple[str, str]) -> tuple[str, str]:
+        root = node
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while node != root:
+            self.parent[node], node = root, self.parent.get(node, root)
+        return root
+
+    def join(self, a: tuple[str, str], b: tuple[str, str]) -> None:
+        self.edges.setdefault(a, []).append(b)
+        self.edges.setdefault(b, []).append(a)
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def chain(self, a: tuple[str, str], b: tuple[str, str]) -> list[tuple[str, str]]:
+        """The shortest chain of "same" decisions from *a* to *b*; empty when none joins them."""
+        if a == b or self.find(a) != self.find(b):
+            return []
+        came_from = {a: a}
+        frontier = [a]
+        while b not in came_from:  # breadth first: same group, so b is reached
+            reached = []
+            for node in frontier:
+                for other in sorted(self.edges[node]):
+                    if other not in came_from:
+                        came_from[other] = node
+                        reached.append(other)
+            frontier = reached
+        path = [b]
+        while path[-1] != a:
+            path.append(came_from[path[-1]])
+        return path[::-1]

@@ -59,6 +59,7 @@ def _match(con: duckdb.DuckDBPyConnection, entity: str, records: pd.DataFrame, s
     keys = pd.MultiIndex.from_frame(index[["_source", "_source_key"]])
     n = len(index)
     present = models.present_columns(con, "features")
+    same, different = _decided(decisions, keys)
     if pinned is None and n < spec.training.min_records:
         pinned = models.default_model(entity)
         report = {"model": f"default ({n:,} records, fewer than training.min_records {spec.training.min_records:,})"}
@@ -74,7 +75,7 @@ def _match(con: duckdb.DuckDBPyConnection, entity: str, records: pd.DataFrame, s
         creator, names = models.settings(design, present)
         linker = models.linker_for(con, "features", creator)
         trained = models.train(linker, design, present, names, recall=spec.training.recall,
-                               max_pairs=spec.training.max_pairs, seed=spec.training.seed)
+                               max_pairs=spec.training.max_pairs, seed=spec.training.seed, labels=same)
         report.update(trained.as_dict())
     labels = _level_labels(linker)
     predictions = linker.inference.predict(threshold_match_probability=spec.review)
@@ -85,7 +86,6 @@ def _match(con: duckdb.DuckDBPyConnection, entity: str, records: pd.DataFrame, s
                coalesce({against}, false) AS identity_disagrees,
                {_evidence_sql(labels, predictions.columns_escaped)} AS evidence
         FROM {predictions.physical_name}""").df()
-    same, different = _decided(decisions, keys)
     must = same + _shared_unique(con, spec.unique, present)
     # However well the rest agrees, two records whose names or birth dates disagree are not
     # linked unseen: a household shares its address, phone and e-mail.

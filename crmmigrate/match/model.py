@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import pandas as pd
 
 from crmmigrate.errors import CrmMigrateError
 
@@ -221,6 +223,7 @@ class TrainingReport:
     levels_not_observed: list[str] = field(default_factory=list)
     u_max_pairs: int = 0
     seed: int = 0
+    labelled_pairs: int = 0  # pairs decided "same" that m was also estimated from
     pinned_from: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -273,7 +276,8 @@ def linker_for(con: duckdb.DuckDBPyConnection, table: str, model: Any) -> Any:
 
 
 def train(linker: Any, design: Design, present: set[str], names: list[str], *, recall: float, max_pairs: int,
-          seed: int) -> TrainingReport:
+          seed: int, labels: Sequence[tuple[int, int]] = ()) -> TrainingReport:
+    """Train *linker*'s model; *labels* are (unique_id, unique_id) pairs a consultant decided are one."""
     report = TrainingReport(comparisons=names, prior_rules=_usable(design.prior, present),
                             training_blocks=[], u_max_pairs=max_pairs, seed=seed)
     if report.prior_rules:
@@ -294,6 +298,13 @@ def train(linker: Any, design: Design, present: set[str], names: list[str], *, r
             report.blocks_left_out.append(sql)
             continue
         report.training_blocks.append(sql)
+    if labels:
+        # Pairs known to match show m directly. Splink adds their estimate to EM's and keeps the
+        # median of each level's estimates, so a few decisions refine m rather than replace it.
+        table = pd.DataFrame(sorted(labels), columns=["unique_id_l", "unique_id_r"], dtype="int64")
+        linker.table_management.register_table(table, "__crmmigrate_labels", overwrite=True)
+        linker.training.estimate_m_from_pairwise_labels("__crmmigrate_labels")
+        report.labelled_pairs = len(table)
     report.levels_not_observed = _settle_unestimated(linker, max_pairs)
     return report
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from crmmigrate.errors import SettingsError
-from crmmigrate.match.decisions import decisions_path, read_decisions, record_decision
+from crmmigrate.match.decisions import contradictions, decisions_path, read_decisions, record_decision
 
 
 def test_latest_decision_per_pair_wins_whatever_the_side(tmp_path: Path) -> None:
@@ -35,3 +35,22 @@ def test_a_decision_must_be_one_of_three_and_between_two_records(tmp_path: Path)
         record_decision(tmp_path, "contact", ("a", "1"), ("b", "2"), "maybe")
     with pytest.raises(ValueError, match="against itself"):
         record_decision(tmp_path, "contact", ("a", "1"), ("a", "1"), "same")
+
+
+def test_contradictions_are_found_in_the_file_with_the_chain_that_joins_them(tmp_path: Path) -> None:
+    for left, right, decision in [("a", "b", "same"), ("b", "c", "same"), ("c", "d", "same"), ("a", "d", "different"),
+                                  ("x", "y", "same"), ("x", "z", "different"),  # x, z never joined: no contradiction
+                                  ("e", "f", "same"), ("e", "f", "skip"), ("f", "g", "same"),
+                                  ("e", "g", "different")]:  # the skip withdrew e = f
+        record_decision(tmp_path, "contact", ("s", left), ("s", right), decision, by="ann")
+    record_decision(tmp_path, "account", ("s", "a"), ("s", "d"), "different", by="ann")  # another entity's records
+    found = contradictions(read_decisions(tmp_path))
+    assert found[["entity", "left_key", "right_key"]].values.tolist() == [["contact", "a", "d"]]
+    assert found["message"].iloc[0].startswith("decided different (by ann, ")
+    assert found["message"].iloc[0].endswith("decided same through s a = s b = s c = s d")
+
+
+def test_no_decisions_no_contradictions(tmp_path: Path) -> None:
+    found = contradictions(read_decisions(tmp_path))
+    assert found.empty and list(found.columns) == ["entity", "left_source", "left_key", "right_source", "right_key",
+                                                   "message"]

@@ -147,3 +147,17 @@ def test_a_pinned_model_that_lacks_a_field_the_data_now_holds_says_so(mapped: di
     model["comparisons"] = [c for c in model["comparisons"] if c["output_column_name"] != "email"]
     again = rerun(mapped, mapped["contacts"], pinned=model)
     assert again.report["not_in_model"] == ["email"] and "match retrain" in again.report["hint"]
+
+
+def test_pairs_decided_same_also_train_m(mapped: dict) -> None:
+    first = mapped["first"]
+    assert first.report["model"] == "trained by this run" and first.report["labelled_pairs"] == 0
+    linked = first.pairs[first.pairs["link"] == "model"].head(20)
+    decided = pd.concat([linked, first.review.head(3)])[["left_source", "left_key", "right_source", "right_key"]]
+    gone = pd.DataFrame([{"left_source": "gone", "left_key": "1", "right_source": "gone", "right_key": "2"}])
+    decisions = pd.concat([decided, gone], ignore_index=True).assign(entity="contact", decision="same")
+    again = rerun(mapped, mapped["contacts"], decisions=decisions)
+    assert again.report["labelled_pairs"] == len(decided)  # a pair of records not in this run teaches nothing
+    before, after = parameters(first.model), parameters(again.model)
+    changed = {k for k in before if after[k] != pytest.approx(before[k], rel=1e-6)}
+    assert changed and all(k.endswith("/m_probability") for k in changed)  # the prior and u stay
