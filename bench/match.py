@@ -133,14 +133,16 @@ def failure(exc: Exception) -> str:
     return type(exc).__name__ + ":" + re.sub(r"\s+", "_", str(exc))[:300]
 
 
-def training_blocks(extra: list[str]) -> None:
-    """Bench-only experiment (off by default): add EM training blocks to crmmigrate's contact design in
-    this process, each given as columns joined by `+` (`birth_date+postcode`)."""
+def experiment(training: list[str], blocking: list[str]) -> None:
+    """Bench-only experiments (off by default): add EM training blocks or prediction blocking rules to
+    crmmigrate's contact design in this process, each given as feature columns joined by `+`
+    (`birth_date+postcode`). They measure a proposed change to `crmmigrate/match/model.py`."""
     from crmmigrate.match import model as models
 
-    for block in extra:
-        columns = tuple(block.split("+"))
-        models.CONTACT.training.append((columns, " AND ".join(f"l.{c} = r.{c}" for c in columns)))
+    for rules, extra in ((models.CONTACT.training, training), (models.CONTACT.blocking, blocking)):
+        for block in extra:
+            columns = tuple(block.split("+"))
+            rules.append((columns, " AND ".join(f"l.{c} = r.{c}" for c in columns)))
 
 
 def match(records: Any, addresses: Any, spec: Any) -> tuple[Any, float]:
@@ -195,9 +197,13 @@ class Examined:
         # Every pair of records that one cluster or one true entity holds, once each.
         reached = " OR ".join(f"coalesce({rule}, false)" for rule in self.rules) or "false"
         con.execute(f"""CREATE TABLE pairs AS
-            SELECT l.unique_id AS a, r.unique_id AS b, l.truth = r.truth AS true_pair, l.cluster = r.cluster AS linked,
+            WITH ab AS (SELECT l.unique_id AS a, r.unique_id AS b FROM examined l JOIN examined r
+                          ON l.truth = r.truth AND l.unique_id < r.unique_id
+                        UNION SELECT l.unique_id, r.unique_id FROM examined l JOIN examined r
+                          ON l.cluster = r.cluster AND l.unique_id < r.unique_id)
+            SELECT ab.a, ab.b, l.truth = r.truth AS true_pair, l.cluster = r.cluster AS linked,
                    {reached} AS blocked, l.side = r.side AS same_side
-            FROM examined l JOIN examined r ON (l.truth = r.truth OR l.cluster = r.cluster) AND l.unique_id < r.unique_id""")
+            FROM ab JOIN examined l ON l.unique_id = ab.a JOIN examined r ON r.unique_id = ab.b""")
         where = "NOT same_side" if cross else "true"
         self.true, self.predicted, self.correct, self.true_blocked, self.same_side = (int(x or 0) for x in con.execute(
             f"SELECT count(*) FILTER (true_pair AND {where}), count(*) FILTER (linked AND {where}), "
@@ -584,12 +590,12 @@ def job_demo_match(work: Path, people: int, seed: int, explain: bool) -> None:
 
 # ---------------------------------------------------------------- driver
 
-EXTRA_BLOCKS: list[str] = []
+EXPERIMENT: list[str] = []  # the options above, passed on to every job
 
 
 def measure(args: list[str]) -> tuple[list[str], float, float]:
     """Run a job of this script in a fresh subprocess: its output lines, wall seconds and own peak RSS (MB)."""
-    cmd = [sys.executable, __file__, *args, *(f"--training-block={b}" for b in EXTRA_BLOCKS)]
+    cmd = [sys.executable, __file__, *args, *EXPERIMENT]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     lines = []
@@ -695,12 +701,15 @@ def main() -> None:
     ap.add_argument("--training-block", action="append", default=[], metavar="COL+COL",
                     help="experiment, off by default: an extra EM training block for crmmigrate's contact model "
                          "(e.g. birth_date+postcode); repeatable")
+    ap.add_argument("--blocking-rule", action="append", default=[], metavar="COL+COL",
+                    help="experiment, off by default: an extra prediction blocking rule for crmmigrate's contact "
+                         "model (e.g. street_number+street_name+city); repeatable")
     ap.add_argument("--job", help=argparse.SUPPRESS)  # internal: one job in this process
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--people", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--explain", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    training_blocks(a.training_block)
+    experiment(a.training_block, a.blocking_rule)
     if a.job == "febrl":
         job_febrl(a.febrl.split(","))
     elif a.job == "hard-crmmigrate":
@@ -715,11 +724,12 @@ def main() -> None:
         raise SystemExit(f"unknown job {a.job}")
     else:
         explain = not a.no_explain
-        EXTRA_BLOCKS.extend(a.training_block)
+        EXPERIMENT.extend([*(f"--training-block={b}" for b in a.training_block),
+                           *(f"--blocking-rule={b}" for b in a.blocking_rule)])
         sets = a.sets.split(",")
         print(f"# bench/match.py sets={a.sets} hard_sizes={a.hard_sizes} max_pairs={a.max_pairs:g} "
               f"demo_people={a.demo_people}{',1000000' if a.million else ''} seed={a.seed}"
-              + "".join(f" EXPERIMENT extra_training_block={b}" for b in a.training_block), flush=True)
+              + "".join(f" EXPERIMENT {x.lstrip('-')}" for x in EXPERIMENT), flush=True)
         if "febrl" in sets:
             run_febrl(a.febrl.split(","), explain)
         if "hard" in sets:
