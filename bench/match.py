@@ -43,6 +43,10 @@ Install and run (from the repository root, after ``make install``)::
     BENCH_FAKER_PATH=/tmp/faker_pkg .venv/bin/python bench/match.py   # FEBRL, hard 10k + 100k, demo 20k + 100k
     BENCH_FAKER_PATH=/tmp/faker_pkg .venv/bin/python bench/match.py --hard-sizes 10000 --demo-people 20000
     .venv/bin/python bench/match.py --sets demo --million             # adds 1,000,000 demo people (long)
+
+``--training-block COL+COL`` and ``--blocking-rule COL+COL`` (off by default, repeatable, named in the
+first line of the output) add an EM training block or a prediction blocking rule to crmmigrate's contact
+model in the bench's processes only: they measure a proposed change to ``crmmigrate/match/model.py``.
 """
 
 from __future__ import annotations
@@ -404,7 +408,8 @@ def job_hard_crmmigrate(n: int, max_pairs: float, explain: bool) -> None:
 
 def job_hard_anchor(n: int, max_pairs: float) -> None:
     """``anchors/splink_scale.py`` (shared, 2026-11), copied verbatim but for ``max_pairs`` (its 5e6 a
-    parameter) and the untimed score of its clusters and blocking at the end."""
+    parameter), its blocking rules named once (``blocking``, so that they can be counted) and the
+    untimed score of its clusters and blocking at the end."""
     _quiet()
     path = str(hard_path(n))
     import duckdb
