@@ -92,10 +92,6 @@ def pairwise(run: Path, truth: dict) -> tuple[float, float, int]:
     return same / pairs, same / true_pairs, pairs
 
 
-EXACT_MATCHER = "the exact-rule matcher; the Splink matcher of issue 18 replaces it"
-
-
-@pytest.mark.xfail(strict=True, reason=EXACT_MATCHER)
 def test_matching_precision_against_truth(first: dict, capsys: pytest.CaptureFixture[str]) -> None:
     precision, recall, pairs = pairwise(first["run"], first["truth"])
     with capsys.disabled():  # shown in every CI log, not only on failure
@@ -113,7 +109,6 @@ def five_hundred(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"truth": truth, "run": run_dir, "code": code}
 
 
-@pytest.mark.xfail(strict=True, reason=EXACT_MATCHER)
 def test_matching_meets_issue_18_target_at_500_people(five_hundred: dict, capsys: pytest.CaptureFixture[str]) -> None:
     assert five_hundred["code"] == 0
     precision, recall, pairs = pairwise(five_hundred["run"], five_hundred["truth"])
