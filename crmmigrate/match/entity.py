@@ -80,15 +80,26 @@ def _match(con: duckdb.DuckDBPyConnection, entity: str, records: pd.DataFrame, s
     labels = _level_labels(linker)
     predictions = linker.inference.predict(threshold_match_probability=spec.review)
     columns = {c.strip('"') for c in predictions.columns_escaped}
-    against = " OR ".join(f"mw_{c} < -1" for c in IDENTITY if f"mw_{c}" in columns) or "false"
+    # Names that disagree, unless a birth date or tax id vouches for the pair (a typo the fuzzy
+    # levels missed): a household's members differ in name and in birth date. A birth date alone
+    # that disagrees is left to the score (a slip of two digits is common, a namesake scores low).
+    unlike = _else_weights(linker)  # a name at its comparison's last level: not even like the other
+    against = " OR ".join(f"round(mw_{c}, 6) = {unlike[c]!r}" for c in ("first_name", "last_name", "name")
+                          if f"mw_{c}" in columns and c in unlike)
+    vouch = " OR ".join(f"mw_{c} > 3" for c in ("birth_date", "tax_id") if f"mw_{c}" in columns)
+    shared = " OR ".join(f"mw_{c} > 0" for c in ("email", "phone", "street") if f"mw_{c}" in columns)
+    if against and shared:  # the household's signature: a shared home, mailbox or line under another name
+        against = f"({against}) AND ({shared})" + (f" AND NOT coalesce({vouch}, false)" if vouch else "")
+    else:
+        against = "false"
     scored = con.execute(f"""
         SELECT unique_id_l AS a, unique_id_r AS b, match_probability AS score, match_weight AS weight,
                coalesce({against}, false) AS identity_disagrees,
                {_evidence_sql(labels, predictions.columns_escaped)} AS evidence
         FROM {predictions.physical_name}""").df()
     must = same + _shared_unique(con, spec.unique, present)
-    # However well the rest agrees, two records whose names or birth dates disagree are not
-    # linked unseen: a household shares its address, phone and e-mail.
+    # However well the rest agrees, two records whose names disagree are not linked unseen: a
+    # household shares its address, phone and e-mail.
     links = scored[(scored["score"] >= spec.link) & ~scored["identity_disagrees"]]
     first = cluster(n, must, links, different)
     guard = _guard(linker, con, first.labels, spec)
@@ -221,7 +232,7 @@ def _review(scored: pd.DataFrame, final: Any, guard_reason: dict[tuple[int, int]
     undecided = np.array([(a, b) not in decided for a, b in zip(lo, hi)], dtype=bool)
     band = scored[apart & undecided & (scored["score"] < spec.link)].assign(reason="uncertain")
     vetoed = scored[apart & undecided & (scored["score"] >= spec.link) & scored["identity_disagrees"]].assign(
-        reason="names or birth dates disagree: much else agrees (a household shares address, phone and e-mail)")
+        reason="names disagree: much else agrees (a household shares address, phone and e-mail)")
     refused = {(a, b): guard_reason.get((min(x, y), max(x, y))) for a, b, x, y in final.refused}
     refused = {k: v for k, v in refused.items() if v is not None}  # a "different" decision is no question
     guarded = scored.assign(_k=list(zip(lo, hi)))
@@ -231,6 +242,11 @@ def _review(scored: pd.DataFrame, final: Any, guard_reason: dict[tuple[int, int]
         len(band) or len(vetoed) or len(guarded)) else band
     out["a"], out["b"] = np.minimum(out["a"], out["b"]), np.maximum(out["a"], out["b"])
     return out.sort_values(["a", "b"], kind="stable").reset_index(drop=True)
+
+
+def _else_weights(linker: Any) -> dict[str, float]:
+    return {c.output_column_name: round(float(c._comparison_levels_excluding_null[-1]._match_weight), 6)
+            for c in linker._settings_obj.comparisons if c._comparison_levels_excluding_null}
 
 
 def _level_labels(linker: Any) -> dict[str, dict[float, str]]:

@@ -75,6 +75,8 @@ def _contact_comparison(name: str, present: set[str]) -> Any:
             cll.JaroWinklerLevel("first_name", 0.85),
             cll.CustomLevel("(length(first_name_l) = 1 OR length(first_name_r) = 1) "
                             "AND first_initial_l = first_initial_r", label_for_charts="initial agrees"),
+            # A typo the levels above missed is still like the name; a family member's is not.
+            cll.JaroWinklerLevel("first_name", 0.7),
             cll.ElseLevel(),
         ]
         return cl.CustomComparison(levels, output_column_name="first_name")
@@ -83,7 +85,8 @@ def _contact_comparison(name: str, present: set[str]) -> Any:
         if swapped:
             levels += [cll.ColumnsReversedLevel("last_name", "first_name").configure(
                 label_for_charts="first and last name swapped"), _split_differently()]
-        levels += [cll.JaroWinklerLevel("last_name", 0.92), cll.JaroWinklerLevel("last_name", 0.85), cll.ElseLevel()]
+        levels += [cll.JaroWinklerLevel("last_name", 0.92), cll.JaroWinklerLevel("last_name", 0.85),
+                   cll.JaroWinklerLevel("last_name", 0.7), cll.ElseLevel()]
         return cl.CustomComparison(levels, output_column_name="last_name")
     if name == "birth_date":
         return cl.CustomComparison([
