@@ -85,6 +85,10 @@ def _contact_comparison(name: str, present: set[str]) -> Any:
         if swapped:
             levels += [cll.ColumnsReversedLevel("last_name", "first_name").configure(
                 label_for_charts="first and last name swapped"), _split_differently()]
+        if swapped:  # `Tanja` alone, read as a surname by one system, is the other's first name
+            levels.append(cll.CustomLevel("(first_name_l IS NULL AND last_name_l = first_name_r) OR "
+                                          "(first_name_r IS NULL AND last_name_r = first_name_l)",
+                                          label_for_charts="one name only, the other's first name"))
         levels += [cll.JaroWinklerLevel("last_name", 0.92), cll.JaroWinklerLevel("last_name", 0.85),
                    cll.JaroWinklerLevel("last_name", 0.7), cll.ElseLevel()]
         return cl.CustomComparison(levels, output_column_name="last_name")
