@@ -85,7 +85,10 @@ def _contact_comparison(name: str, present: set[str]) -> Any:
         if swapped:
             levels += [cll.ColumnsReversedLevel("last_name", "first_name").configure(
                 label_for_charts="first and last name swapped"), _split_differently()]
-        if swapped:  # `Tanja` alone, read as a surname by one system, is the other's first name
+        # `Tanja` alone, read as a surname by one system, is the other's first name. Splink's swapped
+        # level reads one direction only (l.last_name = r.first_name); this is the other, for a
+        # record without a first name. (Both directions at once lost recall on the demo: 0.9889 → 0.9851.)
+        if swapped:
             levels.append(cll.CustomLevel("(first_name_l IS NULL AND last_name_l = first_name_r) OR "
                                           "(first_name_r IS NULL AND last_name_r = first_name_l)",
                                           label_for_charts="one name only, the other's first name"))

@@ -161,3 +161,19 @@ def test_pairs_decided_same_also_train_m(mapped: dict) -> None:
     before, after = parameters(first.model), parameters(again.model)
     changed = {k for k in before if after[k] != pytest.approx(before[k], rel=1e-6)}
     assert changed and all(k.endswith("/m_probability") for k in changed)  # the prior and u stay
+
+
+def test_one_name_only_read_as_a_surname_meets_the_others_first_name(mapped: dict) -> None:
+    records = pd.DataFrame([person("P", first_name=None, last_name="Anna", email="anna.lindqvist@example.org"),
+                            person("Q", email="anna.lindqvist@example.org")])
+    contacts = pd.concat([mapped["contacts"], records], ignore_index=True)
+    matched = match_entity("contact", contacts, SPEC, pd.Series(0, index=contacts.index),
+                           addresses=mapped["addresses"], pinned=mapped["first"].model)
+    ours = pd.concat([matched.pairs, matched.review])
+    ours = ours[ours["left_source"] == "t.people"]
+    # Which of the two levels says so depends on the side each record is on: Splink's swapped level
+    # reads one direction (l.last_name = r.first_name), the one-name level the other.
+    evidence = ours["evidence"].iloc[0]
+    assert "last_name: one name only, the other's first name" in evidence or \
+        "last_name: first and last name swapped" in evidence
+    assert ours["score"].iloc[0] >= SPEC.link
