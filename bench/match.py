@@ -70,6 +70,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from crmmigrate.errors import CrmMigrateError  # noqa: E402  (a match that cannot train is a result too)
+from crmmigrate.match.evaluate import PairScores  # noqa: E402
 
 FEBRL_TOLERANCE = 0.003  # crmmigrate's F1 may fall this far below the anchor's on every FEBRL set
 HARD_F1 = 0.97
@@ -218,17 +219,20 @@ class Examined:
         self.true_persons = int(truth.nunique())
 
     @property
+    def scores(self) -> PairScores:
+        return PairScores(predicted=self.predicted, true=self.true, correct=self.correct)
+
+    @property
     def precision(self) -> float:
-        return self.correct / self.predicted if self.predicted else 1.0
+        return self.scores.precision
 
     @property
     def recall(self) -> float:
-        return self.correct / self.true if self.true else 1.0
+        return self.scores.recall
 
     @property
     def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
+        return self.scores.f1
 
     @property
     def blocking_recall(self) -> float:

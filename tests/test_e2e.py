@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import shutil
@@ -16,6 +15,7 @@ import sqlalchemy as sa
 
 from conftest import make_project
 from crmmigrate.cli import main
+from crmmigrate.match.evaluate import pair_scores
 from crmmigrate.spec.reasons import OUTCOMES
 
 pytestmark = pytest.mark.slow
@@ -82,14 +82,8 @@ def pairwise(run: Path, truth: dict) -> tuple[float, float, int]:
     clusters = pd.read_parquet(run / "match" / "clusters.parquet")
     clusters = clusters[clusters["entity"] == "contact"]
     truth_ids = [person[(s, k)] for s, k in zip(clusters["_source"], clusters["_source_key"])]
-    clusters = clusters.assign(person=truth_ids)
-    same = pairs = 0
-    for _, group in clusters.groupby("cluster_id"):
-        for a, b in itertools.combinations(group["person"], 2):
-            pairs += 1
-            same += a == b
-    true_pairs = sum(len(g) * (len(g) - 1) // 2 for _, g in clusters.groupby("person"))
-    return same / pairs, same / true_pairs, pairs
+    scores = pair_scores(clusters["cluster_id"], pd.Series(truth_ids))
+    return scores.precision, scores.recall, scores.predicted
 
 
 def test_matching_precision_against_truth(first: dict, capsys: pytest.CaptureFixture[str]) -> None:
